@@ -1,1 +1,184 @@
-//! placeholder
+//! Steward's embedded backend: the registry and audit log on SQLite under one data directory,
+//! the checkpoint signing key beside them, and an in-process workflow runner.
+//!
+//! Invariants: everything Steward knows lives under the data directory (`steward.db` and the
+//! `audit-signing.key` created on first start, readable by its owner only); a second start
+//! reuses both; the policy in force is recorded in the audit log whenever it changes.
+
+mod principals;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use steward_core::audit::verify::{verify_log, VerifyReport};
+use steward_core::audit::Ed25519Signer;
+use steward_core::ports::{IdGen, InProcessWorkflows, SystemClock};
+use steward_core::{Governance, Policy};
+
+pub use principals::{load_principals, PrincipalEntry};
+pub use store::SqliteStore;
+
+/// Errors opening or verifying an embedded data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    Store(#[from] steward_core::StoreError),
+    #[error(transparent)]
+    Governance(#[from] steward_core::GovError),
+    #[error("audit verification failed: {0}")]
+    Verify(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
+    move |source| LocalError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Random ids (`pr-<uuid>`, `inc-<uuid>`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UuidIds;
+
+impl IdGen for UuidIds {
+    fn id(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+    }
+}
+
+pub const DB_FILE: &str = "steward.db";
+pub const KEY_FILE: &str = "audit-signing.key";
+
+/// Loads the checkpoint signing key from `dir`, creating it on first start.
+pub fn signing_key(dir: &Path) -> Result<Ed25519Signer, LocalError> {
+    let path = dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut seed = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| LocalError::Invalid {
+                path: path.clone(),
+                message: "expected 64 hex digits (an Ed25519 seed)".into(),
+            })?;
+            Ok(Ed25519Signer::from_seed(&seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+            write_private(&path, &hex::encode(seed))?;
+            Ok(Ed25519Signer::from_seed(&seed))
+        }
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Writes a file only its owner can read (created exclusively: an existing key is never replaced).
+pub fn write_private(path: &Path, contents: &str) -> Result<(), LocalError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(contents.as_bytes()).map_err(io(path))?;
+    Ok(())
+}
+
+/// The embedded Steward: governance service over SQLite in one data directory.
+pub struct Embedded {
+    pub gov: Arc<Governance>,
+    pub store: Arc<SqliteStore>,
+    pub data_dir: PathBuf,
+}
+
+impl Embedded {
+    /// Opens (creating if needed) the data directory and records the policy if it changed.
+    pub async fn open(data_dir: &Path, policy: Policy) -> Result<Self, LocalError> {
+        std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+        let signer = signing_key(data_dir)?;
+        let store = Arc::new(SqliteStore::open(&data_dir.join(DB_FILE), signer)?);
+        let gov = Arc::new(Governance::new(
+            store.clone(),
+            store.clone(),
+            Arc::new(InProcessWorkflows),
+            Arc::new(SystemClock),
+            Arc::new(UuidIds),
+            policy,
+        ));
+        let last = store.meta("policy_sha256")?;
+        if gov.record_policy(last.as_deref()).await? {
+            store.set_meta("policy_sha256", &gov.policy().digest())?;
+        }
+        Ok(Self {
+            gov,
+            store,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// Seeds the principals of a principals file; returns how many changed.
+    pub async fn seed_principals(&self, entries: &[PrincipalEntry]) -> Result<usize, LocalError> {
+        let mut changed = 0;
+        for e in entries {
+            if self
+                .gov
+                .seed_principal(&e.id, e.roles.clone(), "file")
+                .await?
+                .is_some()
+            {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Starts the workflow runner: every `every`, expire reviews past their deadline.
+    pub fn spawn_runner(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let gov = self.gov.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match gov.expire_due_reviews().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        promotions = n,
+                        "expired promotions past their review deadline"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "workflow runner tick failed"),
+                }
+            }
+        })
+    }
+}
+
+/// Verifies the audit log of a data directory offline, straight from the stored rows, against
+/// `public_key` (defaults to the directory's own signing key).
+pub fn verify_data_dir(
+    data_dir: &Path,
+    public_key: Option<ed25519_dalek::VerifyingKey>,
+) -> Result<VerifyReport, LocalError> {
+    let db = data_dir.join(DB_FILE);
+    if !db.exists() {
+        return Err(LocalError::Invalid {
+            path: db,
+            message: "no Steward database here".into(),
+        });
+    }
+    let key = match public_key {
+        Some(k) => k,
+        None => signing_key(data_dir)?.verifying_key(),
+    };
+    let store = SqliteStore::open(&db, signing_key(data_dir)?)?;
+    let (events, checkpoints) = store.audit_rows()?;
+    verify_log(&events, &checkpoints, &key).map_err(|e| LocalError::Verify(e.to_string()))
+}

@@ -147,8 +147,10 @@ mod tests {
 
     #[test]
     fn the_encoding_does_not_depend_on_key_order() {
-        let a = event(serde_json::from_str(r#"{"b":1,"a":{"y":2,"x":[3,{"q":1,"p":2}]}}"#).unwrap());
-        let b = event(serde_json::from_str(r#"{"a":{"x":[3,{"p":2,"q":1}],"y":2},"b":1}"#).unwrap());
+        let a =
+            event(serde_json::from_str(r#"{"b":1,"a":{"y":2,"x":[3,{"q":1,"p":2}]}}"#).unwrap());
+        let b =
+            event(serde_json::from_str(r#"{"a":{"x":[3,{"p":2,"q":1}],"y":2},"b":1}"#).unwrap());
         assert_eq!(a.canonical_bytes(), b.canonical_bytes());
         assert_eq!(a.leaf_hash(), b.leaf_hash());
     }

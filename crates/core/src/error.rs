@@ -1,0 +1,113 @@
+//! Typed errors of governance operations, each mapping to one HTTP status class.
+//!
+//! Invariant: every refusal names why — a field at fault (`Validation`), the rules not met
+//! (`Policy`), or the duty being separated (`SeparationOfDuties`). Nothing is refused silently.
+
+use serde::Serialize;
+
+/// One problem with one field of the input, named by its JSON path (`card.rollback.procedure`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    /// Re-roots the error under a parent path: `at("lineage")` turns `sha256` into `lineage.sha256`.
+    pub fn at(mut self, parent: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            parent.to_owned()
+        } else if parent.is_empty() {
+            self.field
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        self
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Failures of the storage ports.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition of the commit did not hold: someone else changed the record first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The idempotency key was already committed (by a concurrent request).
+    #[error("idempotency key already used")]
+    IdempotencyKeyTaken,
+    /// The backend failed; the commit did not happen.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// Why a governance operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GovError {
+    /// The input is not acceptable (HTTP 422, or 400 when it is not even well-formed).
+    #[error("validation failed: {}", list(.0))]
+    Validation(Vec<FieldError>),
+    /// The input is valid but policy does not allow the action now (HTTP 422).
+    #[error("policy not met: {}", .0.join("; "))]
+    Policy(Vec<String>),
+    /// The principal lacks the role (HTTP 403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The principal has the role but separation of duties forbids this action (HTTP 403).
+    #[error("separation of duties: {0}")]
+    SeparationOfDuties(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// State changed under the caller, or the action conflicts with current state (HTTP 409).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn list(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl GovError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        GovError::Validation(vec![FieldError::new(field, message)])
+    }
+    /// Stable machine-readable code for API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GovError::Validation(_) => "validation_failed",
+            GovError::Policy(_) => "policy_violation",
+            GovError::Forbidden(_) => "forbidden",
+            GovError::SeparationOfDuties(_) => "separation_of_duties",
+            GovError::NotFound(_) => "not_found",
+            GovError::Conflict(_) => "conflict",
+            GovError::Store(StoreError::Conflict(_)) => "conflict",
+            GovError::Store(StoreError::IdempotencyKeyTaken) => "conflict",
+            GovError::Store(StoreError::Backend(_)) => "internal",
+        }
+    }
+}
+
+impl From<FieldError> for GovError {
+    fn from(e: FieldError) -> Self {
+        GovError::Validation(vec![e])
+    }
+}

@@ -1,0 +1,238 @@
+//! The ports: what the governance service needs from the world, as small traits that the
+//! embedded (SQLite) and AWS (DynamoDB, S3, Step Functions) backends implement.
+//!
+//! Invariants a `Registry` implementation must keep:
+//! - `commit` applies all of a [`Commit`] or none of it: the records, the audit events (each
+//!   assigned the next sequence number), the outbox events and the idempotency record.
+//! - `Expect::Absent` fails if the record exists; `Expect::Revision(r)` fails unless the stored
+//!   revision is `r`. A failed expectation is `StoreError::Conflict`, a taken idempotency key
+//!   `StoreError::IdempotencyKeyTaken`; in both cases nothing was written.
+//! - Every read is answered with a fixed small number of requests (no scans of the registry).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditDraft, AuditEvent, Checkpoint, Hash};
+use crate::error::StoreError;
+use crate::records::{
+    CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PrincipalRecord,
+    ProductionChange, Promotion, Review, ReviewStatus,
+};
+use crate::types::{ModelName, PrincipalId, ReviewStage, RiskTier, Stage};
+
+/// What a write expects of the record it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Absent,
+    Revision(u64),
+}
+
+/// One record write inside a commit.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a handful per commit, built once, moved once
+pub enum Put {
+    Model(Model, Expect),
+    Version(ModelVersion, Expect),
+    Promotion(Promotion, Expect),
+    Principal(PrincipalRecord, Expect),
+    /// Append-only records: written once, never replaced.
+    CardRevision(CardRevision),
+    ProductionChange(ProductionChange),
+    Incident(Incident),
+}
+
+/// Everything one governance action changes, committed atomically.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Commit {
+    pub puts: Vec<Put>,
+    pub audit: Vec<AuditDraft>,
+    pub events: Vec<DomainEvent>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// What a commit was assigned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The sequence numbers of the commit's audit events, in order.
+    pub audit_seqs: Vec<u64>,
+}
+
+/// A page of results; `next_cursor` is opaque to callers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelFilter {
+    /// Models with at least one version in this stage.
+    pub stage: Option<Stage>,
+    pub owner: Option<String>,
+    pub tier: Option<RiskTier>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewFilter {
+    pub status: ReviewStatus,
+    /// Only reviews of these stages (the ones the caller's roles allow); empty means none.
+    pub stages: Vec<ReviewStage>,
+}
+
+/// Registry storage: reads plus one atomic commit.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    async fn model(&self, name: &ModelName) -> Result<Option<Model>, StoreError>;
+    async fn version(
+        &self,
+        name: &ModelName,
+        version: u32,
+    ) -> Result<Option<ModelVersion>, StoreError>;
+    /// All versions of a model, ascending.
+    async fn versions(&self, name: &ModelName) -> Result<Vec<ModelVersion>, StoreError>;
+    async fn list_models(
+        &self,
+        filter: &ModelFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Model>, StoreError>;
+    async fn card_revisions(
+        &self,
+        name: &ModelName,
+        version: u32,
+    ) -> Result<Vec<CardRevision>, StoreError>;
+    async fn promotion(&self, id: &str) -> Result<Option<Promotion>, StoreError>;
+    /// Promotions of one version, newest first.
+    async fn promotions_of(
+        &self,
+        name: &ModelName,
+        version: u32,
+    ) -> Result<Vec<Promotion>, StoreError>;
+    async fn list_reviews(
+        &self,
+        filter: &ReviewFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Review>, StoreError>;
+    /// Pending reviews whose deadline is at or before `now` (for the workflow runner).
+    async fn reviews_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Review>, StoreError>;
+    /// Versions of other models that declare `name`/`version` as a dependency and are not retired.
+    async fn dependents(
+        &self,
+        name: &ModelName,
+        version: u32,
+    ) -> Result<Vec<(ModelName, u32)>, StoreError>;
+    /// The last production change of a model at or before `at`.
+    async fn production_at(
+        &self,
+        name: &ModelName,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ProductionChange>, StoreError>;
+    /// Every production change of a model, oldest first.
+    async fn production_history(
+        &self,
+        name: &ModelName,
+    ) -> Result<Vec<ProductionChange>, StoreError>;
+    /// Models serving production (for periodic reviews).
+    async fn production_models(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Model>, StoreError>;
+    async fn incidents(
+        &self,
+        name: Option<&ModelName>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Incident>, StoreError>;
+    async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError>;
+    async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
+    async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;
+}
+
+/// Read side of the audit log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Events with `seq > after`, ascending, optionally only those naming `model`.
+    async fn events(
+        &self,
+        model: Option<&ModelName>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
+    /// Inclusion proof of event `seq` against the tree of `size` events.
+    async fn inclusion_proof(
+        &self,
+        seq: u64,
+        size: u64,
+    ) -> Result<(AuditEvent, Vec<Hash>), StoreError>;
+    /// Consistency proof between two tree sizes.
+    async fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<Hash>, StoreError>;
+    /// The public key checkpoints are signed with (raw bytes) and its id.
+    fn public_key(&self) -> (String, Vec<u8>);
+}
+
+/// Time, injectable so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Unique ids for promotions and incidents.
+pub trait IdGen: Send + Sync {
+    fn id(&self, prefix: &str) -> String;
+}
+
+/// Starts and advances review workflows outside the registry. The embedded backend needs none
+/// (its runner reads pending reviews from the store); AWS starts Step Functions executions and
+/// answers their task tokens.
+#[async_trait]
+pub trait Workflows: Send + Sync {
+    async fn promotion_started(&self, _promotion: &Promotion) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn review_decided(
+        &self,
+        _promotion: &Promotion,
+        _review: &Review,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Workflows that need nothing beyond the registry (the embedded mode).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InProcessWorkflows;
+impl Workflows for InProcessWorkflows {}
+
+/// Who is calling, as established by authentication — never by a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub id: PrincipalId,
+    pub roles: Vec<crate::types::Role>,
+}
+
+impl Caller {
+    pub fn has(&self, role: crate::types::Role) -> bool {
+        self.roles.contains(&role)
+    }
+}

@@ -1,0 +1,243 @@
+//! The registry's records: what the stores persist and the API returns.
+//!
+//! Invariants: every mutable record carries a `revision` that grows by one with each committed
+//! change, and a store only accepts a change whose expected revision matches (optimistic
+//! concurrency). Records are only ever built by the governance service from parsed input.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::manifest::{Artifact, Dependency, EvaluationInput, Lineage, ModelCard, Owner};
+use crate::types::{
+    Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier, Role, Sha256, SignalKind,
+    Stage,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub name: ModelName,
+    pub owner: Owner,
+    pub risk_tier: RiskTier,
+    pub description: String,
+    pub created_by: PrincipalId,
+    pub created_at: DateTime<Utc>,
+    /// The highest version number assigned so far.
+    pub latest_version: u32,
+    /// The version serving production now, if any.
+    pub production_version: Option<u32>,
+    pub revision: u64,
+}
+
+/// An evaluation result as recorded, with who recorded it and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    #[serde(flatten)]
+    pub result: EvaluationInput,
+    pub recorded_by: PrincipalId,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub environment: Environment,
+    pub promotion_id: String,
+    pub approved_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub environment: Environment,
+    pub deployed_by: PrincipalId,
+    pub deployed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retirement {
+    pub reason: String,
+    pub replacement: Option<u32>,
+    pub retired_by: PrincipalId,
+    pub retired_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub name: ModelName,
+    pub version: u32,
+    pub risk_tier: RiskTier,
+    pub stage: Stage,
+    pub artifact: Artifact,
+    pub lineage: Lineage,
+    pub evaluations: Vec<Evaluation>,
+    pub card: ModelCard,
+    pub card_revision: u32,
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
+    pub registered_by: PrincipalId,
+    pub registered_at: DateTime<Utc>,
+    /// SHA-256 of the canonical registration manifest, the evidence the audit event names.
+    pub manifest_sha256: Sha256,
+    pub approvals: Vec<Approval>,
+    pub deployments: Vec<DeploymentRecord>,
+    /// The promotion under review, if any (at most one at a time).
+    pub open_promotion: Option<String>,
+    pub retirement: Option<Retirement>,
+    pub revision: u64,
+}
+
+impl ModelVersion {
+    pub fn approved_for(&self, env: Environment) -> bool {
+        self.approvals.iter().any(|a| a.environment == env)
+    }
+    pub fn deployed_to(&self, env: Environment) -> Option<&DeploymentRecord> {
+        self.deployments.iter().rev().find(|d| d.environment == env)
+    }
+    pub fn evaluation_names(&self) -> Vec<&str> {
+        self.evaluations
+            .iter()
+            .map(|e| e.result.name.as_str())
+            .collect()
+    }
+}
+
+/// One revision of a version's model card; every edit is a new revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardRevision {
+    pub name: ModelName,
+    pub version: u32,
+    pub card_revision: u32,
+    pub card: ModelCard,
+    pub card_sha256: Sha256,
+    pub author: PrincipalId,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionStatus {
+    InReview,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Cancelled,
+}
+
+impl ReviewStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(s.to_owned())).ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    /// `<promotion id>-<stage>`: a review is found from its promotion in one read.
+    pub id: String,
+    pub promotion_id: String,
+    pub name: ModelName,
+    pub version: u32,
+    pub target: Environment,
+    pub stage: ReviewStage,
+    pub status: ReviewStatus,
+    pub deadline: DateTime<Utc>,
+    pub decided_by: Option<PrincipalId>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision: Option<Decision>,
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub conditions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub id: String,
+    pub name: ModelName,
+    pub version: u32,
+    pub target: Environment,
+    pub status: PromotionStatus,
+    pub reviews: Vec<Review>,
+    pub requested_by: PrincipalId,
+    pub requested_at: DateTime<Utc>,
+    /// The version's registrant, kept here so separation of duties is checked from one record.
+    pub registered_by: PrincipalId,
+    pub risk_tier: RiskTier,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub revision: u64,
+}
+
+/// Splits a review id into its promotion id and stage.
+pub fn parse_review_id(id: &str) -> Option<(&str, ReviewStage)> {
+    let (promotion, stage) = id.rsplit_once('-')?;
+    Some((promotion, ReviewStage::parse(stage).ok()?))
+}
+
+/// A change of which version serves production, for point-in-time queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductionChange {
+    pub name: ModelName,
+    pub at: DateTime<Utc>,
+    /// The version serving from `at` on; `None` when production was emptied (retirement).
+    pub version: Option<u32>,
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub name: ModelName,
+    pub version: u32,
+    pub kind: SignalKind,
+    pub metric: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub status: IncidentStatus,
+    pub opened_at: DateTime<Utc>,
+    pub opened_by: PrincipalId,
+    /// What Steward did about it: `retraining_requested`, `alerted`, `rolled_back_to:N`.
+    pub actions: Vec<String>,
+}
+
+/// A principal's roles as the registry knows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrincipalRecord {
+    pub id: PrincipalId,
+    pub roles: Vec<Role>,
+    /// Where the roles came from: `file`/`bootstrap` (seeded) or `api` (set by an admin).
+    pub managed_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub revision: u64,
+}
+
+/// A governance event for the outbox (published to EventBridge on AWS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainEvent {
+    /// Past-tense PascalCase, e.g. `ModelVersionRegistered`.
+    pub detail_type: String,
+    pub detail: Value,
+}
+
+/// A stored response for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// Scoped key: `<principal>/<operation>/<client key>`.
+    pub key: String,
+    pub request_sha256: Sha256,
+    pub status: u16,
+    pub response: Value,
+    pub at: DateTime<Utc>,
+}

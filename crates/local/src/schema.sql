@@ -1,0 +1,116 @@
+-- Steward embedded registry. Records are JSON documents keyed by their natural keys; the
+-- columns beside them exist only for conditions (revision) and queries (filters, ordering).
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT PRIMARY KEY,
+    owner_team TEXT NOT NULL,
+    risk_tier TEXT NOT NULL,
+    production_version INTEGER,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS models_owner ON models(owner_team, name);
+CREATE INDEX IF NOT EXISTS models_tier ON models(risk_tier, name);
+CREATE INDEX IF NOT EXISTS models_production ON models(name) WHERE production_version IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_stage ON versions(stage, name);
+
+CREATE TABLE IF NOT EXISTS dependencies (
+    dep_name TEXT NOT NULL,
+    dep_version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (dep_name, dep_version, name, version)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS card_revisions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    card_revision INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (name, version, card_revision)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS promotions (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS promotions_version ON promotions(name, version, requested_at);
+
+CREATE TABLE IF NOT EXISTS reviews (
+    id TEXT PRIMARY KEY,
+    promotion_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    deadline TEXT NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reviews_status ON reviews(status, id);
+CREATE INDEX IF NOT EXISTS reviews_due ON reviews(deadline) WHERE status = 'pending';
+
+CREATE TABLE IF NOT EXISTS production_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS production_changes_at ON production_changes(name, at, id);
+
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS incidents_name ON incidents(name, id);
+
+CREATE TABLE IF NOT EXISTS principals (
+    id TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The audit log: canonical event bytes exactly as hashed into the Merkle tree.
+CREATE TABLE IF NOT EXISTS audit_events (
+    seq INTEGER PRIMARY KEY,
+    name TEXT,
+    bytes BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_events_name ON audit_events(name, seq);
+
+-- Signed checkpoints: the latest one always, and one every 1024 events as history.
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
+
+-- Governance events committed with their change (the embedded outbox).
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    detail_type TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
