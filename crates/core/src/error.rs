@@ -49,6 +49,9 @@ pub enum StoreError {
     /// The idempotency key was already committed (by a concurrent request).
     #[error("idempotency key already used")]
     IdempotencyKeyTaken,
+    /// A pagination cursor that this store did not hand out.
+    #[error("invalid cursor")]
+    InvalidCursor,
     /// The backend failed; the commit did not happen.
     #[error("storage failure: {0}")]
     Backend(String),
@@ -75,7 +78,7 @@ pub enum GovError {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
 }
 
 fn list(errors: &[FieldError]) -> String {
@@ -101,6 +104,7 @@ impl GovError {
             GovError::Conflict(_) => "conflict",
             GovError::Store(StoreError::Conflict(_)) => "conflict",
             GovError::Store(StoreError::IdempotencyKeyTaken) => "conflict",
+            GovError::Store(StoreError::InvalidCursor) => "validation_failed",
             GovError::Store(StoreError::Backend(_)) => "internal",
         }
     }
@@ -109,5 +113,17 @@ impl GovError {
 impl From<FieldError> for GovError {
     fn from(e: FieldError) -> Self {
         GovError::Validation(vec![e])
+    }
+}
+
+impl From<StoreError> for GovError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // A bad cursor is the caller's input, not a storage failure.
+            StoreError::InvalidCursor => {
+                GovError::field("cursor", "is not a cursor this list returned")
+            }
+            other => GovError::Store(other),
+        }
     }
 }

@@ -74,7 +74,7 @@ fn decode_cursor(cursor: Option<&str>) -> Result<String, StoreError> {
         Some(c) => hex::decode(c)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| StoreError::Backend("invalid cursor".into())),
+            .ok_or(StoreError::InvalidCursor),
     }
 }
 
@@ -538,18 +538,30 @@ impl Registry for SqliteStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Model>, StoreError> {
+        // Built per filter combination so SQLite walks `models` in name order (through the
+        // owner or tier index when one is given) and stops after one page.
         let after = decode_cursor(cursor)?;
-        let stage = filter.stage.map(|s| s.as_str());
-        let tier = filter.tier.map(|t| t.as_str());
-        let rows = self.query_keyed(
-            "SELECT m.name, m.body FROM models m
-             WHERE m.name > ?1
-               AND (?2 IS NULL OR m.owner_team = ?2)
-               AND (?3 IS NULL OR m.risk_tier = ?3)
-               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM versions v WHERE v.name = m.name AND v.stage = ?4))
-             ORDER BY m.name LIMIT ?5",
-            &[&after, &filter.owner, &tier, &stage, &((limit + 1) as i64)],
-        )?;
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(after)];
+        let mut sql = "SELECT m.name, m.body FROM models m WHERE m.name > ?1".to_owned();
+        if let Some(stage) = filter.stage {
+            args.push(Box::new(stage.as_str()));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM versions v WHERE v.name = m.name AND v.stage = ?{})",
+                args.len()
+            ));
+        }
+        if let Some(owner) = &filter.owner {
+            args.push(Box::new(owner.clone()));
+            sql.push_str(&format!(" AND m.owner_team = ?{}", args.len()));
+        }
+        if let Some(tier) = filter.tier {
+            args.push(Box::new(tier.as_str()));
+            sql.push_str(&format!(" AND m.risk_tier = ?{}", args.len()));
+        }
+        args.push(Box::new((limit + 1) as i64));
+        sql.push_str(&format!(" ORDER BY m.name LIMIT ?{}", args.len()));
+        let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let rows = self.query_keyed(&sql, &params)?;
         Ok(page(rows, limit))
     }
 

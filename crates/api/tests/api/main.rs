@@ -1,0 +1,14 @@
+//! API tests: the real router over HTTP on 127.0.0.1, on a real SQLite store per test.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod audit;
+mod concurrency;
+mod duties;
+mod lifecycle;
+mod monitoring;
+mod openapi;
+mod principals;
+mod robustness;
+mod validation;

@@ -1,0 +1,426 @@
+//! Test harness: every test gets its own data directory, a real SQLite store and the real
+//! router served over HTTP on 127.0.0.1, and talks to it with reqwest.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use serde_json::{json, Value};
+use steward_api::{router, AppState, BearerTokens};
+use steward_core::types::{PrincipalId, RiskTier, Role, Sha256};
+use steward_core::Policy;
+use steward_local::Embedded;
+use tempfile::TempDir;
+
+use Role::*;
+
+/// The principals every test app knows, with their roles. Each one's token is `<name>-token`.
+pub const PRINCIPALS: &[(&str, &[Role])] = &[
+    ("dev", &[Developer]),
+    ("dev2", &[Developer]),
+    ("tech", &[TechnicalReviewer]),
+    ("tech2", &[TechnicalReviewer]),
+    ("biz", &[BusinessReviewer]),
+    ("comp", &[ComplianceReviewer]),
+    ("rel", &[ReleaseManager]),
+    ("rel2", &[ReleaseManager]),
+    ("ops", &[Operator]),
+    ("aud", &[Auditor]),
+    ("admin", &[Admin]),
+    // Holders of several roles, for separation of duties.
+    ("devtech", &[Developer, TechnicalReviewer]),
+    ("bizcomp", &[BusinessReviewer, ComplianceReviewer]),
+    ("adminrev", &[Admin, TechnicalReviewer, BusinessReviewer]),
+];
+
+/// Holds a token but has no principal record: authenticated, no roles.
+pub const NEWCOMER: &str = "newcomer";
+
+pub fn token(who: &str) -> String {
+    format!("{who}-token")
+}
+
+/// A running API over a fresh embedded store.
+pub struct App {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub emb: Embedded,
+    _dir: TempDir,
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+    /// The fields named by an error body's details.
+    pub fn fields(&self) -> Vec<String> {
+        self.body["error"]["details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// Asserts the status and that the body has the JSON error shape when it is an error.
+    pub fn expect(self, status: u16) -> Result<Self> {
+        ensure!(
+            self.status == status,
+            "expected {status}, got {}: {}",
+            self.status,
+            self.body
+        );
+        if status >= 400 {
+            assert_error_shape(&self)?;
+        }
+        Ok(self)
+    }
+}
+
+/// `{"error": {"code": "...", "message": "...", "details": [...]}}` with a JSON content type.
+pub fn assert_error_shape(r: &Resp) -> Result<()> {
+    ensure!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "error response is not JSON: {:?}",
+        r.header("content-type")
+    );
+    let e = &r.body["error"];
+    ensure!(
+        e["code"].as_str().is_some_and(|c| !c.is_empty()),
+        "no error code: {}",
+        r.body
+    );
+    ensure!(e["message"].is_string(), "no error message: {}", r.body);
+    ensure!(e["details"].is_array(), "no error details: {}", r.body);
+    Ok(())
+}
+
+pub async fn spawn_app() -> Result<App> {
+    spawn_app_with(Policy::default()).await
+}
+
+/// A policy whose reviews expire after one second.
+pub fn quick_expiry_policy() -> Policy {
+    let mut policy = Policy::default();
+    for tier in policy.tiers.values_mut() {
+        tier.review_timeout = Duration::from_secs(1);
+    }
+    policy
+}
+
+pub async fn spawn_app_with(policy: Policy) -> Result<App> {
+    let dir = tempfile::tempdir()?;
+    let emb = Embedded::open(dir.path(), policy).await?;
+    let mut tokens = Vec::new();
+    for (name, roles) in PRINCIPALS {
+        let id = PrincipalId::parse(name)?;
+        emb.gov.seed_principal(&id, roles.to_vec(), "file").await?;
+        tokens.push((id, Sha256::digest(token(name).as_bytes())));
+    }
+    tokens.push((
+        PrincipalId::parse(NEWCOMER)?,
+        Sha256::digest(token(NEWCOMER).as_bytes()),
+    ));
+    let state = AppState {
+        gov: emb.gov.clone(),
+        auth: Arc::new(BearerTokens::new(tokens)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.ok();
+    });
+    Ok(App {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?,
+        emb,
+        _dir: dir,
+    })
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request as `who` (no credentials when `who` is empty).
+    pub async fn send(
+        &self,
+        who: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Resp> {
+        let mut req = self.client.request(method, self.url(path));
+        if !who.is_empty() {
+            req = req.bearer_auth(token(who));
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        read(req.send().await?).await
+    }
+
+    pub async fn get(&self, who: &str, path: &str) -> Result<Resp> {
+        self.send(who, reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, who: &str, path: &str, body: &Value) -> Result<Resp> {
+        self.send(who, reqwest::Method::POST, path, Some(body))
+            .await
+    }
+
+    pub async fn put(&self, who: &str, path: &str, body: &Value) -> Result<Resp> {
+        self.send(who, reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    // ------------------------------------------------------------------ lifecycle steps
+
+    /// Registers a version of `name` as `who`; returns its number.
+    pub async fn register_as(&self, who: &str, name: &str, tier: RiskTier) -> Result<u32> {
+        let r = self
+            .post(who, &format!("/v1/models/{name}/versions"), &manifest(tier))
+            .await?
+            .expect(201)?;
+        Ok(r.body["version"].as_u64().context("version number")? as u32)
+    }
+
+    pub async fn register(&self, name: &str, tier: RiskTier) -> Result<u32> {
+        self.register_as("dev", name, tier).await
+    }
+
+    /// Requests a promotion as `who`; returns the promotion.
+    pub async fn promote_as(&self, who: &str, name: &str, v: u32, target: &str) -> Result<Value> {
+        Ok(self
+            .post(
+                who,
+                &format!("/v1/models/{name}/versions/{v}/promotions"),
+                &json!({"target": target}),
+            )
+            .await?
+            .expect(202)?
+            .body)
+    }
+
+    pub async fn decide(&self, who: &str, review_id: &str, decision: &str) -> Result<Resp> {
+        self.post(
+            who,
+            &format!("/v1/reviews/{review_id}/decision"),
+            &json!({"decision": decision, "comment": format!("{decision} by {who}"), "conditions": []}),
+        )
+        .await
+    }
+
+    pub async fn deploy_as(&self, who: &str, name: &str, v: u32, env: &str) -> Result<Resp> {
+        self.post(
+            who,
+            &format!("/v1/models/{name}/versions/{v}/deployments"),
+            &json!({"environment": env}),
+        )
+        .await
+    }
+
+    /// Staging promotion (technical review by `tech`), staging deployment and an evaluation
+    /// on staging test data.
+    pub async fn to_staging(&self, name: &str, v: u32) -> Result<()> {
+        let p = self.promote_as("dev", name, v, "staging").await?;
+        ensure!(stages(&p) == ["technical"], "staging reviews: {p}");
+        let p = self
+            .decide("tech", review_id(&p, "technical")?, "approve")
+            .await?
+            .expect(200)?
+            .body;
+        ensure!(p["status"] == "approved", "staging promotion: {p}");
+        self.deploy_as("dev", name, v, "staging")
+            .await?
+            .expect(201)?;
+        self.post(
+            "dev",
+            &format!("/v1/models/{name}/versions/{v}/evaluations"),
+            &staging_evaluation(),
+        )
+        .await?
+        .expect(201)?;
+        Ok(())
+    }
+
+    /// Every review of a production promotion approved by its usual reviewer.
+    pub async fn approve_all(&self, promotion: &Value) -> Result<Value> {
+        let mut last = promotion.clone();
+        for stage in stages(promotion) {
+            let id = review_id(promotion, &stage)?;
+            last = self
+                .decide(reviewer_for(&stage), id, "approve")
+                .await?
+                .expect(200)?
+                .body;
+        }
+        Ok(last)
+    }
+
+    /// Registered → staging → production, all approvals given; returns the version.
+    pub async fn to_production(&self, name: &str, v: u32) -> Result<()> {
+        self.to_staging(name, v).await?;
+        let p = self.promote_as("dev", name, v, "production").await?;
+        let p = self.approve_all(&p).await?;
+        ensure!(p["status"] == "approved", "production promotion: {p}");
+        self.deploy_as("rel", name, v, "production")
+            .await?
+            .expect(201)?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ observations
+
+    /// The number of events in the audit log (latest checkpoint).
+    pub async fn audit_size(&self) -> Result<u64> {
+        let r = self.get("aud", "/v1/audit/checkpoint").await?.expect(200)?;
+        r.body["size"].as_u64().context("checkpoint size")
+    }
+
+    /// Every audit event, following `next_cursor`.
+    pub async fn audit_events(&self, model: Option<&str>) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let mut path = format!("/v1/audit?after={after}&limit=100");
+            if let Some(m) = model {
+                path.push_str(&format!("&model={m}"));
+            }
+            let r = self.get("aud", &path).await?.expect(200)?;
+            out.extend(r.body["items"].as_array().cloned().unwrap_or_default());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => after = c.parse()?,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Names of all models, in list order.
+    pub async fn model_names(&self) -> Result<Vec<String>> {
+        let r = self.get("dev", "/v1/models?limit=500").await?.expect(200)?;
+        Ok(r.body["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .filter_map(|m| m["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// What the registry looks like from outside: audit size and model names. A refused
+    /// request must leave it unchanged.
+    pub async fn snapshot(&self) -> Result<(u64, Vec<String>)> {
+        Ok((self.audit_size().await?, self.model_names().await?))
+    }
+
+    pub async fn production_version(&self, name: &str, at: Option<&str>) -> Result<Value> {
+        let path = match at {
+            Some(t) => format!("/v1/models/{name}/production?at={}", encode(t)),
+            None => format!("/v1/models/{name}/production"),
+        };
+        Ok(self.get("dev", &path).await?.expect(200)?.body["version"].clone())
+    }
+}
+
+/// Percent-encodes the characters of an RFC 3339 time that a query string mangles.
+pub fn encode(t: &str) -> String {
+    t.replace('+', "%2B").replace(':', "%3A")
+}
+
+async fn read(r: reqwest::Response) -> Result<Resp> {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let bytes = r.bytes().await?;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{status} body is not JSON: {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })?
+    };
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The example manifest (`examples/credit-risk-v1.json`) with the given risk tier.
+pub fn manifest(tier: RiskTier) -> Value {
+    let mut m: Value =
+        serde_json::from_str(include_str!("../fixtures/credit-risk-v1.json")).expect("fixture");
+    m["risk_tier"] = json!(tier.as_str());
+    m
+}
+
+pub fn staging_evaluation() -> Value {
+    json!({
+        "name": "staging-shadow-2026q2",
+        "dataset": {
+            "uri": "s3://acme-data/credit/staging-shadow-2026q2.parquet",
+            "sha256": "2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b"
+        },
+        "metrics": {"auc": 0.905, "accuracy": 0.869},
+        "environment": "staging"
+    })
+}
+
+/// The review stages of a promotion, in order.
+pub fn stages(p: &Value) -> Vec<String> {
+    p["reviews"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| r["stage"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn review_id<'a>(p: &'a Value, stage: &str) -> Result<&'a str> {
+    p["reviews"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["stage"] == stage))
+        .and_then(|r| r["id"].as_str())
+        .with_context(|| format!("no {stage} review in {p}"))
+}
+
+pub fn review_status<'a>(p: &'a Value, stage: &str) -> &'a str {
+    p["reviews"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["stage"] == stage))
+        .and_then(|r| r["status"].as_str())
+        .unwrap_or_default()
+}
+
+/// The usual reviewer of each stage (all distinct people).
+pub fn reviewer_for(stage: &str) -> &'static str {
+    match stage {
+        "technical" => "tech",
+        "business" => "biz",
+        "compliance" => "comp",
+        "deployment" => "rel2",
+        other => panic!("unknown stage {other}"),
+    }
+}
