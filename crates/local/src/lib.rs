@@ -162,7 +162,8 @@ impl Embedded {
 }
 
 /// Verifies the audit log of a data directory offline, straight from the stored rows, against
-/// `public_key` (defaults to the directory's own signing key).
+/// `public_key` (defaults to the directory's own signing key). Opens nothing for writing and
+/// creates nothing: a missing database or key is an error, not a fresh start.
 pub fn verify_data_dir(
     data_dir: &Path,
     public_key: Option<ed25519_dalek::VerifyingKey>,
@@ -176,9 +177,18 @@ pub fn verify_data_dir(
     }
     let key = match public_key {
         Some(k) => k,
-        None => signing_key(data_dir)?.verifying_key(),
+        None => {
+            let path = data_dir.join(KEY_FILE);
+            if !path.exists() {
+                return Err(LocalError::Invalid {
+                    path,
+                    message: "no signing key here; pass the log's public key to verify against"
+                        .into(),
+                });
+            }
+            signing_key(data_dir)?.verifying_key()
+        }
     };
-    let store = SqliteStore::open(&db, signing_key(data_dir)?)?;
-    let (events, checkpoints) = store.audit_rows()?;
+    let (events, checkpoints) = store::read_audit_rows(&db)?;
     verify_log(&events, &checkpoints, &key).map_err(|e| LocalError::Verify(e.to_string()))
 }

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use steward_core::audit::checkpoint::sign_checkpoint;
+use steward_core::audit::verify::StoredEvent;
 use steward_core::audit::{
     format_time, AuditEvent, Checkpoint, CheckpointSigner, Ed25519Signer, Hash, MerkleTree,
 };
@@ -90,6 +91,44 @@ fn page<T>(mut items: Vec<(String, T)>, limit: usize) -> Page<T> {
         items: items.into_iter().map(|(_, v)| v).collect(),
         next_cursor,
     }
+}
+
+/// Every stored audit row and checkpoint, read through a read-only connection so that
+/// verifying a data directory can never change it.
+pub fn read_audit_rows(path: &Path) -> Result<(Vec<StoredEvent>, Vec<Checkpoint>), StoreError> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(backend)?;
+    let mut stmt = conn
+        .prepare("SELECT seq, bytes, leaf_hash FROM audit_events ORDER BY seq")
+        .map_err(backend)?;
+    let events = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
+        .map_err(backend)?
+        .map(|row| {
+            let (seq, bytes, leaf) = row.map_err(backend)?;
+            Ok(StoredEvent {
+                seq: seq as u64,
+                bytes,
+                leaf_hash: <Hash>::try_from(leaf.as_slice()).ok(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut stmt = conn
+        .prepare("SELECT body FROM checkpoints ORDER BY size")
+        .map_err(backend)?;
+    let checkpoints = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(backend)?
+        .map(|b| from_json(&b.map_err(backend)?))
+        .collect::<Result<Vec<Checkpoint>, StoreError>>()?;
+    Ok((events, checkpoints))
 }
 
 fn configure(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
@@ -257,42 +296,6 @@ impl SqliteStore {
             ))
         })
         .collect()
-    }
-
-    /// Every stored audit row, for offline verification.
-    pub fn audit_rows(
-        &self,
-    ) -> Result<
-        (
-            Vec<steward_core::audit::verify::StoredEvent>,
-            Vec<Checkpoint>,
-        ),
-        StoreError,
-    > {
-        let conn = self.read()?;
-        let mut stmt = conn
-            .prepare("SELECT seq, bytes, leaf_hash FROM audit_events ORDER BY seq")
-            .map_err(backend)?;
-        let events = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                ))
-            })
-            .map_err(backend)?
-            .map(|row| {
-                let (seq, bytes, leaf) = row.map_err(backend)?;
-                Ok(steward_core::audit::verify::StoredEvent {
-                    seq: seq as u64,
-                    bytes,
-                    leaf_hash: <Hash>::try_from(leaf.as_slice()).ok(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let checkpoints = self.query_docs("SELECT body FROM checkpoints ORDER BY size", &[])?;
-        Ok((events, checkpoints))
     }
 
     fn apply_put(tx: &rusqlite::Transaction<'_>, put: &Put) -> Result<(), StoreError> {

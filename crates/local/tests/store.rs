@@ -355,3 +355,24 @@ proptest! {
         prop_assert!(verify_data_dir(template.path(), None).is_err(), "tampering {:?} went unnoticed", t);
     }
 }
+
+#[tokio::test]
+async fn verifying_a_data_dir_changes_nothing_and_needs_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    populated(dir.path()).await;
+    let db = dir.path().join(DB_FILE);
+    let before = std::fs::read(&db).unwrap();
+    verify_data_dir(dir.path(), None).unwrap();
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "verification wrote to the store"
+    );
+    std::fs::remove_file(dir.path().join(steward_local::KEY_FILE)).unwrap();
+    let err = verify_data_dir(dir.path(), None).unwrap_err();
+    assert!(err.to_string().contains("signing key"), "{err}");
+    assert!(
+        !dir.path().join(steward_local::KEY_FILE).exists(),
+        "verification created a key"
+    );
+}
