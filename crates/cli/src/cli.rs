@@ -1,0 +1,550 @@
+//! The command line: every subcommand and its arguments (clap derive). Parsing only; what each
+//! command does lives in `commands`, `serve`, `demo` and `verify`.
+//!
+//! Invariants: a bearer token is only ever read from `STEWARD_TOKEN`, never from a flag (flags
+//! end up in shell history and process listings); enumerated values (stages, environments,
+//! roles, ...) are checked by clap against the core's own names, so a typo is a usage error
+//! (exit 2) that lists the valid values.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use steward_core::types::{Environment, RiskTier, Role, SignalKind, Stage};
+
+use crate::client::DEFAULT_SERVER;
+
+/// Steward: model governance — registry, reviews, deployments and a tamper-evident audit log.
+#[derive(Debug, Parser)]
+#[command(
+    name = "steward",
+    version,
+    after_help = "Client commands talk to --server (or STEWARD_SERVER) as the holder of the bearer token in STEWARD_TOKEN.\n\
+                  First run: `steward demo`, or `steward serve` and take a token from steward-data/tokens.txt."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where to reach the API and how to print its answers.
+#[derive(Debug, Clone, Args)]
+pub struct Conn {
+    /// The Steward API (the bearer token comes from STEWARD_TOKEN)
+    #[arg(long, env = "STEWARD_SERVER", default_value = DEFAULT_SERVER, value_name = "URL")]
+    pub server: String,
+    /// Output format: a readable table, or the API's JSON
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+macro_rules! core_enum_parser {
+    ($name:ident, $t:ty) => {
+        fn $name() -> impl TypedValueParser<Value = $t> {
+            PossibleValuesParser::new(<$t>::ALL.iter().map(|v| v.as_str()))
+                .map(|s| <$t>::parse(&s).expect("clap only passes possible values"))
+        }
+    };
+}
+core_enum_parser!(environment, Environment);
+core_enum_parser!(stage, Stage);
+core_enum_parser!(tier, RiskTier);
+core_enum_parser!(role, Role);
+core_enum_parser!(signal_kind, SignalKind);
+
+fn review_status() -> PossibleValuesParser {
+    PossibleValuesParser::new(["pending", "approved", "rejected", "expired", "cancelled"])
+}
+
+fn rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{e}; use RFC 3339, e.g. 2026-11-27T10:00:00Z"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API on the embedded backend (SQLite and files in one data directory)
+    Serve(ServeArgs),
+    /// Run the whole lifecycle of a high-risk model against a throwaway server, step by step
+    Demo(DemoArgs),
+    /// Register a new version of a model from a manifest (creates the model on first use)
+    Register(RegisterArgs),
+    /// List and read models
+    #[command(subcommand)]
+    Models(ModelsCmd),
+    /// Read a model version with its card, reviews and stage
+    #[command(subcommand)]
+    Versions(VersionsCmd),
+    /// Read and revise model cards
+    #[command(subcommand)]
+    Card(CardCmd),
+    /// Record an evaluation result for a version (e.g. on staging test data)
+    Evaluate(EvaluateArgs),
+    /// For CI/CD: may this version be deployed? Exits 1 when not, printing why
+    Gate(GateArgs),
+    /// Request promotion of a version to staging or production (starts its reviews)
+    Promote(PromoteArgs),
+    /// Read promotions
+    #[command(subcommand)]
+    Promotions(PromotionsCmd),
+    /// List the reviews you may decide, and decide them
+    #[command(subcommand)]
+    Reviews(ReviewsCmd),
+    /// Deploy an approved version to staging or production
+    Deploy(DeployArgs),
+    /// Put the previous production version back into production
+    Rollback(RollbackArgs),
+    /// Report a monitoring signal (drift or quality) for a version
+    Signal(SignalArgs),
+    /// List incidents opened by monitoring signals
+    Incidents(IncidentsArgs),
+    /// List production versions by the date their periodic review falls due
+    PeriodicReviews(ConnOnly),
+    /// Retire a version, recording why and what replaces it
+    Retire(RetireArgs),
+    /// Which version serves (or served) production
+    Production(ProductionArgs),
+    /// Read and verify the tamper-evident audit log
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Manage principals: the API's role assignments and the local principals file
+    #[command(subcommand)]
+    Principals(PrincipalsCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory (created if missing): database, signing key, principals
+    #[arg(
+        long,
+        env = "STEWARD_DATA",
+        default_value = "steward-data",
+        value_name = "DIR"
+    )]
+    pub data: PathBuf,
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(
+        long,
+        env = "STEWARD_ADDR",
+        default_value = "127.0.0.1:8080",
+        value_name = "HOST:PORT"
+    )]
+    pub addr: SocketAddr,
+    /// Principals file (TOML); default DIR/principals.toml, created with a starter set if missing
+    #[arg(long, value_name = "FILE")]
+    pub principals: Option<PathBuf>,
+    /// Policy file (TOML); default: the built-in policy
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Seconds between workflow runner ticks (review deadlines)
+    #[arg(long, default_value_t = 1, value_name = "SECONDS", hide = true)]
+    pub runner_interval: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's data directory here (must not exist or be empty) instead of a temporary one
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnOnly {
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Model name ([a-z0-9][a-z0-9-]{0,62})
+    pub name: String,
+    /// Registration manifest (JSON); `-` reads standard input
+    #[arg(long, value_name = "FILE")]
+    pub manifest: PathBuf,
+    /// Makes retries safe: the same key and body return the version the first call created
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCmd {
+    /// List models
+    List(ModelsListArgs),
+    /// A model and its versions
+    Get(NameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsListArgs {
+    /// Models with a version in this stage
+    #[arg(long, value_parser = stage())]
+    pub stage: Option<Stage>,
+    /// Models of this owning team
+    #[arg(long, value_name = "TEAM")]
+    pub owner: Option<String>,
+    /// Models of this risk tier
+    #[arg(long, value_parser = tier())]
+    pub tier: Option<RiskTier>,
+    /// Continue from a previous page
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Page size
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// Model name
+    pub name: String,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Model name
+    pub name: String,
+    /// Version number
+    pub version: u32,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VersionsCmd {
+    /// One version, with card, reviews and stage
+    Get(VersionArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CardCmd {
+    /// The current model card of a version
+    Get(VersionArgs),
+    /// Record a new card revision from a file (JSON of the card)
+    Put(CardPutArgs),
+    /// Every revision of a version's card
+    Revisions(VersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CardPutArgs {
+    pub name: String,
+    pub version: u32,
+    /// The card (JSON); `-` reads standard input
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Refuse (409) unless the version is still at this revision
+    #[arg(long, value_name = "REVISION")]
+    pub if_match: Option<u64>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    pub name: String,
+    pub version: u32,
+    /// The evaluation result (JSON: name, dataset{uri,sha256}, metrics, slices, environment)
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    pub name: String,
+    pub version: u32,
+    #[arg(long, short = 'e', value_parser = environment())]
+    pub environment: Environment,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    pub name: String,
+    pub version: u32,
+    #[arg(long, short = 't', value_parser = environment())]
+    pub target: Environment,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromotionsCmd {
+    /// A promotion and the state of its reviews
+    Get(IdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewsCmd {
+    /// Reviews you may decide (default: pending)
+    List(ReviewsListArgs),
+    /// Approve or reject a review
+    Decide(DecideArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewsListArgs {
+    #[arg(long, value_parser = review_status())]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub cursor: Option<String>,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("decision").required(true).args(["approve", "reject"]))]
+pub struct DecideArgs {
+    /// Review id (`<promotion id>-<stage>`)
+    pub id: String,
+    #[arg(long)]
+    pub approve: bool,
+    #[arg(long)]
+    pub reject: bool,
+    /// Why (required for a rejection)
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// A condition attached to the approval (repeatable)
+    #[arg(long = "condition", value_name = "TEXT")]
+    pub conditions: Vec<String>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    pub name: String,
+    pub version: u32,
+    #[arg(long, short = 'e', value_parser = environment())]
+    pub environment: Environment,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub name: String,
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    #[arg(long)]
+    pub model: String,
+    #[arg(long)]
+    pub version: u32,
+    #[arg(long, value_parser = signal_kind())]
+    pub kind: SignalKind,
+    #[arg(long)]
+    pub metric: String,
+    #[arg(long, allow_negative_numbers = true)]
+    pub value: f64,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentsArgs {
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub cursor: Option<String>,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    pub name: String,
+    pub version: u32,
+    #[arg(long)]
+    pub reason: String,
+    /// The version that replaces it (required when it serves production)
+    #[arg(long, value_name = "VERSION")]
+    pub replacement: Option<u32>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct ProductionArgs {
+    pub name: String,
+    /// A past time (RFC 3339); default: now
+    #[arg(long, value_parser = rfc3339)]
+    pub at: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Audit events, oldest first
+    Events(AuditEventsArgs),
+    /// The latest signed checkpoint
+    Checkpoint(ConnOnly),
+    /// The inclusion proof of one event against the latest checkpoint
+    Proof(ProofArgs),
+    /// A consistency proof between two checkpointed tree sizes
+    Consistency(ConsistencyArgs),
+    /// Verify the whole log: offline from a data directory (--data) or through the API
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditEventsArgs {
+    /// Only events about this model
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only events after this sequence number
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct ProofArgs {
+    pub seq: u64,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsistencyArgs {
+    pub first: u64,
+    /// Default: the latest checkpoint's size
+    pub second: Option<u64>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verify offline, straight from this data directory's store
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Trust only this Ed25519 public key (64 hex digits) for checkpoint signatures
+    #[arg(long, value_name = "HEX")]
+    pub public_key: Option<String>,
+    /// Inclusion proofs fetched at once (server mode)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrincipalsCmd {
+    /// Principals and their roles (admin)
+    List(ConnOnly),
+    /// Set a principal's roles (admin; audited)
+    Set(PrincipalsSetArgs),
+    /// Add a principal to a local principals file with a new random token (printed once)
+    Add(PrincipalsAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrincipalsSetArgs {
+    /// Principal id (a local name or an IAM ARN)
+    pub id: String,
+    /// A role (repeatable, or comma-separated)
+    #[arg(long = "role", value_name = "ROLE", required = true, value_delimiter = ',', value_parser = role())]
+    pub roles: Vec<Role>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct PrincipalsAddArgs {
+    /// The principal's name
+    pub name: String,
+    /// A role (repeatable, or comma-separated)
+    #[arg(long = "role", value_name = "ROLE", required = true, value_delimiter = ',', value_parser = role())]
+    pub roles: Vec<Role>,
+    /// The principals file to append to (created if missing)
+    #[arg(
+        long,
+        default_value = "steward-data/principals.toml",
+        value_name = "FILE"
+    )]
+    pub file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_review_decision_needs_exactly_one_of_approve_and_reject() {
+        assert!(Cli::try_parse_from(["steward", "reviews", "decide", "r1"]).is_err());
+        assert!(Cli::try_parse_from([
+            "steward",
+            "reviews",
+            "decide",
+            "r1",
+            "--approve",
+            "--reject"
+        ])
+        .is_err());
+        assert!(Cli::try_parse_from(["steward", "reviews", "decide", "r1", "--approve"]).is_ok());
+    }
+
+    #[test]
+    fn enumerated_values_are_checked_against_the_core_names() {
+        assert!(
+            Cli::try_parse_from(["steward", "gate", "m", "1", "--environment", "prod"]).is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "steward",
+            "principals",
+            "set",
+            "bob",
+            "--role",
+            "developer,release-manager",
+        ])
+        .unwrap();
+        let Command::Principals(PrincipalsCmd::Set(a)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.roles, vec![Role::Developer, Role::ReleaseManager]);
+    }
+}

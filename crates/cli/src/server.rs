@@ -1,0 +1,164 @@
+//! `steward serve`, and the in-process server the demo starts: the API router over the
+//! embedded backend, with graceful shutdown.
+//!
+//! Invariants: principals are seeded into the registry before the first request is accepted;
+//! the token table holds hashes only; no token value is ever printed or logged.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use steward_api::{router, AppState, BearerTokens};
+use steward_core::Policy;
+use steward_local::{load_principals, Embedded, PrincipalEntry};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::cli::ServeArgs;
+use crate::principals_file;
+
+/// A server running on a tokio task.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The base URL clients use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("the server task panicked")??;
+        Ok(())
+    }
+}
+
+/// The bearer-token table of a principals file.
+pub fn tokens(entries: &[PrincipalEntry]) -> BearerTokens {
+    BearerTokens::new(entries.iter().map(|e| (e.id.clone(), e.token_sha256)))
+}
+
+/// Binds `addr` and serves the API over `embedded` until [`Running::stop`].
+pub async fn start(
+    embedded: &Embedded,
+    auth: BearerTokens,
+    addr: SocketAddr,
+) -> anyhow::Result<Running> {
+    let app = router(AppState {
+        gov: embedded.gov.clone(),
+        auth: Arc::new(auth),
+    });
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running { addr, stop, task })
+}
+
+fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
+    match path {
+        None => Ok(Policy::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading policy file {}", p.display()))?;
+            Policy::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        }
+    }
+}
+
+/// The principals file to load: `--principals`, or DIR/principals.toml, created with the
+/// starter set on a first run.
+fn principals_path(args: &ServeArgs) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &args.principals {
+        return Ok(p.clone());
+    }
+    let path = args.data.join(principals_file::PRINCIPALS_FILE);
+    if !path.exists() {
+        let (principals, tokens) = principals_file::write_starter(&args.data)?;
+        println!(
+            "created starter principals in {} (admin, dev, tech, biz, comp, release, ops, audit)",
+            principals.display()
+        );
+        println!(
+            "their bearer tokens are in {} (readable by you only); use one with: export STEWARD_TOKEN=<token>",
+            tokens.display()
+        );
+        tracing::info!(principals = %principals.display(), tokens = %tokens.display(), "created starter principals");
+    }
+    Ok(path)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+/// `steward serve`
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let policy = load_policy(args.policy.as_deref())?;
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating data directory {}", args.data.display()))?;
+    let principals = principals_path(&args)?;
+    let entries = load_principals(&principals)?;
+    if entries.is_empty() {
+        tracing::warn!(file = %principals.display(), "the principals file lists nobody: every request will be refused");
+    }
+    let embedded = Embedded::open(&args.data, policy).await?;
+    let changed = embedded.seed_principals(&entries).await?;
+    tracing::info!(
+        file = %principals.display(),
+        principals = entries.len(),
+        changed,
+        "principals loaded"
+    );
+    let runner = embedded.spawn_runner(Duration::from_secs(args.runner_interval.max(1)));
+    let running = start(&embedded, tokens(&entries), args.addr).await?;
+    tracing::info!(addr = %running.addr, data = %args.data.display(), "serving the Steward API");
+    // Scripts (and the tests) read the bound address from this line, e.g. with --addr 127.0.0.1:0.
+    println!("steward listening on {}", running.url());
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    running.stop().await?;
+    runner.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
