@@ -9,6 +9,8 @@
 //!   `StoreError::IdempotencyKeyTaken`; in both cases nothing was written.
 //! - Every read is answered with a fixed small number of requests (no scans of the registry).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -79,9 +81,92 @@ pub struct ReviewFilter {
     pub stages: Vec<ReviewStage>,
 }
 
+/// A record a governance action reads by key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    Model(ModelName),
+    Version(ModelName, u32),
+    Promotion(String),
+    Principal(PrincipalId),
+    Idempotency(String),
+}
+
+/// The records a [`Registry::get_many`] found; absent keys are simply missing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    pub models: HashMap<ModelName, Model>,
+    pub versions: HashMap<(ModelName, u32), ModelVersion>,
+    pub promotions: HashMap<String, Promotion>,
+    pub principals: HashMap<PrincipalId, PrincipalRecord>,
+    pub idempotency: HashMap<String, IdempotencyRecord>,
+}
+
+impl Fetched {
+    pub fn model(&self, name: &ModelName) -> Option<&Model> {
+        self.models.get(name)
+    }
+    pub fn version(&self, name: &ModelName, version: u32) -> Option<&ModelVersion> {
+        self.versions.get(&(name.clone(), version))
+    }
+    pub fn promotion(&self, id: &str) -> Option<&Promotion> {
+        self.promotions.get(id)
+    }
+    pub fn principal(&self, id: &PrincipalId) -> Option<&PrincipalRecord> {
+        self.principals.get(id)
+    }
+    pub fn idempotency(&self, key: &str) -> Option<&IdempotencyRecord> {
+        self.idempotency.get(key)
+    }
+}
+
+/// A pending review with the promotion it belongs to (for separation-of-duties checks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewItem {
+    pub review: Review,
+    pub promotion: Promotion,
+}
+
 /// Registry storage: reads plus one atomic commit.
+///
+/// Request economy: a governance action reads what it needs with one [`Registry::get_many`]
+/// (one batched request on DynamoDB), at most one query, and writes with one [`Registry::commit`].
 #[async_trait]
 pub trait Registry: Send + Sync {
+    /// Point reads of several records at once. Backends answer it with one request (the
+    /// default issues one read per key, which suits an embedded database).
+    async fn get_many(&self, keys: &[Key]) -> Result<Fetched, StoreError> {
+        let mut out = Fetched::default();
+        for key in keys {
+            match key {
+                Key::Model(n) => {
+                    if let Some(m) = self.model(n).await? {
+                        out.models.insert(n.clone(), m);
+                    }
+                }
+                Key::Version(n, v) => {
+                    if let Some(r) = self.version(n, *v).await? {
+                        out.versions.insert((n.clone(), *v), r);
+                    }
+                }
+                Key::Promotion(id) => {
+                    if let Some(p) = self.promotion(id).await? {
+                        out.promotions.insert(id.clone(), p);
+                    }
+                }
+                Key::Principal(id) => {
+                    if let Some(p) = self.principal(id).await? {
+                        out.principals.insert(id.clone(), p);
+                    }
+                }
+                Key::Idempotency(k) => {
+                    if let Some(r) = self.idempotency(k).await? {
+                        out.idempotency.insert(k.clone(), r);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
     async fn model(&self, name: &ModelName) -> Result<Option<Model>, StoreError>;
     async fn version(
         &self,
@@ -113,30 +198,19 @@ pub trait Registry: Send + Sync {
         filter: &ReviewFilter,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Page<Review>, StoreError>;
+    ) -> Result<Page<ReviewItem>, StoreError>;
     /// Pending reviews whose deadline is at or before `now` (for the workflow runner).
     async fn reviews_due(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Review>, StoreError>;
-    /// Versions of other models that declare `name`/`version` as a dependency and are not retired.
-    async fn dependents(
-        &self,
-        name: &ModelName,
-        version: u32,
-    ) -> Result<Vec<(ModelName, u32)>, StoreError>;
     /// The last production change of a model at or before `at`.
     async fn production_at(
         &self,
         name: &ModelName,
         at: DateTime<Utc>,
     ) -> Result<Option<ProductionChange>, StoreError>;
-    /// Every production change of a model, oldest first.
-    async fn production_history(
-        &self,
-        name: &ModelName,
-    ) -> Result<Vec<ProductionChange>, StoreError>;
     /// Models serving production (for periodic reviews).
     async fn production_models(
         &self,

@@ -26,6 +26,13 @@ pub struct Model {
     pub latest_version: u32,
     /// The version serving production now, if any.
     pub production_version: Option<u32>,
+    /// Every version that served production, in the order it started serving (rollbacks
+    /// included): rollback finds its target here without reading the history records.
+    #[serde(default)]
+    pub production_history: Vec<u32>,
+    /// Versions retired so far (rollback never returns to one).
+    #[serde(default)]
+    pub retired_versions: Vec<u32>,
     pub revision: u64,
 }
 
@@ -73,6 +80,10 @@ pub struct ModelVersion {
     pub card_revision: u32,
     #[serde(default)]
     pub dependencies: Vec<Dependency>,
+    /// Versions of other models that declared this one as a dependency, kept here so that
+    /// retirement checks them without a query.
+    #[serde(default)]
+    pub dependents: Vec<Dependency>,
     pub registered_by: PrincipalId,
     pub registered_at: DateTime<Utc>,
     /// SHA-256 of the canonical registration manifest, the evidence the audit event names.
@@ -171,6 +182,21 @@ pub struct Promotion {
     pub risk_tier: RiskTier,
     pub closed_at: Option<DateTime<Utc>>,
     pub revision: u64,
+}
+
+/// A promotion id names its version — `<name>.<version>.<unique>` — so a decision reads the
+/// promotion and its version in one batch.
+pub fn promotion_id(name: &ModelName, version: u32, unique: &str) -> String {
+    format!("{name}.{version}.{unique}")
+}
+
+/// The model and version a promotion id names.
+pub fn parse_promotion_id(id: &str) -> Option<(ModelName, u32)> {
+    let mut parts = id.splitn(3, '.');
+    let name = ModelName::parse(parts.next()?).ok()?;
+    let version = parts.next()?.parse().ok()?;
+    parts.next().filter(|u| !u.is_empty())?;
+    Some((name, version))
 }
 
 /// Splits a review id into its promotion id and stage.

@@ -17,11 +17,11 @@ use serde_json::{json, Value};
 
 use crate::audit::{canonical_json, AuditDraft, AuditEvent, Checkpoint, Hash};
 use crate::error::{FieldError, GovError, StoreError};
-use crate::manifest::{from_value, EvaluationInput, ModelCard, Registration};
+use crate::manifest::{from_value, Dependency, EvaluationInput, ModelCard, Registration};
 use crate::policy::{unmet_thresholds, Policy};
 use crate::ports::{
-    AuditLog, Caller, Clock, Commit, Expect, IdGen, ModelFilter, Page, Put, Registry, ReviewFilter,
-    Workflows,
+    AuditLog, Caller, Clock, Commit, Expect, IdGen, Key, ModelFilter, Page, Put, Registry,
+    ReviewFilter, Workflows,
 };
 use crate::records::*;
 use crate::types::*;
@@ -231,6 +231,30 @@ impl Governance {
             .ok_or_else(|| not_found_version(name, version))
     }
 
+    /// A version and its model, in one batched read.
+    async fn load_version_and_model(
+        &self,
+        name: &ModelName,
+        version: u32,
+    ) -> Result<(ModelVersion, Model), GovError> {
+        let mut f = self
+            .registry
+            .get_many(&[
+                Key::Version(name.clone(), version),
+                Key::Model(name.clone()),
+            ])
+            .await?;
+        let v = f
+            .versions
+            .remove(&(name.clone(), version))
+            .ok_or_else(|| not_found_version(name, version))?;
+        let m = f
+            .models
+            .remove(name)
+            .ok_or_else(|| GovError::NotFound(format!("no model named {name}")))?;
+        Ok((v, m))
+    }
+
     async fn load_model(&self, name: &ModelName) -> Result<Model, GovError> {
         self.registry
             .model(name)
@@ -264,15 +288,22 @@ impl Governance {
             Some(k) => Some(format!("{}/register/{name}/{k}", caller.id)),
             None => None,
         };
-        if let Some(key) = &scoped_key {
-            if let Some(found) = self.replay(key, &manifest_sha256).await? {
-                return Ok((found, true));
-            }
-        }
         let reg = Registration::parse(body)?;
 
         for _ in 0..REGISTER_ATTEMPTS {
-            let existing = self.registry.model(&name).await?;
+            // One batched read: the model, the idempotency record and every dependency.
+            let mut keys = vec![Key::Model(name.clone())];
+            keys.extend(scoped_key.iter().map(|k| Key::Idempotency(k.clone())));
+            keys.extend(
+                reg.dependencies
+                    .iter()
+                    .map(|d| Key::Version(d.name.clone(), d.version)),
+            );
+            let fetched = self.registry.get_many(&keys).await?;
+            if let Some(rec) = scoped_key.as_deref().and_then(|k| fetched.idempotency(k)) {
+                return Ok((replay(rec, &manifest_sha256)?, true));
+            }
+            let existing = fetched.model(&name).cloned();
             let mut problems = Vec::new();
             if let Some(m) = &existing {
                 if m.risk_tier != reg.risk_tier {
@@ -298,9 +329,10 @@ impl Governance {
                     format!("model {name} has no versions yet"),
                 ));
             }
+            let mut dependency_puts = Vec::new();
             for (i, d) in reg.dependencies.iter().enumerate() {
-                match self.registry.version(&d.name, d.version).await? {
-                    Some(v) if v.stage != Stage::Retired => {}
+                match fetched.version(&d.name, d.version) {
+                    Some(v) if v.stage != Stage::Retired => dependency_puts.push(v.clone()),
                     Some(_) => problems.push(FieldError::new(
                         format!("dependencies[{i}]"),
                         format!("{} version {} is retired", d.name, d.version),
@@ -335,6 +367,8 @@ impl Governance {
                         created_at: now,
                         latest_version: 1,
                         production_version: None,
+                        production_history: vec![],
+                        retired_versions: vec![],
                         revision: 1,
                     },
                     Expect::Absent,
@@ -363,6 +397,7 @@ impl Governance {
                 card: reg.card.clone(),
                 card_revision: 1,
                 dependencies: reg.dependencies.clone(),
+                dependents: vec![],
                 registered_by: caller.id.clone(),
                 registered_at: now,
                 manifest_sha256,
@@ -384,20 +419,32 @@ impl Governance {
                 "card_sha256": card_sha256,
                 "training_job": reg.lineage.training_job,
             });
+            let mut puts = Vec::new();
+            for mut dep in dependency_puts {
+                // The dependency learns its dependent, so retiring it needs no query.
+                let prev = dep.revision;
+                dep.dependents.push(Dependency {
+                    name: name.clone(),
+                    version: number,
+                });
+                dep.revision += 1;
+                puts.push(Put::Version(dep, Expect::Revision(prev)));
+            }
+            puts.extend([
+                Put::Model(model.clone(), expect),
+                Put::CardRevision(CardRevision {
+                    name: name.clone(),
+                    version: number,
+                    card_revision: 1,
+                    card: reg.card.clone(),
+                    card_sha256,
+                    author: caller.id.clone(),
+                    at: now,
+                }),
+                Put::Version(version.clone(), Expect::Absent),
+            ]);
             let commit = Commit {
-                puts: vec![
-                    Put::Model(model.clone(), expect),
-                    Put::CardRevision(CardRevision {
-                        name: name.clone(),
-                        version: number,
-                        card_revision: 1,
-                        card: reg.card.clone(),
-                        card_sha256,
-                        author: caller.id.clone(),
-                        at: now,
-                    }),
-                    Put::Version(version.clone(), Expect::Absent),
-                ],
+                puts,
                 audit: vec![self.draft(
                     &caller.id,
                     "version.registered",
@@ -414,51 +461,21 @@ impl Governance {
                     key: key.clone(),
                     request_sha256: manifest_sha256,
                     status: 201,
-                    response: json!({"name": name, "version": number}),
+                    response: serde_json::to_value(&version).unwrap_or_default(),
                     at: now,
                 }),
             };
             match self.registry.commit(commit).await {
                 Ok(_) => return Ok((version, false)),
                 Err(StoreError::Conflict(_)) => continue,
-                Err(StoreError::IdempotencyKeyTaken) => {
-                    let key = scoped_key.as_deref().unwrap_or_default();
-                    return match self.replay(key, &manifest_sha256).await? {
-                        Some(v) => Ok((v, true)),
-                        None => Err(GovError::Conflict(
-                            "idempotency key is being used concurrently".into(),
-                        )),
-                    };
-                }
+                // Another request with this key committed first: the next pass replays it.
+                Err(StoreError::IdempotencyKeyTaken) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(GovError::Conflict(format!(
             "too many concurrent registrations of {name}; retry"
         )))
-    }
-
-    async fn replay(&self, key: &str, request: &Sha256) -> Result<Option<ModelVersion>, GovError> {
-        let Some(rec) = self.registry.idempotency(key).await? else {
-            return Ok(None);
-        };
-        if rec.request_sha256 != *request {
-            return Err(GovError::Conflict(
-                "this Idempotency-Key was used with a different request body".into(),
-            ));
-        }
-        let name = rec.response["name"]
-            .as_str()
-            .and_then(|n| ModelName::parse(n).ok());
-        let version = rec.response["version"]
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok());
-        match (name, version) {
-            (Some(n), Some(v)) => Ok(Some(self.load_version(&n, v).await?)),
-            _ => Err(GovError::Store(StoreError::Backend(
-                "corrupt idempotency record".into(),
-            ))),
-        }
     }
 
     // ----------------------------------------------------------------- reads
@@ -488,8 +505,7 @@ impl Governance {
         version: u32,
     ) -> Result<VersionDetail, GovError> {
         let name = ModelName::parse(name)?;
-        let v = self.load_version(&name, version).await?;
-        let model = self.load_model(&name).await?;
+        let (v, model) = self.load_version_and_model(&name, version).await?;
         let promotions = self.registry.promotions_of(&name, version).await?;
         let reviews = promotions.iter().flat_map(|p| p.reviews.clone()).collect();
         let card_revisions = v.card_revision as usize;
@@ -782,7 +798,7 @@ impl Governance {
             return Err(GovError::Policy(reasons));
         }
         let now = self.now();
-        let id = self.ids.id("pr");
+        let id = promotion_id(&name, version, &self.ids.id("pr"));
         let timeout = self.policy.tier(v.risk_tier).review_timeout;
         let deadline = now + ChronoDuration::from_std(timeout).unwrap_or(ChronoDuration::days(3));
         let reviews = self
@@ -883,21 +899,23 @@ impl Governance {
                 limit.clamp(1, 500),
             )
             .await?;
-        if status != ReviewStatus::Pending {
-            return Ok(page);
-        }
-        // Hide pending reviews separation of duties would refuse this caller.
-        let mut items = Vec::with_capacity(page.items.len());
-        for r in page.items {
-            if let Some(p) = self.registry.promotion(&r.promotion_id).await? {
-                if self
-                    .separation_of_duties(caller, &p, r.stage, Decision::Approve)
-                    .is_ok()
-                {
-                    items.push(r);
-                }
-            }
-        }
+        // Hide pending reviews that separation of duties would refuse this caller.
+        let items = page
+            .items
+            .into_iter()
+            .filter(|i| {
+                status != ReviewStatus::Pending
+                    || self
+                        .separation_of_duties(
+                            caller,
+                            &i.promotion,
+                            i.review.stage,
+                            Decision::Approve,
+                        )
+                        .is_ok()
+            })
+            .map(|i| i.review)
+            .collect();
         Ok(Page {
             items,
             next_cursor: page.next_cursor,
@@ -950,13 +968,22 @@ impl Governance {
         review_id: &str,
         input: DecisionInput,
     ) -> Result<Promotion, GovError> {
-        let (promotion_id, stage) = parse_review_id(review_id)
-            .ok_or_else(|| GovError::NotFound(format!("no review {review_id}")))?;
-        let mut p = self
+        let unknown = || GovError::NotFound(format!("no review {review_id}"));
+        let (promotion_id, stage) = parse_review_id(review_id).ok_or_else(unknown)?;
+        let (name, version) = parse_promotion_id(promotion_id).ok_or_else(unknown)?;
+        // The promotion and its version in one batched read.
+        let mut f = self
             .registry
-            .promotion(promotion_id)
-            .await?
-            .ok_or_else(|| GovError::NotFound(format!("no review {review_id}")))?;
+            .get_many(&[
+                Key::Promotion(promotion_id.to_owned()),
+                Key::Version(name.clone(), version),
+            ])
+            .await?;
+        let mut p = f.promotions.remove(promotion_id).ok_or_else(unknown)?;
+        let v = f
+            .versions
+            .remove(&(name, version))
+            .ok_or_else(|| not_found_version(&p.name, p.version))?;
         let idx = p
             .reviews
             .iter()
@@ -988,7 +1015,7 @@ impl Governance {
         }
         let now = self.now();
         if p.reviews[idx].deadline <= now {
-            self.expire_promotion(p, idx).await?;
+            self.expire_promotion(p, idx, v).await?;
             return Err(GovError::Conflict(format!(
                 "review {review_id} expired before the decision"
             )));
@@ -1022,7 +1049,7 @@ impl Governance {
         let mut puts = Vec::new();
         let all_approved = p.reviews.iter().all(|r| r.status == ReviewStatus::Approved);
         if input.decision == Decision::Reject || all_approved {
-            let mut v = self.load_version(&name, version).await?;
+            let mut v = v;
             let vprev = v.revision;
             v.open_promotion = None;
             v.revision += 1;
@@ -1082,7 +1109,12 @@ impl Governance {
     }
 
     /// Ends a promotion because review `idx` passed its deadline.
-    async fn expire_promotion(&self, mut p: Promotion, idx: usize) -> Result<(), GovError> {
+    async fn expire_promotion(
+        &self,
+        mut p: Promotion,
+        idx: usize,
+        mut v: ModelVersion,
+    ) -> Result<(), GovError> {
         let now = self.now();
         let system = PrincipalId::system("workflow");
         let prev = p.revision;
@@ -1098,7 +1130,6 @@ impl Governance {
         p.status = PromotionStatus::Expired;
         p.closed_at = Some(now);
         p.revision += 1;
-        let mut v = self.load_version(&p.name, p.version).await?;
         let vprev = v.revision;
         v.open_promotion = None;
         v.revision += 1;
@@ -1126,7 +1157,17 @@ impl Governance {
         let now = self.now();
         let mut ended = 0;
         for r in self.registry.reviews_due(now, 100).await? {
-            let Some(p) = self.registry.promotion(&r.promotion_id).await? else {
+            let mut f = self
+                .registry
+                .get_many(&[
+                    Key::Promotion(r.promotion_id.clone()),
+                    Key::Version(r.name.clone(), r.version),
+                ])
+                .await?;
+            let (Some(p), Some(v)) = (
+                f.promotions.remove(&r.promotion_id),
+                f.versions.remove(&(r.name.clone(), r.version)),
+            ) else {
                 continue;
             };
             let Some(idx) = p.reviews.iter().position(|x| x.id == r.id) else {
@@ -1138,7 +1179,7 @@ impl Governance {
             {
                 continue;
             }
-            match self.expire_promotion(p, idx).await {
+            match self.expire_promotion(p, idx, v).await {
                 Ok(()) => ended += 1,
                 Err(GovError::Conflict(_)) => {}
                 Err(e) => return Err(e),
@@ -1171,9 +1212,8 @@ impl Governance {
         };
         require_role(caller, roles, &format!("deploying to {env}"))?;
         let name = ModelName::parse(name)?;
-        let mut v = self.load_version(&name, version).await?;
+        let (mut v, mut model) = self.load_version_and_model(&name, version).await?;
         expect_revision(v.revision, expected, "the version")?;
-        let mut model = self.load_model(&name).await?;
         match env {
             Environment::Production if model.production_version == Some(version) => {
                 return Err(GovError::Conflict(format!(
@@ -1207,6 +1247,7 @@ impl Governance {
             let mprev = model.revision;
             previous = model.production_version;
             model.production_version = Some(version);
+            model.production_history.push(version);
             model.revision += 1;
             puts.push(Put::Model(model, Expect::Revision(mprev)));
             puts.push(Put::ProductionChange(ProductionChange {
@@ -1235,31 +1276,24 @@ impl Governance {
         Ok(v)
     }
 
-    /// The version that served production before the current one, if it can serve again.
-    async fn rollback_target(&self, model: &Model) -> Result<Option<u32>, GovError> {
-        let Some(current) = model.production_version else {
-            return Ok(None);
-        };
-        let history = self.registry.production_history(&model.name).await?;
-        // Walk back from the latest change to the first version that is not the current one.
-        for change in history.iter().rev() {
-            match change.version {
-                Some(v) if v != current => {
-                    let rec = self.load_version(&model.name, v).await?;
-                    if rec.stage != Stage::Retired {
-                        return Ok(Some(v));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(None)
+    /// The version that served production before the current one, if it can serve again:
+    /// the latest entry of the model's production history that is neither the current version
+    /// nor retired.
+    fn rollback_target(model: &Model) -> Option<u32> {
+        let current = model.production_version?;
+        model
+            .production_history
+            .iter()
+            .rev()
+            .copied()
+            .find(|v| *v != current && !model.retired_versions.contains(v))
     }
 
     fn rollback_puts(&self, model: &Model, to: u32, cause: &str) -> (Vec<Put>, Option<u32>) {
         let mut m = model.clone();
         let from = m.production_version;
         m.production_version = Some(to);
+        m.production_history.push(to);
         m.revision += 1;
         (
             vec![
@@ -1295,7 +1329,7 @@ impl Governance {
                 "{name} has no version in production"
             )));
         };
-        let Some(to) = self.rollback_target(&model).await? else {
+        let Some(to) = Self::rollback_target(&model) else {
             return Err(GovError::Conflict(format!(
                 "{name} has no earlier production version to roll back to"
             )));
@@ -1334,8 +1368,7 @@ impl Governance {
         }
         let metric = non_empty("metric", &input.metric)?;
         let name = input.model.clone();
-        let v = self.load_version(&name, input.version).await?;
-        let model = self.load_model(&name).await?;
+        let (v, model) = self.load_version_and_model(&name, input.version).await?;
         let mon = &v.card.operational.monitoring;
         let (threshold, breached) = match input.kind {
             SignalKind::Drift => match mon.drift.iter().find(|d| d.metric == metric) {
@@ -1382,7 +1415,7 @@ impl Governance {
                     actions.push("alerted".to_owned());
                     let serving = model.production_version == Some(v.version);
                     if serving && self.policy.tier(v.risk_tier).auto_rollback {
-                        if let Some(to) = self.rollback_target(&model).await? {
+                        if let Some(to) = Self::rollback_target(&model) {
                             let (puts, from) = self.rollback_puts(&model, to, "automatic rollback");
                             commit.puts.extend(puts);
                             actions.push(format!("rolled_back_to:{to}"));
@@ -1504,7 +1537,26 @@ impl Governance {
         )?;
         let name = ModelName::parse(name)?;
         let reason = non_empty("reason", reason)?;
-        let mut v = self.load_version(&name, version).await?;
+        if replacement == Some(version) {
+            return Err(GovError::field(
+                "replacement",
+                "a version cannot replace itself",
+            ));
+        }
+        let mut keys = vec![
+            Key::Version(name.clone(), version),
+            Key::Model(name.clone()),
+        ];
+        keys.extend(replacement.map(|r| Key::Version(name.clone(), r)));
+        let mut f = self.registry.get_many(&keys).await?;
+        let mut v = f
+            .versions
+            .remove(&(name.clone(), version))
+            .ok_or_else(|| not_found_version(&name, version))?;
+        let model = f
+            .models
+            .remove(&name)
+            .ok_or_else(|| GovError::NotFound(format!("no model named {name}")))?;
         if v.stage == Stage::Retired {
             return Err(GovError::Conflict(format!(
                 "version {version} is already retired"
@@ -1515,26 +1567,33 @@ impl Governance {
                 "promotion {open} of this version is in review; it must end first"
             )));
         }
-        let model = self.load_model(&name).await?;
         let serving = model.production_version == Some(version);
         let mut reasons = Vec::new();
-        let dependents = self.registry.dependents(&name, version).await?;
-        if !dependents.is_empty() {
-            let list: Vec<String> = dependents
+        if !v.dependents.is_empty() {
+            // Only versions that declared this one read their stage: most have none.
+            let keys: Vec<Key> = v
+                .dependents
                 .iter()
-                .map(|(n, v)| format!("{n} version {v}"))
+                .map(|d| Key::Version(d.name.clone(), d.version))
                 .collect();
-            reasons.push(format!("active models depend on it: {}", list.join(", ")));
+            let found = self.registry.get_many(&keys).await?;
+            let active: Vec<String> = v
+                .dependents
+                .iter()
+                .filter(|d| {
+                    found
+                        .version(&d.name, d.version)
+                        .is_some_and(|dv| dv.stage != Stage::Retired)
+                })
+                .map(|d| format!("{} version {}", d.name, d.version))
+                .collect();
+            if !active.is_empty() {
+                reasons.push(format!("active models depend on it: {}", active.join(", ")));
+            }
         }
         let mut replacement_record = None;
         if let Some(r) = replacement {
-            if r == version {
-                return Err(GovError::field(
-                    "replacement",
-                    "a version cannot replace itself",
-                ));
-            }
-            let rv = self.registry.version(&name, r).await?.ok_or_else(|| {
+            let rv = f.versions.remove(&(name.clone(), r)).ok_or_else(|| {
                 GovError::field("replacement", format!("model {name} has no version {r}"))
             })?;
             if rv.stage == Stage::Retired {
@@ -1570,6 +1629,9 @@ impl Governance {
         });
         v.revision += 1;
         let mut puts = vec![Put::Version(v.clone(), Expect::Revision(prev))];
+        let mut m = model.clone();
+        m.retired_versions.push(version);
+        m.revision += 1;
         if let (true, Some(mut rv)) = (serving, replacement_record) {
             let rprev = rv.revision;
             rv.stage = Stage::Production;
@@ -1579,11 +1641,9 @@ impl Governance {
                 deployed_at: now,
             });
             rv.revision += 1;
-            let mut m = model.clone();
             m.production_version = Some(rv.version);
-            m.revision += 1;
+            m.production_history.push(rv.version);
             puts.push(Put::Version(rv.clone(), Expect::Revision(rprev)));
-            puts.push(Put::Model(m, Expect::Revision(model.revision)));
             puts.push(Put::ProductionChange(ProductionChange {
                 name: name.clone(),
                 at: now,
@@ -1591,6 +1651,7 @@ impl Governance {
                 cause: format!("retirement of version {version}"),
             }));
         }
+        puts.push(Put::Model(m, Expect::Revision(model.revision)));
         let commit = Commit {
             puts,
             audit: vec![self.draft(
@@ -1721,16 +1782,14 @@ impl Governance {
         let mut roles = roles;
         roles.sort();
         roles.dedup();
-        let existing = self.registry.principal(&id).await?;
-        if existing
+        // One read of all principals answers both "who is this" and "is this the last admin".
+        let all = self.registry.principals().await?;
+        let existing = all.iter().find(|p| p.id == id).cloned();
+        let is_admin = existing
             .as_ref()
-            .is_some_and(|p| p.roles.contains(&Role::Admin))
-            && !roles.contains(&Role::Admin)
-        {
-            let admins = self
-                .registry
-                .principals()
-                .await?
+            .is_some_and(|p| p.roles.contains(&Role::Admin));
+        if is_admin && !roles.contains(&Role::Admin) {
+            let admins = all
                 .iter()
                 .filter(|p| p.roles.contains(&Role::Admin))
                 .count();
@@ -1822,6 +1881,20 @@ impl Governance {
         self.registry.commit(commit).await?;
         Ok(true)
     }
+}
+
+/// The response an idempotency record stored, if the retry carries the same body.
+fn replay(rec: &IdempotencyRecord, request: &Sha256) -> Result<ModelVersion, GovError> {
+    if rec.request_sha256 != *request {
+        return Err(GovError::Conflict(
+            "this Idempotency-Key was used with a different request body".into(),
+        ));
+    }
+    serde_json::from_value(rec.response.clone()).map_err(|e| {
+        GovError::Store(StoreError::Backend(format!(
+            "corrupt idempotency record: {e}"
+        )))
+    })
 }
 
 /// Re-roots validation errors of a nested body under `parent`.

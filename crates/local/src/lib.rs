@@ -51,7 +51,10 @@ pub struct UuidIds;
 
 impl IdGen for UuidIds {
     fn id(&self, prefix: &str) -> String {
-        format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+        // 64 random bits: unique within one version's promotions or one model's incidents
+        // (and a clash would fail the commit's create-only condition, not overwrite).
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        format!("{prefix}-{}", &id[..16])
     }
 }
 

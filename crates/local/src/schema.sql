@@ -22,14 +22,6 @@ CREATE TABLE IF NOT EXISTS versions (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_stage ON versions(stage, name);
 
-CREATE TABLE IF NOT EXISTS dependencies (
-    dep_name TEXT NOT NULL,
-    dep_version INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (dep_name, dep_version, name, version)
-) WITHOUT ROWID;
-
 CREATE TABLE IF NOT EXISTS card_revisions (
     name TEXT NOT NULL,
     version INTEGER NOT NULL,

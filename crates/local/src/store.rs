@@ -25,7 +25,7 @@ use steward_core::audit::{
     format_time, AuditEvent, Checkpoint, CheckpointSigner, Ed25519Signer, Hash, MerkleTree,
 };
 use steward_core::ports::{
-    AuditLog, Commit, Expect, ModelFilter, Page, Put, Receipt, Registry, ReviewFilter,
+    AuditLog, Commit, Expect, ModelFilter, Page, Put, Receipt, Registry, ReviewFilter, ReviewItem,
 };
 use steward_core::records::*;
 use steward_core::types::{ModelName, PrincipalId};
@@ -327,15 +327,6 @@ impl SqliteStore {
                     params![v.name.as_ref(), v.version, v.stage.as_str(), v.revision as i64, to_json(v)?],
                 )
                 .map_err(backend)?;
-                if *expect == Expect::Absent {
-                    for d in &v.dependencies {
-                        tx.execute(
-                            "INSERT OR IGNORE INTO dependencies(dep_name, dep_version, name, version) VALUES (?1, ?2, ?3, ?4)",
-                            params![d.name.as_ref(), d.version, v.name.as_ref(), v.version],
-                        )
-                        .map_err(backend)?;
-                    }
-                }
             }
             Put::Promotion(p, expect) => {
                 check_expect(
@@ -599,21 +590,46 @@ impl Registry for SqliteStore {
         filter: &ReviewFilter,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Page<Review>, StoreError> {
+    ) -> Result<Page<ReviewItem>, StoreError> {
         let after = decode_cursor(cursor)?;
         let status = serde_json::to_value(filter.status).map_err(backend)?;
         let stages = serde_json::to_string(&filter.stages).map_err(backend)?;
-        let rows = self.query_keyed(
-            "SELECT id, body FROM reviews
-             WHERE status = ?1 AND id > ?2 AND stage IN (SELECT value FROM json_each(?3))
-             ORDER BY id LIMIT ?4",
-            &[
-                &status.as_str().unwrap_or_default(),
-                &after,
-                &stages,
-                &((limit + 1) as i64),
-            ],
-        )?;
+        let conn = self.read()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT r.id, r.body, p.body FROM reviews r JOIN promotions p ON p.id = r.promotion_id
+                 WHERE r.status = ?1 AND r.id > ?2 AND r.stage IN (SELECT value FROM json_each(?3))
+                 ORDER BY r.id LIMIT ?4",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    status.as_str().unwrap_or_default(),
+                    after,
+                    stages,
+                    (limit + 1) as i64
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .map_err(backend)?
+            .map(|row| {
+                let (id, review, promotion) = row.map_err(backend)?;
+                Ok((
+                    id,
+                    ReviewItem {
+                        review: from_json(&review)?,
+                        promotion: from_json(&promotion)?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(page(rows, limit))
     }
 
@@ -628,33 +644,6 @@ impl Registry for SqliteStore {
         )
     }
 
-    async fn dependents(
-        &self,
-        name: &ModelName,
-        version: u32,
-    ) -> Result<Vec<(ModelName, u32)>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT d.name, d.version FROM dependencies d JOIN versions v ON v.name = d.name AND v.version = d.version
-                 WHERE d.dep_name = ?1 AND d.dep_version = ?2 AND v.stage != 'retired' ORDER BY d.name, d.version",
-            )
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map(params![name.as_ref(), version], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
-            })
-            .map_err(backend)?;
-        rows.map(|row| {
-            let (n, v) = row.map_err(backend)?;
-            Ok((
-                ModelName::parse(&n).map_err(|e| StoreError::Backend(e.to_string()))?,
-                v,
-            ))
-        })
-        .collect()
-    }
-
     async fn production_at(
         &self,
         name: &ModelName,
@@ -663,16 +652,6 @@ impl Registry for SqliteStore {
         self.query_doc(
             "SELECT body FROM production_changes WHERE name = ?1 AND at <= ?2 ORDER BY at DESC, id DESC LIMIT 1",
             &[&name.as_ref(), &ts(at)],
-        )
-    }
-
-    async fn production_history(
-        &self,
-        name: &ModelName,
-    ) -> Result<Vec<ProductionChange>, StoreError> {
-        self.query_docs(
-            "SELECT body FROM production_changes WHERE name = ?1 ORDER BY at, id",
-            &[&name.as_ref()],
         )
     }
 

@@ -376,3 +376,61 @@ async fn verifying_a_data_dir_changes_nothing_and_needs_its_key() {
         "verification created a key"
     );
 }
+
+#[tokio::test]
+async fn a_version_that_an_active_model_depends_on_cannot_be_retired_until_the_dependent_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let emb = open(dir.path()).await;
+    let dev = caller("dev", &[Role::Developer]);
+    emb.gov
+        .register(&dev, "features", manifest(), None)
+        .await
+        .unwrap();
+    let mut dependent = manifest();
+    dependent["dependencies"] = json!([{"name": "features", "version": 1}]);
+    emb.gov
+        .register(&dev, "scorer", dependent, None)
+        .await
+        .unwrap();
+
+    let err = emb
+        .gov
+        .retire(&dev, "features", 1, "superseded", None)
+        .await
+        .unwrap_err();
+    let GovError::Policy(reasons) = err else {
+        panic!("{err}")
+    };
+    assert!(reasons[0].contains("scorer version 1"), "{reasons:?}");
+
+    emb.gov
+        .retire(&dev, "scorer", 1, "replaced by a vendor model", None)
+        .await
+        .unwrap();
+    let retired = emb
+        .gov
+        .retire(&dev, "features", 1, "superseded", None)
+        .await
+        .unwrap();
+    assert_eq!(retired.stage, steward_core::types::Stage::Retired);
+}
+
+#[tokio::test]
+async fn a_dependency_on_an_unknown_or_retired_version_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let emb = open(dir.path()).await;
+    let dev = caller("dev", &[Role::Developer]);
+    let mut m = manifest();
+    m["dependencies"] = json!([{"name": "nowhere", "version": 3}]);
+    let err = emb.gov.register(&dev, "scorer", m, None).await.unwrap_err();
+    let GovError::Validation(fields) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(fields[0].field, "dependencies[0]");
+    assert!(emb
+        .store
+        .model(&ModelName::parse("scorer").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+}
