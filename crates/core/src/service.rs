@@ -1188,6 +1188,40 @@ impl Governance {
         Ok(ended)
     }
 
+    /// Expires the promotion of review `review_id` because its workflow timed the review out
+    /// (the approval state machine's `ReviewTimedOut`). The workflow no longer waits for this
+    /// review, so a pending review ends now even if its deadline is a moment away (clocks
+    /// differ). Idempotent: `Ok(false)` when the review is no longer pending or its promotion
+    /// is closed; `NotFound` for an id this registry never issued; a concurrent change is a
+    /// `Conflict` (retry re-reads and usually finds nothing left to do).
+    pub async fn expire_review(&self, review_id: &str) -> Result<bool, GovError> {
+        let unknown = || GovError::NotFound(format!("no review {review_id}"));
+        let (promotion_id, stage) = parse_review_id(review_id).ok_or_else(unknown)?;
+        let (name, version) = parse_promotion_id(promotion_id).ok_or_else(unknown)?;
+        let mut f = self
+            .registry
+            .get_many(&[
+                Key::Promotion(promotion_id.to_owned()),
+                Key::Version(name.clone(), version),
+            ])
+            .await?;
+        let p = f.promotions.remove(promotion_id).ok_or_else(unknown)?;
+        let v = f
+            .versions
+            .remove(&(name, version))
+            .ok_or_else(|| not_found_version(&p.name, p.version))?;
+        let idx = p
+            .reviews
+            .iter()
+            .position(|r| r.stage == stage && r.id == review_id)
+            .ok_or_else(unknown)?;
+        if p.status != PromotionStatus::InReview || p.reviews[idx].status != ReviewStatus::Pending {
+            return Ok(false);
+        }
+        self.expire_promotion(p, idx, v).await?;
+        Ok(true)
+    }
+
     pub async fn promotion(&self, id: &str) -> Result<Promotion, GovError> {
         self.registry
             .promotion(id)
@@ -1335,6 +1369,11 @@ impl Governance {
             )));
         };
         let (puts, _) = self.rollback_puts(&model, to, "rollback");
+        // The model as committed: answering with it costs no second read.
+        let committed = puts.iter().find_map(|p| match p {
+            Put::Model(m, _) => Some(m.clone()),
+            _ => None,
+        });
         let commit = Commit {
             puts,
             audit: vec![self.draft(
@@ -1351,7 +1390,8 @@ impl Governance {
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;
-        self.load_model(&name).await
+        committed
+            .ok_or_else(|| GovError::Store(StoreError::Backend("rollback built no model".into())))
     }
 
     // ----------------------------------------------------------------- monitoring

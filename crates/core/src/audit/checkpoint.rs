@@ -7,10 +7,16 @@
 //!   keeps a checkpoint signature from being replayed as any other kind of signed message.
 //! - The wire format is exactly `{"size","root","time","key_id","signature"}`, with `root` and
 //!   `signature` as lowercase hex (upper case is accepted on input; the bytes are what count).
-//! - `key_id` is the first 8 bytes of `SHA-256(public key)` in lowercase hex; verification
-//!   checks it against the key it is given, so a checkpoint names the key it expects.
+//! - `key_id` is the first 8 bytes of `SHA-256(public key)` in lowercase hex, over the key's
+//!   canonical encoding ([`PublicKey::to_bytes`]); verification checks it against the key it is
+//!   given, so a checkpoint names the key it expects.
+//! - The signature algorithm is the trusted key's ([`PublicKey`]), never something the
+//!   checkpoint says: a checkpoint carries no algorithm field, so it cannot talk a verifier into
+//!   checking its signature some other way (algorithm confusion).
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use p256::ecdsa::signature::Verifier as _;
+use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -40,8 +46,12 @@ pub enum CheckpointError {
     /// The checkpoint names a different key than the one it is verified with.
     #[error("checkpoint was signed by key {found}, expected key {expected}")]
     KeyIdMismatch { expected: String, found: String },
-    /// The signature is not 64 bytes long.
-    #[error("checkpoint signature is {len} bytes long, expected 64")]
+    /// The signature is not an encoding the trusted key's algorithm accepts: 64 bytes for
+    /// Ed25519, a DER `ECDSA-Sig-Value` for ECDSA P-256.
+    #[error(
+        "checkpoint signature ({len} bytes) is malformed for the trusted key's algorithm \
+         (Ed25519: 64 bytes; ECDSA P-256: DER)"
+    )]
     MalformedSignature { len: usize },
     /// The signature does not verify over the checkpoint's size, root and time.
     #[error("checkpoint signature does not verify")]
@@ -66,7 +76,8 @@ pub fn key_id_for(public_key: &[u8]) -> String {
 pub trait CheckpointSigner: Send + Sync {
     /// [`key_id_for`] of [`CheckpointSigner::public_key`].
     fn key_id(&self) -> String;
-    /// The raw public key bytes (32 bytes for Ed25519).
+    /// The public key's canonical encoding ([`PublicKey::to_bytes`]): the raw 32 bytes for
+    /// Ed25519, the DER `SubjectPublicKeyInfo` for P-256.
     fn public_key(&self) -> Vec<u8>;
     /// Signs `message` (a [`checkpoint_message`]).
     fn sign(&self, message: &[u8]) -> Vec<u8>;
@@ -89,28 +100,175 @@ pub fn sign_checkpoint(
     }
 }
 
-/// Verifies that `cp` names `public_key` and carries its valid signature.
+/// Verifies that `cp` names `public_key` and carries its valid Ed25519 signature.
 ///
-/// Uses strict Ed25519 verification, which also rejects small-order keys and non-canonical
-/// signatures, so one checkpoint has exactly one valid signature encoding.
+/// [`verify_checkpoint_with`] for an Ed25519 key; see [`PublicKey::verify`] for how strict it is.
 pub fn verify_checkpoint(
     cp: &Checkpoint,
     public_key: &VerifyingKey,
 ) -> Result<(), CheckpointError> {
-    let expected = key_id_for(public_key.as_bytes());
-    if cp.key_id != expected {
+    verify_checkpoint_with(cp, &PublicKey::Ed25519(*public_key))
+}
+
+/// Verifies that `cp` names `public_key` (its [`PublicKey::key_id`]) and carries a valid
+/// signature by it over [`checkpoint_message`], with the key's own algorithm.
+pub fn verify_checkpoint_with(
+    cp: &Checkpoint,
+    public_key: &PublicKey,
+) -> Result<(), CheckpointError> {
+    verify_checkpoint_as(cp, public_key, &public_key.key_id())
+}
+
+/// [`verify_checkpoint_with`] with the key's id computed once by the caller.
+pub(crate) fn verify_checkpoint_as(
+    cp: &Checkpoint,
+    public_key: &PublicKey,
+    key_id: &str,
+) -> Result<(), CheckpointError> {
+    if cp.key_id != key_id {
         return Err(CheckpointError::KeyIdMismatch {
-            expected,
+            expected: key_id.to_owned(),
             found: cp.key_id.clone(),
         });
     }
-    let signature =
-        Signature::from_slice(&cp.signature).map_err(|_| CheckpointError::MalformedSignature {
-            len: cp.signature.len(),
-        })?;
-    public_key
-        .verify_strict(&checkpoint_message(cp.size, &cp.root, &cp.time), &signature)
-        .map_err(|_| CheckpointError::BadSignature)
+    public_key.verify(
+        &checkpoint_message(cp.size, &cp.root, &cp.time),
+        &cp.signature,
+    )
+}
+
+/// DER `SubjectPublicKeyInfo` of an Ed25519 key without its 32 key bytes: SEQUENCE {
+/// SEQUENCE { OID 1.3.101.112 }, BIT STRING (0 unused bits) } (RFC 8410).
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// A trusted checkpoint key. The variant fixes the signature algorithm, so what verifies a
+/// checkpoint is decided by the key an operator pins, never by the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    /// Ed25519 (the embedded backend's key), verified strictly.
+    Ed25519(VerifyingKey),
+    /// ECDSA over NIST P-256 with SHA-256 (a KMS `ECC_NIST_P256` key signing with
+    /// `ECDSA_SHA_256`); signatures are DER `ECDSA-Sig-Value`s, as KMS returns them.
+    EcdsaP256(p256::ecdsa::VerifyingKey),
+}
+
+/// Why bytes are not a checkpoint public key.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PublicKeyError {
+    /// 32 bytes (or an Ed25519 `SubjectPublicKeyInfo`) that are not an Ed25519 point.
+    #[error("not an Ed25519 public key: {0}")]
+    Ed25519(String),
+    /// Neither encoding of either kind of key.
+    #[error(
+        "{len} bytes are neither a raw Ed25519 key (32 bytes), an Ed25519 or P-256 \
+         SubjectPublicKeyInfo (DER) nor a P-256 SEC1 point"
+    )]
+    Unrecognised { len: usize },
+    /// PEM text that is not one `PUBLIC KEY` block.
+    #[error("not a PEM public key: {0}")]
+    Pem(String),
+}
+
+impl PublicKey {
+    /// Parses a public key: a raw Ed25519 key (32 bytes) or its DER `SubjectPublicKeyInfo`;
+    /// a P-256 DER `SubjectPublicKeyInfo` (what KMS `GetPublicKey` returns) or SEC1 point
+    /// (33 or 65 bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PublicKeyError> {
+        let raw_ed25519 = match bytes.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
+            Some(raw) if raw.len() == 32 => Some(raw),
+            _ if bytes.len() == 32 => Some(bytes),
+            _ => None,
+        };
+        if let Some(raw) = raw_ed25519 {
+            let raw: [u8; 32] = raw.try_into().expect("32 bytes by the match above");
+            return VerifyingKey::from_bytes(&raw)
+                .map(Self::Ed25519)
+                .map_err(|e| PublicKeyError::Ed25519(e.to_string()));
+        }
+        p256::ecdsa::VerifyingKey::from_public_key_der(bytes)
+            .or_else(|_| p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes))
+            .map(Self::EcdsaP256)
+            .map_err(|_| PublicKeyError::Unrecognised { len: bytes.len() })
+    }
+
+    /// Parses a PEM `PUBLIC KEY` block (a `SubjectPublicKeyInfo`, as `openssl pkey -pubout`
+    /// writes it) of either kind of key.
+    pub fn from_pem(pem: &str) -> Result<Self, PublicKeyError> {
+        let (label, der) = p256::pkcs8::der::pem::decode_vec(pem.trim().as_bytes())
+            .map_err(|e| PublicKeyError::Pem(e.to_string()))?;
+        if label != "PUBLIC KEY" {
+            return Err(PublicKeyError::Pem(format!(
+                "expected a PUBLIC KEY block, found {label}"
+            )));
+        }
+        Self::from_bytes(&der)
+    }
+
+    /// The canonical encoding, which [`PublicKey::key_id`] hashes: the raw 32 bytes of an
+    /// Ed25519 key, the DER `SubjectPublicKeyInfo` of a P-256 key (91 bytes, uncompressed
+    /// point). [`PublicKey::from_bytes`] reads it back.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Ed25519(k) => k.as_bytes().to_vec(),
+            Self::EcdsaP256(k) => k
+                .to_public_key_der()
+                .expect("a valid P-256 point always encodes as a SubjectPublicKeyInfo")
+                .into_vec(),
+        }
+    }
+
+    /// [`key_id_for`] of [`PublicKey::to_bytes`]: what a checkpoint signed by this key names.
+    pub fn key_id(&self) -> String {
+        key_id_for(&self.to_bytes())
+    }
+
+    /// The signature algorithm: `ed25519` or `ecdsa-p256-sha256`.
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Self::Ed25519(_) => "ed25519",
+            Self::EcdsaP256(_) => "ecdsa-p256-sha256",
+        }
+    }
+
+    /// Verifies `signature` over `message` with this key's algorithm. Errors are
+    /// [`CheckpointError::MalformedSignature`] and [`CheckpointError::BadSignature`].
+    ///
+    /// Ed25519 uses strict verification, which also rejects small-order keys and non-canonical
+    /// signatures, so a message has exactly one valid signature encoding. ECDSA P-256 hashes the
+    /// message with SHA-256 and accepts only strict DER; it accepts both `s` and `n - s`
+    /// (KMS does not normalise `s`), so a signature is not a unique id of what it signs.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CheckpointError> {
+        let malformed = || CheckpointError::MalformedSignature {
+            len: signature.len(),
+        };
+        match self {
+            Self::Ed25519(k) => {
+                let signature = Signature::from_slice(signature).map_err(|_| malformed())?;
+                k.verify_strict(message, &signature)
+                    .map_err(|_| CheckpointError::BadSignature)
+            }
+            Self::EcdsaP256(k) => {
+                let signature =
+                    p256::ecdsa::Signature::from_der(signature).map_err(|_| malformed())?;
+                k.verify(message, &signature)
+                    .map_err(|_| CheckpointError::BadSignature)
+            }
+        }
+    }
+}
+
+impl From<VerifyingKey> for PublicKey {
+    fn from(key: VerifyingKey) -> Self {
+        Self::Ed25519(key)
+    }
+}
+
+impl From<p256::ecdsa::VerifyingKey> for PublicKey {
+    fn from(key: p256::ecdsa::VerifyingKey) -> Self {
+        Self::EcdsaP256(key)
+    }
 }
 
 /// An Ed25519 checkpoint signer (the embedded backend's key).
@@ -194,7 +352,7 @@ mod hex_bytes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::merkle::leaf_hash;
     use super::*;
 
@@ -323,6 +481,222 @@ mod tests {
         assert_eq!(root, root.to_lowercase());
         let back: Checkpoint = serde_json::from_value(v).unwrap();
         assert_eq!(back, cp);
+    }
+
+    /// A P-256 signer that signs like a KMS `ECC_NIST_P256` key with `ECDSA_SHA_256`:
+    /// SHA-256 of the message, DER signature, key id over the DER SPKI.
+    pub(crate) struct P256Signer(pub(crate) p256::ecdsa::SigningKey);
+
+    impl CheckpointSigner for P256Signer {
+        fn key_id(&self) -> String {
+            key_id_for(&self.public_key())
+        }
+        fn public_key(&self) -> Vec<u8> {
+            PublicKey::from(*self.0.verifying_key()).to_bytes()
+        }
+        fn sign(&self, message: &[u8]) -> Vec<u8> {
+            use p256::ecdsa::signature::Signer as _;
+            let sig: p256::ecdsa::Signature = self.0.sign(message);
+            sig.to_der().as_bytes().to_vec()
+        }
+    }
+
+    pub(crate) fn p256_signer(byte: u8) -> P256Signer {
+        P256Signer(p256::ecdsa::SigningKey::from_bytes(&[byte; 32].into()).unwrap())
+    }
+
+    fn p256_key(s: &P256Signer) -> PublicKey {
+        PublicKey::EcdsaP256(*s.0.verifying_key())
+    }
+
+    fn p256_checkpoint() -> (P256Signer, Checkpoint) {
+        let s = p256_signer(3);
+        let cp = sign_checkpoint(&s, 42, leaf_hash(b"root"), TIME.to_string());
+        (s, cp)
+    }
+
+    #[test]
+    fn a_p256_checkpoint_verifies_with_its_der_spki_or_sec1_public_key() {
+        let (s, cp) = p256_checkpoint();
+        let spki = s.public_key();
+        assert_eq!(spki.len(), 91, "DER SPKI of an uncompressed P-256 point");
+        let point = s.0.verifying_key();
+        for encoding in [
+            spki.clone(),
+            point.to_encoded_point(false).as_bytes().to_vec(),
+            point.to_encoded_point(true).as_bytes().to_vec(),
+        ] {
+            let key = PublicKey::from_bytes(&encoding).unwrap();
+            assert_eq!(key, p256_key(&s));
+            assert_eq!(key.algorithm(), "ecdsa-p256-sha256");
+            assert_eq!(verify_checkpoint_with(&cp, &key), Ok(()));
+        }
+    }
+
+    #[test]
+    fn ed25519_checkpoints_verify_through_the_key_generic_entry_point_too() {
+        let (s, cp) = checkpoint();
+        let key = PublicKey::from_bytes(&s.public_key()).unwrap();
+        assert_eq!(key, PublicKey::Ed25519(s.verifying_key()));
+        assert_eq!(key.algorithm(), "ed25519");
+        assert_eq!(verify_checkpoint_with(&cp, &key), Ok(()));
+    }
+
+    #[test]
+    fn an_ed25519_key_never_verifies_a_p256_checkpoint_and_vice_versa() {
+        let (ed, ed_cp) = checkpoint();
+        let (p, p_cp) = p256_checkpoint();
+        let (ed_key, p_key) = (PublicKey::Ed25519(ed.verifying_key()), p256_key(&p));
+
+        // Each names its own key, so the other key refuses it by id...
+        assert!(matches!(
+            verify_checkpoint_with(&p_cp, &ed_key),
+            Err(CheckpointError::KeyIdMismatch { .. })
+        ));
+        assert!(matches!(
+            verify_checkpoint_with(&ed_cp, &p_key),
+            Err(CheckpointError::KeyIdMismatch { .. })
+        ));
+        assert!(verify_checkpoint(&p_cp, &ed.verifying_key()).is_err());
+
+        // ...and relabelled with the other key's id, the signature is checked with the trusted
+        // key's algorithm, never the one the signature looks like.
+        let mut relabelled = p_cp.clone();
+        relabelled.key_id = ed_key.key_id();
+        assert!(matches!(
+            verify_checkpoint_with(&relabelled, &ed_key),
+            Err(CheckpointError::MalformedSignature { .. } | CheckpointError::BadSignature)
+        ));
+        let mut relabelled = ed_cp.clone();
+        relabelled.key_id = p_key.key_id();
+        assert_eq!(
+            verify_checkpoint_with(&relabelled, &p_key),
+            Err(CheckpointError::MalformedSignature { len: 64 })
+        );
+    }
+
+    #[test]
+    fn a_tampered_p256_checkpoint_is_rejected() {
+        let (s, cp) = p256_checkpoint();
+        let key = p256_key(&s);
+
+        let mut bad = cp.clone();
+        bad.size += 1;
+        assert_eq!(
+            verify_checkpoint_with(&bad, &key),
+            Err(CheckpointError::BadSignature)
+        );
+        let mut bad = cp.clone();
+        bad.root[31] ^= 1;
+        assert_eq!(
+            verify_checkpoint_with(&bad, &key),
+            Err(CheckpointError::BadSignature)
+        );
+        let mut bad = cp.clone();
+        bad.time = "2026-11-27T10:00:00.000002Z".into();
+        assert_eq!(
+            verify_checkpoint_with(&bad, &key),
+            Err(CheckpointError::BadSignature)
+        );
+        for i in 0..cp.signature.len() {
+            let mut bad = cp.clone();
+            bad.signature[i] ^= 0x10;
+            assert!(verify_checkpoint_with(&bad, &key).is_err(), "byte {i}");
+        }
+        let mut bad = cp.clone();
+        bad.signature.pop();
+        assert!(matches!(
+            verify_checkpoint_with(&bad, &key),
+            Err(CheckpointError::MalformedSignature { .. })
+        ));
+        // The fixed-size r||s form is not what KMS returns: refused as malformed.
+        let mut bad = cp.clone();
+        bad.signature = p256::ecdsa::Signature::from_der(&cp.signature)
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        assert_eq!(
+            verify_checkpoint_with(&bad, &key),
+            Err(CheckpointError::MalformedSignature { len: 64 })
+        );
+        // Another P-256 key's signature under the trusted key's id does not help a forger.
+        let mut forged = sign_checkpoint(&p256_signer(4), cp.size, cp.root, cp.time.clone());
+        forged.key_id = cp.key_id.clone();
+        assert_eq!(
+            verify_checkpoint_with(&forged, &key),
+            Err(CheckpointError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_p256_signature_with_the_high_s_that_kms_may_return_verifies() {
+        let (s, cp) = p256_checkpoint();
+        let sig = p256::ecdsa::Signature::from_der(&cp.signature).unwrap();
+        let flipped = p256::ecdsa::Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
+        let mut other = cp.clone();
+        other.signature = flipped.to_der().as_bytes().to_vec();
+        assert_ne!(other.signature, cp.signature);
+        assert_eq!(verify_checkpoint_with(&other, &p256_key(&s)), Ok(()));
+    }
+
+    #[test]
+    fn key_ids_are_stable_and_over_the_canonical_encoding() {
+        // Pinned values: a change here changes every key id operators have written down.
+        let ed = PublicKey::Ed25519(signer(7).verifying_key());
+        assert_eq!(ed.key_id(), ED25519_KEY_ID_7);
+        assert_eq!(ed.key_id(), signer(7).key_id());
+        let p = p256_key(&p256_signer(3));
+        assert_eq!(p.key_id(), P256_KEY_ID_3);
+        // What a KMS key's checkpoints name: key_id_for over the DER SPKI from GetPublicKey.
+        let spki = p256_signer(3).public_key();
+        assert_eq!(p.key_id(), key_id_for(&spki));
+        assert_eq!(p.to_bytes(), spki);
+        // Whatever encoding a key arrives in, it is the same key with the same id.
+        let sec1 = p256_signer(3).0.verifying_key().to_encoded_point(true);
+        assert_eq!(
+            PublicKey::from_bytes(sec1.as_bytes()).unwrap().key_id(),
+            P256_KEY_ID_3
+        );
+        let ed_spki = [&ED25519_SPKI_PREFIX[..], &ed.to_bytes()].concat();
+        assert_eq!(PublicKey::from_bytes(&ed_spki).unwrap(), ed);
+        for key in [&ed, &p] {
+            assert_eq!(&PublicKey::from_bytes(&key.to_bytes()).unwrap(), key);
+        }
+    }
+
+    // Computed independently (Python `cryptography`): SHA-256 of the raw Ed25519 key of seed
+    // `[7; 32]`, and of the DER SPKI of the P-256 key with scalar `0x0303..03`.
+    const ED25519_KEY_ID_7: &str = "fe812c12f3ab4ce6";
+    const P256_KEY_ID_3: &str = "df82ce6080b0efd0";
+
+    #[test]
+    fn pem_public_keys_of_either_kind_parse() {
+        use p256::pkcs8::der::pem::{encode_string, LineEnding};
+        let p = p256_key(&p256_signer(3));
+        let pem = encode_string("PUBLIC KEY", LineEnding::LF, &p.to_bytes()).unwrap();
+        assert_eq!(PublicKey::from_pem(&pem).unwrap(), p);
+        let ed = PublicKey::Ed25519(signer(7).verifying_key());
+        let spki = [&ED25519_SPKI_PREFIX[..], &ed.to_bytes()].concat();
+        let pem = encode_string("PUBLIC KEY", LineEnding::CRLF, &spki).unwrap();
+        assert_eq!(PublicKey::from_pem(&format!("\n{pem}\n")).unwrap(), ed);
+        let private = encode_string("PRIVATE KEY", LineEnding::LF, &spki).unwrap();
+        assert!(matches!(
+            PublicKey::from_pem(&private),
+            Err(PublicKeyError::Pem(_))
+        ));
+        assert!(PublicKey::from_pem("not pem").is_err());
+    }
+
+    #[test]
+    fn bytes_that_are_no_key_are_refused_with_their_length() {
+        assert_eq!(
+            PublicKey::from_bytes(&[1, 2, 3]),
+            Err(PublicKeyError::Unrecognised { len: 3 })
+        );
+        assert_eq!(
+            PublicKey::from_bytes(&[0x04; 65]),
+            Err(PublicKeyError::Unrecognised { len: 65 })
+        );
     }
 
     #[test]

@@ -11,6 +11,6 @@ pub mod event;
 pub mod merkle;
 pub mod verify;
 
-pub use checkpoint::{Checkpoint, CheckpointSigner, Ed25519Signer};
+pub use checkpoint::{Checkpoint, CheckpointSigner, Ed25519Signer, PublicKey};
 pub use event::{canonical_json, format_time, AuditDraft, AuditEvent};
 pub use merkle::{leaf_hash, node_hash, Hash, MerkleTree};

@@ -1,7 +1,8 @@
 //! The audit-log verifier behind `steward audit verify`.
 //!
 //! Invariants the verifier enforces, trusting nothing but the public key it is given:
-//! - every checkpoint is signed by that key, and checkpoint sizes and times never decrease;
+//! - every checkpoint is signed by that key, with that key's algorithm (Ed25519 or ECDSA
+//!   P-256, see [`PublicKey`]), and checkpoint sizes and times never decrease;
 //! - the stored rows are events `1..=n` in order, with no gap, duplicate or reordering;
 //! - the latest checkpoint covers exactly the `n` stored events (fewer means truncation or
 //!   deletion, more means events nobody signed);
@@ -22,7 +23,7 @@ use chrono::DateTime;
 use ed25519_dalek::VerifyingKey;
 use thiserror::Error;
 
-use super::checkpoint::{verify_checkpoint, Checkpoint, CheckpointError};
+use super::checkpoint::{verify_checkpoint_as, Checkpoint, CheckpointError, PublicKey};
 use super::event::AuditEvent;
 use super::merkle::{empty_root, leaf_hash, verify_inclusion, Hash, MerkleTree, ProofError};
 
@@ -113,14 +114,25 @@ pub enum VerifyError {
     },
 }
 
-/// Verifies a whole stored log against its checkpoints and the trusted public key.
-///
-/// `events` must be the rows in the order the store returns them (by seq); `checkpoints` in
-/// the order they were written. An empty log with no checkpoints verifies (size 0).
+/// Verifies a whole stored log against its checkpoints and the trusted Ed25519 public key:
+/// [`verify_log_with`] for an Ed25519 key.
 pub fn verify_log(
     events: &[StoredEvent],
     checkpoints: &[Checkpoint],
     public_key: &VerifyingKey,
+) -> Result<VerifyReport, VerifyError> {
+    verify_log_with(events, checkpoints, &PublicKey::Ed25519(*public_key))
+}
+
+/// Verifies a whole stored log against its checkpoints and the trusted public key, whose
+/// algorithm alone decides how checkpoint signatures are checked.
+///
+/// `events` must be the rows in the order the store returns them (by seq); `checkpoints` in
+/// the order they were written. An empty log with no checkpoints verifies (size 0).
+pub fn verify_log_with(
+    events: &[StoredEvent],
+    checkpoints: &[Checkpoint],
+    public_key: &PublicKey,
 ) -> Result<VerifyReport, VerifyError> {
     let n = events.len() as u64;
     let Some(latest) = checkpoints.last() else {
@@ -188,7 +200,7 @@ pub fn verify_log(
 /// using an inclusion proof (leaf index `seq - 1`).
 ///
 /// This checks the proof only: verify `checkpoint` itself with
-/// [`super::checkpoint::verify_checkpoint`] before trusting its root.
+/// [`super::checkpoint::verify_checkpoint_with`] before trusting its root.
 pub fn verify_inclusion_of(
     event: &AuditEvent,
     proof: &[Hash],
@@ -203,10 +215,11 @@ pub fn verify_inclusion_of(
 }
 
 /// Signature, key, size order and time order of every checkpoint.
-fn verify_checkpoints(checkpoints: &[Checkpoint], key: &VerifyingKey) -> Result<(), VerifyError> {
+fn verify_checkpoints(checkpoints: &[Checkpoint], key: &PublicKey) -> Result<(), VerifyError> {
+    let key_id = key.key_id();
     let mut previous: Option<(u64, DateTime<chrono::FixedOffset>)> = None;
     for cp in checkpoints {
-        verify_checkpoint(cp, key).map_err(|e| match e {
+        verify_checkpoint_as(cp, key, &key_id).map_err(|e| match e {
             CheckpointError::KeyIdMismatch { found, .. } => VerifyError::WrongKey {
                 size: cp.size,
                 key_id: found,
@@ -687,6 +700,91 @@ mod tests {
         );
         // A proof for one event does not prove another.
         assert!(verify_inclusion_of(&log.parsed[10], &proof, cp).is_err());
+    }
+
+    /// `n` events with a checkpoint after each, signed by a P-256 key the way KMS signs.
+    fn p256_log(n: u64) -> (PublicKey, Vec<StoredEvent>, Vec<Checkpoint>) {
+        use super::super::checkpoint::tests::p256_signer;
+        let signer = p256_signer(3);
+        let key = PublicKey::from(*signer.0.verifying_key());
+        let mut tree = MerkleTree::new();
+        let (mut events, mut checkpoints) = (vec![], vec![]);
+        for seq in 1..=n {
+            let event = draft(seq).at(seq);
+            let row = stored(&event);
+            tree.push(leaf_hash(&row.bytes));
+            checkpoints.push(sign_checkpoint(&signer, seq, tree.root(), event.time));
+            events.push(row);
+        }
+        (key, events, checkpoints)
+    }
+
+    #[test]
+    fn a_p256_signed_log_verifies_and_every_check_still_applies() {
+        let (key, events, checkpoints) = p256_log(6);
+        let report = verify_log_with(&events, &checkpoints, &key).unwrap();
+        assert_eq!((report.events, report.checkpoints, report.size), (6, 6, 6));
+
+        let mut altered = without_claims(&events);
+        altered[2].bytes[10] ^= 1;
+        assert_eq!(
+            blamed_seq(&verify_log_with(&altered, &checkpoints, &key).unwrap_err()),
+            Some(3)
+        );
+        assert_eq!(
+            verify_log_with(&events[..5], &checkpoints, &key),
+            Err(VerifyError::Truncated {
+                checkpoint_size: 6,
+                events: 5
+            })
+        );
+        let mut tampered = checkpoints.clone();
+        tampered[3].root[0] ^= 1;
+        assert_eq!(
+            verify_log_with(&events, &tampered, &key),
+            Err(VerifyError::BadSignature { size: 4 })
+        );
+        let mut swapped = checkpoints.clone();
+        swapped.swap(1, 2);
+        assert_eq!(
+            verify_log_with(&events, &swapped, &key),
+            Err(VerifyError::CheckpointSizeDecreased {
+                size: 2,
+                previous: 3
+            })
+        );
+    }
+
+    #[test]
+    fn a_p256_signed_log_does_not_verify_with_an_ed25519_key_or_the_other_way_round() {
+        let (p256_key, events, checkpoints) = p256_log(3);
+        let ed_key = log().signer.verifying_key();
+        assert!(matches!(
+            verify_log(&events, &checkpoints, &ed_key),
+            Err(VerifyError::WrongKey { size: 1, .. })
+        ));
+        // Relabelled with the Ed25519 key's id, the P-256 signatures are still not Ed25519 ones.
+        let relabelled: Vec<Checkpoint> = checkpoints
+            .iter()
+            .map(|cp| Checkpoint {
+                key_id: log().signer.key_id(),
+                ..cp.clone()
+            })
+            .collect();
+        assert_eq!(
+            verify_log(&events, &relabelled, &ed_key),
+            Err(VerifyError::BadSignature { size: 1 })
+        );
+        let log = log();
+        assert!(matches!(
+            verify_log_with(&log.events, &log.checkpoints, &p256_key),
+            Err(VerifyError::WrongKey { size: 1, .. })
+        ));
+        // The Ed25519 entry point is the key-generic one with an Ed25519 key.
+        assert_eq!(
+            verify_log(&log.events, &log.checkpoints, &ed_key),
+            verify_log_with(&log.events, &log.checkpoints, &PublicKey::Ed25519(ed_key))
+        );
     }
 
     /// The genuine checkpoints of sizes `seq - 1`, `seq` and `N`: enough to bound an event at
