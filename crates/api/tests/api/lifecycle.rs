@@ -236,7 +236,7 @@ async fn a_review_left_past_its_deadline_expires_the_promotion() -> Result<()> {
     app.to_staging("late", 1).await?;
     let p = app.promote_as("dev", "late", 1, "production").await?;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(app.emb.gov.expire_due_reviews().await?, 1);
+    assert_eq!(app.gov.expire_due_reviews().await?, 1);
 
     let id = p["id"].as_str().unwrap();
     let now = app

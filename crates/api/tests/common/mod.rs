@@ -1,5 +1,10 @@
-//! Test harness: every test gets its own data directory, a real SQLite store and the real
-//! router served over HTTP on 127.0.0.1, and talks to it with reqwest.
+//! Test harness: every test gets its own store and the real router served over HTTP on
+//! 127.0.0.1, and talks to it with reqwest.
+//!
+//! This is also the conformance suite: with `STEWARD_TEST_BACKEND=aws` every test runs on the
+//! AWS backend instead — a fresh DynamoDB table on DynamoDB Local
+//! (`STEWARD_TEST_DYNAMODB_ENDPOINT`) — with the same assertions. The default is the embedded
+//! backend (a temporary data directory with SQLite).
 
 #![allow(dead_code)]
 
@@ -10,9 +15,8 @@ use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use steward_api::{router, AppState, BearerTokens};
 use steward_core::types::{PrincipalId, RiskTier, Role, Sha256};
-use steward_core::Policy;
+use steward_core::{Governance, Policy};
 use steward_local::Embedded;
-use tempfile::TempDir;
 
 use Role::*;
 
@@ -42,12 +46,13 @@ pub fn token(who: &str) -> String {
     format!("{who}-token")
 }
 
-/// A running API over a fresh embedded store.
+/// A running API over a fresh store of the backend under test.
 pub struct App {
     pub base: String,
     pub client: reqwest::Client,
-    pub emb: Embedded,
-    _dir: TempDir,
+    pub gov: Arc<Governance>,
+    pub backend: &'static str,
+    _guard: Box<dyn std::any::Any + Send + Sync>,
 }
 
 /// An HTTP answer, read whole.
@@ -124,13 +129,34 @@ pub fn quick_expiry_policy() -> Policy {
     policy
 }
 
+/// The backend the suite runs on: `embedded` (default) or `aws`.
+pub fn backend() -> &'static str {
+    match std::env::var("STEWARD_TEST_BACKEND").as_deref() {
+        Ok("aws") => "aws",
+        Ok("embedded") | Err(_) => "embedded",
+        Ok(other) => panic!("STEWARD_TEST_BACKEND={other:?}: use embedded or aws"),
+    }
+}
+
+async fn open_backend(
+    policy: Policy,
+) -> Result<(Arc<Governance>, Box<dyn std::any::Any + Send + Sync>)> {
+    match backend() {
+        "aws" => aws_backend::open(policy).await,
+        _ => {
+            let dir = tempfile::tempdir()?;
+            let emb = Embedded::open(dir.path(), policy).await?;
+            Ok((emb.gov.clone(), Box::new((emb, dir))))
+        }
+    }
+}
+
 pub async fn spawn_app_with(policy: Policy) -> Result<App> {
-    let dir = tempfile::tempdir()?;
-    let emb = Embedded::open(dir.path(), policy).await?;
+    let (gov, guard) = open_backend(policy).await?;
     let mut tokens = Vec::new();
     for (name, roles) in PRINCIPALS {
         let id = PrincipalId::parse(name)?;
-        emb.gov.seed_principal(&id, roles.to_vec(), "file").await?;
+        gov.seed_principal(&id, roles.to_vec(), "file").await?;
         tokens.push((id, Sha256::digest(token(name).as_bytes())));
     }
     tokens.push((
@@ -138,7 +164,7 @@ pub async fn spawn_app_with(policy: Policy) -> Result<App> {
         Sha256::digest(token(NEWCOMER).as_bytes()),
     ));
     let state = AppState {
-        gov: emb.gov.clone(),
+        gov: gov.clone(),
         auth: Arc::new(BearerTokens::new(tokens)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -151,8 +177,9 @@ pub async fn spawn_app_with(policy: Policy) -> Result<App> {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?,
-        emb,
-        _dir: dir,
+        gov,
+        backend: backend(),
+        _guard: guard,
     })
 }
 
@@ -422,5 +449,158 @@ pub fn reviewer_for(stage: &str) -> &'static str {
         "compliance" => "comp",
         "deployment" => "rel2",
         other => panic!("unknown stage {other}"),
+    }
+}
+
+/// The AWS backend of the conformance run: DynamoDB Local, one fresh table per test.
+mod aws_backend {
+    use std::sync::Arc;
+
+    use anyhow::{Context, Result};
+    use async_trait::async_trait;
+    use steward_aws::dynamo::{create_table, DynamoStore};
+    use steward_core::audit::checkpoint::sign_checkpoint;
+    use steward_core::audit::{CheckpointSigner, Ed25519Signer};
+    use steward_core::ports::*;
+    use steward_core::records::*;
+    use steward_core::types::{ModelName, PrincipalId};
+    use steward_core::{Governance, Policy, StoreError};
+
+    pub async fn open(
+        policy: Policy,
+    ) -> Result<(Arc<Governance>, Box<dyn std::any::Any + Send + Sync>)> {
+        let endpoint = std::env::var("STEWARD_TEST_DYNAMODB_ENDPOINT").context(
+            "STEWARD_TEST_BACKEND=aws needs STEWARD_TEST_DYNAMODB_ENDPOINT (scripts/emulators run -- ...)",
+        )?;
+        let conf = steward_aws::sdk_config(Some("us-east-1"), Some(&endpoint), true).await;
+        let client = aws_sdk_dynamodb::Client::new(&conf);
+        let table = format!(
+            "conformance-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        create_table(&client, &table).await?;
+        let signer = Ed25519Signer::from_seed(&[7; 32]);
+        // Roles take effect on the next request, as in the embedded backend.
+        let store = Arc::new(
+            DynamoStore::new(client, table, (signer.key_id(), signer.public_key()))
+                .with_principal_ttl(std::time::Duration::ZERO),
+        );
+        let registry = Arc::new(CheckpointEveryCommit {
+            store: store.clone(),
+            signer,
+        });
+        let gov = Arc::new(Governance::new(
+            registry,
+            store.clone(),
+            Arc::new(InProcessWorkflows),
+            Arc::new(SystemClock),
+            Arc::new(steward_local::UuidIds),
+            policy,
+        ));
+        Ok((gov, Box::new(store)))
+    }
+
+    /// On AWS the scheduled checkpoint function signs the log; this suite signs after every
+    /// commit instead (as the embedded store does), so audit assertions read the same on both
+    /// backends. Everything else passes straight through to the DynamoDB store.
+    struct CheckpointEveryCommit {
+        store: Arc<DynamoStore>,
+        signer: Ed25519Signer,
+    }
+
+    #[async_trait]
+    impl Registry for CheckpointEveryCommit {
+        async fn get_many(&self, keys: &[Key]) -> Result<Fetched, StoreError> {
+            self.store.get_many(keys).await
+        }
+        async fn model(&self, n: &ModelName) -> Result<Option<Model>, StoreError> {
+            self.store.model(n).await
+        }
+        async fn version(&self, n: &ModelName, v: u32) -> Result<Option<ModelVersion>, StoreError> {
+            self.store.version(n, v).await
+        }
+        async fn versions(&self, n: &ModelName) -> Result<Vec<ModelVersion>, StoreError> {
+            self.store.versions(n).await
+        }
+        async fn list_models(
+            &self,
+            f: &ModelFilter,
+            c: Option<&str>,
+            l: usize,
+        ) -> Result<Page<Model>, StoreError> {
+            self.store.list_models(f, c, l).await
+        }
+        async fn card_revisions(
+            &self,
+            n: &ModelName,
+            v: u32,
+        ) -> Result<Vec<CardRevision>, StoreError> {
+            self.store.card_revisions(n, v).await
+        }
+        async fn promotion(&self, id: &str) -> Result<Option<Promotion>, StoreError> {
+            self.store.promotion(id).await
+        }
+        async fn promotions_of(&self, n: &ModelName, v: u32) -> Result<Vec<Promotion>, StoreError> {
+            self.store.promotions_of(n, v).await
+        }
+        async fn list_reviews(
+            &self,
+            f: &ReviewFilter,
+            c: Option<&str>,
+            l: usize,
+        ) -> Result<Page<ReviewItem>, StoreError> {
+            self.store.list_reviews(f, c, l).await
+        }
+        async fn reviews_due(
+            &self,
+            now: chrono::DateTime<chrono::Utc>,
+            l: usize,
+        ) -> Result<Vec<Review>, StoreError> {
+            self.store.reviews_due(now, l).await
+        }
+        async fn production_at(
+            &self,
+            n: &ModelName,
+            at: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<ProductionChange>, StoreError> {
+            self.store.production_at(n, at).await
+        }
+        async fn production_models(
+            &self,
+            c: Option<&str>,
+            l: usize,
+        ) -> Result<Page<Model>, StoreError> {
+            self.store.production_models(c, l).await
+        }
+        async fn incidents(
+            &self,
+            n: Option<&ModelName>,
+            c: Option<&str>,
+            l: usize,
+        ) -> Result<Page<Incident>, StoreError> {
+            self.store.incidents(n, c, l).await
+        }
+        async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
+            self.store.principal(id).await
+        }
+        async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {
+            self.store.principals().await
+        }
+        async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+            self.store.idempotency(key).await
+        }
+        async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
+            let signs = !commit.audit.is_empty();
+            let receipt = self.store.commit(commit).await?;
+            if signs {
+                // Concurrent commits may sign out of order; put_checkpoint keeps the latest.
+                let head = self.store.head().await?;
+                if let Some(time) = head.time {
+                    let cp = sign_checkpoint(&self.signer, head.size, head.root, time);
+                    self.store.put_checkpoint(&cp).await?;
+                }
+            }
+            Ok(receipt)
+        }
     }
 }

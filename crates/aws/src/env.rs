@@ -1,0 +1,217 @@
+//! Typed configuration of the Lambdas, read from the environment once at cold start.
+//!
+//! Invariant: a function either starts with every setting it needs, parsed and checked, or
+//! fails its init naming every missing or malformed variable at once — never half-configured.
+
+use std::time::Duration;
+
+use steward_core::types::PrincipalId;
+use steward_core::Policy;
+
+/// Why the environment is not a usable configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Lambda configuration: {}", .0.join("; "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Everything the Steward functions read from their environment. Each function uses a subset;
+/// `require` checks the ones it needs.
+#[derive(Debug, Clone)]
+pub struct AwsEnv {
+    /// `STEWARD_TABLE`: the registry table.
+    pub table: Option<String>,
+    /// `STEWARD_AUDIT_BUCKET` (Object Lock) and `STEWARD_AUDIT_PREFIX` (default `audit/`).
+    pub audit_bucket: Option<String>,
+    pub audit_prefix: String,
+    /// `STEWARD_AUDIT_RETENTION_DAYS` (default 2555, seven years).
+    pub audit_retention: Duration,
+    /// `STEWARD_EVIDENCE_BUCKET`: content-addressed evidence.
+    pub evidence_bucket: Option<String>,
+    /// `STEWARD_EVENT_BUS`: the EventBridge bus for governance events.
+    pub event_bus: Option<String>,
+    /// `STEWARD_APPROVAL_STATE_MACHINE_ARN`, `STEWARD_RETIREMENT_STATE_MACHINE_ARN`.
+    pub approval_state_machine: Option<String>,
+    pub retirement_state_machine: Option<String>,
+    /// `STEWARD_SIGNING_KEY_ID`: the KMS asymmetric key that signs checkpoints.
+    pub signing_key_id: Option<String>,
+    /// `STEWARD_BOOTSTRAP_ADMINS`: comma-separated IAM ARNs seeded as admins.
+    pub bootstrap_admins: Vec<PrincipalId>,
+    /// `STEWARD_POLICY`: the policy as TOML (default: DESIGN.md's default policy).
+    pub policy: Policy,
+    /// `STEWARD_ROLE_CACHE_SECONDS` (default 5): how long a principal's roles are cached.
+    pub role_cache: Duration,
+    /// `STEWARD_ENDPOINT_URL` / `STEWARD_DYNAMODB_ENDPOINT_URL`: emulator endpoints (tests only).
+    pub endpoint: Option<String>,
+    pub dynamodb_endpoint: Option<String>,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+impl AwsEnv {
+    /// Reads and parses the environment; malformed values are errors, missing ones `None`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(var)
+    }
+
+    /// Same as [`AwsEnv::from_env`] over any lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut errors = Vec::new();
+        let days = match get("STEWARD_AUDIT_RETENTION_DAYS") {
+            None => 2555,
+            Some(v) => v.parse::<u64>().ok().filter(|d| *d > 0).unwrap_or_else(|| {
+                errors.push(format!(
+                    "STEWARD_AUDIT_RETENTION_DAYS={v:?} is not a positive number of days"
+                ));
+                1
+            }),
+        };
+        let role_cache = match get("STEWARD_ROLE_CACHE_SECONDS") {
+            None => 5,
+            Some(v) => v.parse::<u64>().unwrap_or_else(|_| {
+                errors.push(format!(
+                    "STEWARD_ROLE_CACHE_SECONDS={v:?} is not a number of seconds"
+                ));
+                0
+            }),
+        };
+        let mut bootstrap_admins = Vec::new();
+        for arn in get("STEWARD_BOOTSTRAP_ADMINS")
+            .unwrap_or_default()
+            .split(',')
+        {
+            let arn = arn.trim();
+            if arn.is_empty() {
+                continue;
+            }
+            match PrincipalId::parse(arn) {
+                Ok(p) if arn.starts_with("arn:") => bootstrap_admins.push(p),
+                _ => errors.push(format!(
+                    "STEWARD_BOOTSTRAP_ADMINS: {arn:?} is not an IAM ARN"
+                )),
+            }
+        }
+        let policy = match get("STEWARD_POLICY") {
+            None => Policy::default(),
+            Some(text) => Policy::from_toml(&text).unwrap_or_else(|e| {
+                errors.push(format!("STEWARD_POLICY: {e}"));
+                Policy::default()
+            }),
+        };
+        let env = AwsEnv {
+            table: get("STEWARD_TABLE"),
+            audit_bucket: get("STEWARD_AUDIT_BUCKET"),
+            audit_prefix: get("STEWARD_AUDIT_PREFIX").unwrap_or_else(|| "audit/".to_owned()),
+            audit_retention: Duration::from_secs(days * 86_400),
+            evidence_bucket: get("STEWARD_EVIDENCE_BUCKET"),
+            event_bus: get("STEWARD_EVENT_BUS"),
+            approval_state_machine: get("STEWARD_APPROVAL_STATE_MACHINE_ARN"),
+            retirement_state_machine: get("STEWARD_RETIREMENT_STATE_MACHINE_ARN"),
+            signing_key_id: get("STEWARD_SIGNING_KEY_ID"),
+            bootstrap_admins,
+            policy,
+            role_cache: Duration::from_secs(role_cache),
+            endpoint: get("STEWARD_ENDPOINT_URL"),
+            dynamodb_endpoint: get("STEWARD_DYNAMODB_ENDPOINT_URL"),
+        };
+        if errors.is_empty() {
+            Ok(env)
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+
+    /// Fails unless every named setting is present, naming all that are missing.
+    pub fn require(&self, names: &[&str]) -> Result<(), ConfigError> {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| match **n {
+                "STEWARD_TABLE" => self.table.is_none(),
+                "STEWARD_AUDIT_BUCKET" => self.audit_bucket.is_none(),
+                "STEWARD_EVIDENCE_BUCKET" => self.evidence_bucket.is_none(),
+                "STEWARD_EVENT_BUS" => self.event_bus.is_none(),
+                "STEWARD_APPROVAL_STATE_MACHINE_ARN" => self.approval_state_machine.is_none(),
+                "STEWARD_RETIREMENT_STATE_MACHINE_ARN" => self.retirement_state_machine.is_none(),
+                "STEWARD_SIGNING_KEY_ID" => self.signing_key_id.is_none(),
+                _ => false,
+            })
+            .map(|n| format!("{n} is not set"))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(missing))
+        }
+    }
+
+    /// Every variable this module reads (the template test checks the SAM template sets them).
+    pub const VARIABLES: &'static [&'static str] = &[
+        "STEWARD_TABLE",
+        "STEWARD_AUDIT_BUCKET",
+        "STEWARD_AUDIT_PREFIX",
+        "STEWARD_AUDIT_RETENTION_DAYS",
+        "STEWARD_EVIDENCE_BUCKET",
+        "STEWARD_EVENT_BUS",
+        "STEWARD_APPROVAL_STATE_MACHINE_ARN",
+        "STEWARD_RETIREMENT_STATE_MACHINE_ARN",
+        "STEWARD_SIGNING_KEY_ID",
+        "STEWARD_BOOTSTRAP_ADMINS",
+        "STEWARD_POLICY",
+        "STEWARD_ROLE_CACHE_SECONDS",
+        "STEWARD_ENDPOINT_URL",
+        "STEWARD_DYNAMODB_ENDPOINT_URL",
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_settings_are_absent() {
+        let e = AwsEnv::from_lookup(env(&[("STEWARD_TABLE", "t")])).unwrap();
+        assert_eq!(e.table.as_deref(), Some("t"));
+        assert_eq!(e.audit_prefix, "audit/");
+        assert_eq!(e.audit_retention, Duration::from_secs(2555 * 86_400));
+        assert_eq!(e.role_cache, Duration::from_secs(5));
+        e.require(&["STEWARD_TABLE"]).unwrap();
+    }
+
+    #[test]
+    fn every_malformed_or_missing_setting_is_named_at_once() {
+        let err = AwsEnv::from_lookup(env(&[
+            ("STEWARD_AUDIT_RETENTION_DAYS", "seven years"),
+            ("STEWARD_BOOTSTRAP_ADMINS", "arn:aws:iam::1:role/a, alice"),
+            ("STEWARD_POLICY", "[tiers.low]\nreviews = 3"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        let e = AwsEnv::from_lookup(env(&[])).unwrap();
+        let err = e
+            .require(&["STEWARD_TABLE", "STEWARD_EVENT_BUS"])
+            .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn bootstrap_admins_are_parsed_as_principals() {
+        let e = AwsEnv::from_lookup(env(&[(
+            "STEWARD_BOOTSTRAP_ADMINS",
+            "arn:aws:iam::123456789012:role/platform-admin,arn:aws:iam::123456789012:user/ops",
+        )]))
+        .unwrap();
+        assert_eq!(e.bootstrap_admins.len(), 2);
+    }
+}

@@ -1,0 +1,999 @@
+//! The Lambda handlers against the emulators (DynamoDB Local for the table, moto for S3
+//! Object Lock, EventBridge, SQS and Step Functions), built exactly as the functions' mains
+//! build them (`AwsBackend::connect_with` over an `AwsEnv`), driven in-process.
+//!
+//! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` and `STEWARD_TEST_AWS_ENDPOINT` (source the env file
+//! of `scripts/emulators start`, or run under `scripts/emulators run -- cargo test -p
+//! steward-aws --test handlers`). Without them the tests print a notice and pass, unless `CI`
+//! is set, where they fail. Each test builds its own table, bucket, bus and queues.
+//!
+//! Stream records: the DynamoDB Streams API client (`aws-sdk-dynamodbstreams`) is not among
+//! the workspace's dependencies, so these tests do not read DynamoDB Local's stream. They
+//! read the items the commits wrote back from the table (raw `AttributeValue`s, one `Query`
+//! per partition) and wrap each, as its `NewImage`, in a stream record of the documented
+//! Lambda event shape (`Records[].eventName/dynamodb.{Keys,NewImage,SequenceNumber,...}`,
+//! DynamoDB JSON with binary attributes in base64), then deserialize that JSON into the same
+//! `aws_lambda_events` type the function receives. Writes of other items (models, versions,
+//! reviews) are interleaved as the stream would carry them, as `INSERT` and `MODIFY` records.
+//!
+//! Workflows: the review-inbox and workflow-events tests run the deployed approval state
+//! machine (`statemachines/approval.asl.json`) on moto, and feed their queues through the
+//! deployed rules (`events/rules/`), draining them into the handlers as a Lambda event source
+//! mapping would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{json, Value};
+
+use steward_aws::dynamo::create_table;
+use steward_aws::env::AwsEnv;
+use steward_aws::events::EventBridgePublisher;
+use steward_aws::handlers::backend::AwsBackend;
+use steward_aws::handlers::checkpoint::{checkpoint, Checkpointer};
+use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
+use steward_aws::handlers::stream::{
+    publish_stream, EventsOutcome, RecordOutcome, StreamPublisher,
+};
+use steward_aws::handlers::workflow_events::{
+    apply_workflow_event, workflow_events, WorkflowOutcome,
+};
+use steward_aws::kms::CheckpointKey;
+use steward_aws::s3::{create_audit_bucket, verify_s3, PutOutcome};
+use steward_aws::workflows::TaskTokens;
+use steward_core::audit::{AuditEvent, CheckpointSigner, Ed25519Signer};
+use steward_core::ports::{AuditLog, Caller};
+use steward_core::records::{PromotionStatus, ReviewStatus};
+use steward_core::service::DecisionInput;
+use steward_core::types::{Decision, Environment, PrincipalId, Role};
+
+// ---------------------------------------------------------------------------------- harness
+
+fn endpoints() -> Option<(String, String)> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    match (
+        get("STEWARD_TEST_DYNAMODB_ENDPOINT"),
+        get("STEWARD_TEST_AWS_ENDPOINT"),
+    ) {
+        (Some(d), Some(a)) => Some((d, a)),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but STEWARD_TEST_DYNAMODB_ENDPOINT / STEWARD_TEST_AWS_ENDPOINT are not: \
+             run under `scripts/emulators run -- cargo test -p steward-aws --test handlers`"
+        ),
+        _ => {
+            static NOTICE: std::sync::Once = std::sync::Once::new();
+            NOTICE.call_once(|| {
+                // Straight to stderr: libtest captures `eprintln!` of passing tests.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPED: the handler tests need DynamoDB Local and moto \
+                     (`bash scripts/emulators run -- cargo test -p steward-aws --test handlers`) ***\n"
+                );
+            });
+            None
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+const SEED: [u8; 32] = [42; 32];
+
+/// One deployment's worth of resources on the emulators, and the backend over them.
+struct Stack {
+    env: AwsEnv,
+    backend: AwsBackend,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    events: aws_sdk_eventbridge::Client,
+    bus: String,
+    /// Receives every `steward.governance` event on the bus.
+    governance_queue: String,
+}
+
+impl Stack {
+    /// A table, an Object Lock bucket, a bus with a rule to a queue; `extra` adds settings.
+    async fn new(extra: &[(&str, String)]) -> Result<Option<Stack>> {
+        let Some((dynamodb, aws)) = endpoints() else {
+            return Ok(None);
+        };
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("STEWARD_TABLE".into(), unique("steward")),
+            ("STEWARD_AUDIT_BUCKET".into(), unique("audit")),
+            ("STEWARD_AUDIT_RETENTION_DAYS".into(), "1".into()),
+            ("STEWARD_EVENT_BUS".into(), unique("bus")),
+            ("STEWARD_ENDPOINT_URL".into(), aws),
+            ("STEWARD_DYNAMODB_ENDPOINT_URL".into(), dynamodb),
+        ]);
+        for (k, v) in extra {
+            vars.insert((*k).into(), v.clone());
+        }
+        let env = AwsEnv::from_lookup(|k| vars.get(k).cloned())?;
+        let (table, bucket, bus) = (
+            env.table.clone().unwrap_or_default(),
+            env.audit_bucket.clone().unwrap_or_default(),
+            env.event_bus.clone().unwrap_or_default(),
+        );
+        let backend = AwsBackend::connect_with(&env, Some(Ed25519Signer::from_seed(&SEED)))
+            .await
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+        create_table(backend.store.client(), &table).await?;
+        let s3 = backend.s3();
+        create_audit_bucket(&s3, &bucket, 1).await?;
+        let sqs = aws_sdk_sqs::Client::new(&backend.sdk);
+        let events = aws_sdk_eventbridge::Client::new(&backend.sdk);
+        events.create_event_bus().name(&bus).send().await?;
+        let mut stack = Stack {
+            env,
+            backend,
+            s3,
+            sqs,
+            events,
+            bus,
+            governance_queue: String::new(),
+        };
+        stack.governance_queue = stack
+            .queue_for(json!({"source": ["steward.governance"]}))
+            .await?;
+        Ok(Some(stack))
+    }
+
+    /// A queue fed by a rule on the bus with `pattern`; returns the queue URL.
+    async fn queue_for(&self, pattern: Value) -> Result<String> {
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(unique("q"))
+            .send()
+            .await?
+            .queue_url()
+            .context("queue url")?
+            .to_owned();
+        let arn = self.queue_arn(&url).await?;
+        let rule = unique("rule");
+        self.events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&self.bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await?;
+        self.events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&self.bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Ok(url)
+    }
+
+    async fn queue_arn(&self, url: &str) -> Result<String> {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        Ok(attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .context("queue arn")?
+            .clone())
+    }
+
+    /// Every message waiting on `url` (deleted as received), after waiting up to `patience`
+    /// for the first `at_least`.
+    async fn drain(
+        &self,
+        url: &str,
+        at_least: usize,
+        patience: Duration,
+    ) -> Result<Vec<aws_sdk_sqs::types::Message>> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut all = Vec::new();
+        let mut empty_rounds = 0;
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await?;
+            let got = out.messages().to_vec();
+            for m in &got {
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await?;
+            }
+            if got.is_empty() {
+                empty_rounds += 1;
+                if (all.len() >= at_least && empty_rounds >= 2)
+                    || std::time::Instant::now() > deadline
+                {
+                    return Ok(all);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            } else {
+                empty_rounds = 0;
+                all.extend(got);
+            }
+        }
+    }
+
+    /// The SQS event a Lambda event source mapping would hand the function for `messages`.
+    async fn sqs_event(
+        &self,
+        url: &str,
+        messages: &[aws_sdk_sqs::types::Message],
+    ) -> Result<SqsEvent> {
+        let arn = self.queue_arn(url).await?;
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                json!({
+                    "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+                    "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1",
+                })
+            })
+            .collect();
+        Ok(serde_json::from_value(json!({"Records": records}))?)
+    }
+
+    fn publisher(&self) -> StreamPublisher {
+        StreamPublisher {
+            store: self.backend.store.clone(),
+            objects: self.backend.audit_objects(&self.env).unwrap(),
+            events: self.backend.publisher(&self.env).unwrap(),
+        }
+    }
+
+    fn checkpointer(&self) -> Checkpointer {
+        Checkpointer {
+            gov: self.backend.gov.clone(),
+            store: self.backend.store.clone(),
+            objects: self.backend.audit_objects(&self.env).unwrap(),
+            signer: self.backend.require_signer().unwrap(),
+        }
+    }
+
+    /// Raw items of one partition, in sort-key order.
+    async fn partition(&self, pk: &str) -> Result<Vec<HashMap<String, AttributeValue>>> {
+        let out = self
+            .backend
+            .store
+            .client()
+            .query()
+            .table_name(self.backend.store.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.items().to_vec())
+    }
+
+    /// The audit log's items as stream records, with the model's items interleaved (see the
+    /// module documentation).
+    async fn stream_batch(&self, model: &str) -> Result<Vec<Value>> {
+        let mut records = Vec::new();
+        for (i, item) in self
+            .partition(&format!("MODEL#{model}"))
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            records.push(stream_record(
+                if i % 2 == 0 { "INSERT" } else { "MODIFY" },
+                &item,
+            ));
+        }
+        let mut interleaved = Vec::new();
+        for item in self.partition("AUDIT#0").await? {
+            interleaved.push(stream_record("INSERT", &item));
+            if let Some(r) = records.pop() {
+                interleaved.push(r);
+            }
+        }
+        interleaved.extend(records);
+        Ok(interleaved)
+    }
+}
+
+/// A stream record of Lambda's documented DynamoDB event shape for one item.
+fn stream_record(event_name: &str, item: &HashMap<String, AttributeValue>) -> Value {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let image = serde_json::to_value(serde_dynamo::Item::from(item.clone())).unwrap();
+    let keys = json!({"pk": image["pk"], "sk": image["sk"]});
+    json!({
+        "eventID": format!("{n:032x}"),
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_795_000_000.0,
+            "Keys": keys,
+            "NewImage": image,
+            "SequenceNumber": format!("{:021}", 100_000_000_000_000_000_000u128 + u128::from(n)),
+            "SizeBytes": 512,
+            "StreamViewType": "NEW_IMAGE",
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/steward/stream/2026-11-27T10:00:00.000",
+    })
+}
+
+fn batch(records: &[Value]) -> StreamEvent {
+    serde_json::from_value(json!({ "Records": records }))
+        .expect("the documented stream event shape")
+}
+
+fn sequence_number(record: &Value) -> String {
+    record["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn caller(id: &str, roles: &[Role]) -> Caller {
+    Caller {
+        id: PrincipalId::parse(id).unwrap(),
+        roles: roles.to_vec(),
+    }
+}
+
+fn dev() -> Caller {
+    caller("arn:aws:iam::123456789012:user/dev", &[Role::Developer])
+}
+
+fn tech() -> Caller {
+    caller(
+        "arn:aws:iam::123456789012:user/tech",
+        &[Role::TechnicalReviewer],
+    )
+}
+
+fn approve() -> DecisionInput {
+    DecisionInput {
+        decision: Decision::Approve,
+        comment: None,
+        conditions: vec![],
+    }
+}
+
+fn manifest() -> Value {
+    serde_json::from_str(include_str!(
+        "../../local/tests/fixtures/credit-risk-v1.json"
+    ))
+    .unwrap()
+}
+
+/// Registers a version and takes it through a staging review: a handful of commits, most
+/// with governance events.
+async fn some_governance(stack: &Stack, model: &str) -> Result<()> {
+    let gov = &stack.backend.gov;
+    gov.register(&dev(), model, manifest(), None).await?;
+    let p = gov
+        .request_promotion(&dev(), model, 1, Environment::Staging, None)
+        .await?;
+    gov.decide(&tech(), &p.reviews[0].id, approve()).await?;
+    gov.deploy(&dev(), model, 1, Environment::Staging, None)
+        .await?;
+    Ok(())
+}
+
+/// `(detail-type, audit_seq)` of every governance event received, with how often each came.
+fn received_events(messages: &[aws_sdk_sqs::types::Message]) -> BTreeMap<(String, u64), usize> {
+    let mut out = BTreeMap::new();
+    for m in messages {
+        let body: Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap();
+        let key = (
+            body["detail-type"].as_str().unwrap_or_default().to_owned(),
+            body["detail"]["audit_seq"]
+                .as_u64()
+                .expect("every event carries audit_seq"),
+        );
+        *out.entry(key).or_default() += 1;
+    }
+    out
+}
+
+async fn object_versions(stack: &Stack) -> Result<usize> {
+    let out = stack
+        .s3
+        .list_object_versions()
+        .bucket(stack.env.audit_bucket.as_deref().unwrap())
+        .prefix(&stack.env.audit_prefix)
+        .send()
+        .await?;
+    Ok(out.versions().len())
+}
+
+macro_rules! stack {
+    ($($extra:expr),* $(,)?) => {
+        match Stack::new(&[$($extra),*]).await? {
+            Some(s) => s,
+            None => return Ok(()),
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------- stream
+
+#[tokio::test]
+async fn a_stream_batch_redelivered_twice_produces_no_duplicate_audit_object_or_event() -> Result<()>
+{
+    let stack = stack!();
+    some_governance(&stack, "credit-risk").await?;
+    let head = stack.backend.store.head().await?;
+    let records = stack.stream_batch("credit-risk").await?;
+    let audit_records = records
+        .iter()
+        .filter(|r| r["dynamodb"]["NewImage"]["entity"]["S"] == "audit_event")
+        .count() as u64;
+    assert_eq!(audit_records, head.size);
+    let expected_events: usize = stack
+        .partition("AUDIT#0")
+        .await?
+        .iter()
+        .map(|i| {
+            i.get("events")
+                .and_then(|e| e.as_l().ok())
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    assert!(
+        expected_events >= 5,
+        "the scenario publishes events: {expected_events}"
+    );
+
+    // First delivery: every audit event gets its object, every carried event is published.
+    let publisher = stack.publisher();
+    let report = publish_stream(&batch(&records), &publisher).await;
+    assert!(report.failed.is_none(), "{:?}", report.failed);
+    assert!(report.response().batch_item_failures.is_empty());
+    let written: Vec<u64> = report
+        .handled
+        .iter()
+        .filter_map(|(_, o)| match o {
+            RecordOutcome::AuditEvent {
+                seq,
+                object: PutOutcome::Written { .. },
+                ..
+            } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, (1..=head.size).collect::<Vec<_>>());
+    assert_eq!(
+        report
+            .handled
+            .iter()
+            .filter(|(_, o)| *o == RecordOutcome::Skipped)
+            .count() as u64,
+        records.len() as u64 - head.size
+    );
+
+    // The checkpoint function signs the head and stores it: S3 alone now verifies.
+    let cp = checkpoint(&stack.checkpointer())
+        .await
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    assert!(
+        cp.signed && cp.object_written && cp.size == head.size,
+        "{cp:?}"
+    );
+    let key = CheckpointKey::from_bytes(&Ed25519Signer::from_seed(&SEED).public_key())?;
+    let verified = verify_s3(
+        &stack.s3,
+        stack.env.audit_bucket.as_deref().unwrap(),
+        &stack.env.audit_prefix,
+        &key,
+    )
+    .await?;
+    assert_eq!(
+        (verified.events, verified.checkpoints, verified.size),
+        (head.size, 1, head.size)
+    );
+
+    // Every object is under COMPLIANCE retention for the configured day.
+    for seq in [1, head.size] {
+        let h = stack
+            .s3
+            .head_object()
+            .bucket(stack.env.audit_bucket.as_deref().unwrap())
+            .key(publisher.objects.event_key(seq))
+            .send()
+            .await?;
+        assert_eq!(
+            h.object_lock_mode(),
+            Some(&aws_sdk_s3::types::ObjectLockMode::Compliance)
+        );
+        let until = h
+            .object_lock_retain_until_date()
+            .context("retain-until")?
+            .secs();
+        let in_a_day = chrono::Utc::now().timestamp() + 86_400;
+        assert!(
+            (until - in_a_day).abs() < 120,
+            "retain until {until}, expected about {in_a_day}"
+        );
+    }
+
+    let first = stack
+        .drain(
+            &stack.governance_queue,
+            expected_events,
+            Duration::from_secs(5),
+        )
+        .await?;
+    let events = received_events(&first);
+    assert_eq!(
+        events.values().sum::<usize>(),
+        expected_events,
+        "{events:?}"
+    );
+    assert!(events.values().all(|n| *n == 1), "{events:?}");
+    assert!(
+        events.contains_key(&("ModelVersionRegistered".to_owned(), 1)),
+        "{events:?}"
+    );
+    let versions = object_versions(&stack).await?;
+    assert_eq!(versions as u64, head.size + 1);
+
+    // The same batch, delivered twice more: nothing new anywhere.
+    for _ in 0..2 {
+        let again = publish_stream(&batch(&records), &publisher).await;
+        assert!(again.failed.is_none(), "{:?}", again.failed);
+        for (_, outcome) in &again.handled {
+            if let RecordOutcome::AuditEvent { object, events, .. } = outcome {
+                assert!(
+                    matches!(object, PutOutcome::AlreadyPresent { .. }),
+                    "{object:?}"
+                );
+                assert!(
+                    matches!(
+                        events,
+                        EventsOutcome::NoEvents | EventsOutcome::AlreadyPublished
+                    ),
+                    "{events:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        object_versions(&stack).await?,
+        versions,
+        "no new object versions"
+    );
+    let duplicates = stack
+        .drain(&stack.governance_queue, 0, Duration::from_secs(1))
+        .await?;
+    assert!(
+        duplicates.is_empty(),
+        "redelivery published {:?}",
+        received_events(&duplicates)
+    );
+
+    // An idle log is not signed again.
+    let idle = checkpoint(&stack.checkpointer())
+        .await
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    assert!(
+        !idle.signed && !idle.object_written && idle.size == head.size,
+        "{idle:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_record_is_named_in_batch_item_failures_and_stops_the_batch() -> Result<()> {
+    let stack = stack!();
+    some_governance(&stack, "churn").await?;
+    let audit: Vec<Value> = stack
+        .partition("AUDIT#0")
+        .await?
+        .iter()
+        .map(|i| stream_record("INSERT", i))
+        .collect();
+    assert!(audit.len() >= 4);
+
+    // EventBridge refuses the whole request (an unknown bus): the first record carrying
+    // events fails, nothing after it is touched, and no marker is written.
+    let mut broken = stack.publisher();
+    broken.events = EventBridgePublisher::new(
+        aws_sdk_eventbridge::Client::new(&stack.backend.sdk),
+        "no-such-bus",
+    );
+    let report = publish_stream(&batch(&audit), &broken).await;
+    let (failed_id, failure) = report.failed.clone().expect("a failure");
+    assert_eq!(
+        failed_id,
+        sequence_number(&audit[0]),
+        "event 1 carries ModelVersionRegistered"
+    );
+    assert_eq!(failure.error_type, "Steward.Transient", "{failure}");
+    assert!(report.handled.is_empty());
+    let body = serde_json::to_value(report.response())?;
+    assert_eq!(
+        body,
+        json!({"batchItemFailures": [{"itemIdentifier": failed_id}]})
+    );
+    assert!(stack.backend.store.published(&[1]).await?.is_empty());
+
+    // Redelivered to a working publisher, everything goes through once.
+    let publisher = stack.publisher();
+    let ok = publish_stream(&batch(&audit), &publisher).await;
+    assert!(ok.failed.is_none(), "{:?}", ok.failed);
+    // The object of event 1 was written by the failed delivery already.
+    assert!(matches!(
+        &ok.handled[0].1,
+        RecordOutcome::AuditEvent {
+            object: PutOutcome::AlreadyPresent { .. },
+            events: EventsOutcome::Published(_),
+            ..
+        }
+    ));
+
+    // A forged event at an existing position: the object holds other bytes, so the record
+    // fails, is named, and the records after it wait.
+    let item = &stack.partition("AUDIT#0").await?[2];
+    let mut event = AuditEvent::from_canonical(item["bytes"].as_b().unwrap().as_ref())?;
+    event.actor = "arn:aws:iam::123456789012:user/mallory".into();
+    let bytes = event.canonical_bytes();
+    let mut forged_item = item.clone();
+    forged_item.insert("bytes".into(), AttributeValue::B(bytes.clone().into()));
+    forged_item.insert(
+        "leaf_hash".into(),
+        AttributeValue::B(steward_core::audit::leaf_hash(&bytes).to_vec().into()),
+    );
+    let forged = stream_record("INSERT", &forged_item);
+    let corrupt = {
+        let mut r = stream_record("INSERT", item);
+        r["dynamodb"]["NewImage"]["bytes"] = json!({"B": "bm90IGpzb24="});
+        r
+    };
+    for (bad, expected_type) in [
+        (forged, "Steward.Conflict"),
+        (corrupt, "Steward.Validation"),
+    ] {
+        let records = vec![audit[1].clone(), bad.clone(), audit[3].clone()];
+        let report = publish_stream(&batch(&records), &publisher).await;
+        let (id, failure) = report.failed.clone().expect("a failure");
+        assert_eq!(id, sequence_number(&bad));
+        assert_eq!(failure.error_type, expected_type, "{failure}");
+        assert_eq!(
+            report.handled.len(),
+            1,
+            "the record after the failure was not touched"
+        );
+        assert_eq!(
+            serde_json::to_value(report.response())?,
+            json!({"batchItemFailures": [{"itemIdentifier": id}]})
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------- workflows
+
+/// The approval state machine as deployed (`statemachines/approval.asl.json`, its one
+/// placeholder filled as the template fills it).
+const APPROVAL_ASL: &str = include_str!("../../../statemachines/approval.asl.json");
+/// The rules that feed the review-inbox and workflow-events queues, as deployed.
+const REVIEW_REQUESTED_RULE: &str = include_str!("../../../events/rules/review-requested.json");
+const APPROVAL_OUTCOMES_RULE: &str = include_str!("../../../events/rules/approval-outcomes.json");
+
+/// A stack whose promotions run the real approval workflow on moto, with the inbox and
+/// workflow-events queues fed by the real rules. `policy` overrides the default policy.
+async fn workflow_stack(policy: Option<&str>) -> Result<Option<(Stack, String, String)>> {
+    let Some((_, aws)) = endpoints() else {
+        return Ok(None);
+    };
+    // The machine exists before the backend that starts its executions.
+    let bus = unique("bus");
+    let sdk = steward_aws::sdk_config(Some("us-east-1"), Some(&aws), true).await;
+    let machine = aws_sdk_sfn::Client::new(&sdk)
+        .create_state_machine()
+        .name(unique("approval"))
+        .role_arn("arn:aws:iam::123456789012:role/steward-approval")
+        .definition(APPROVAL_ASL.replace("${EventBusName}", &bus))
+        .send()
+        .await?
+        .state_machine_arn()
+        .to_owned();
+    let mut extra = vec![
+        ("STEWARD_APPROVAL_STATE_MACHINE_ARN", machine),
+        ("STEWARD_EVENT_BUS", bus),
+    ];
+    if let Some(p) = policy {
+        extra.push(("STEWARD_POLICY", p.to_owned()));
+    }
+    let Some(stack) = Stack::new(&extra).await? else {
+        return Ok(None);
+    };
+    let inbox = stack
+        .queue_for(serde_json::from_str(REVIEW_REQUESTED_RULE)?)
+        .await?;
+    let outcomes = stack
+        .queue_for(serde_json::from_str(APPROVAL_OUTCOMES_RULE)?)
+        .await?;
+    Ok(Some((stack, inbox, outcomes)))
+}
+
+async fn execution_status(
+    sdk: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<aws_sdk_sfn::types::ExecutionStatus> {
+    let sfn = aws_sdk_sfn::Client::new(sdk);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let d = sfn.describe_execution().execution_arn(arn).send().await?;
+        if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running
+            || std::time::Instant::now() > deadline
+        {
+            return Ok(d.status().clone());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_inbox_stores_each_token_and_answers_a_review_decided_before_it_arrived() -> Result<()>
+{
+    let Some((stack, inbox_queue, outcomes_queue)) = workflow_stack(None).await? else {
+        return Ok(());
+    };
+    let workflows = stack
+        .backend
+        .require_step_functions()
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    let inbox = ReviewInbox {
+        gov: stack.backend.gov.clone(),
+        store: stack.backend.store.clone(),
+        workflows: workflows.clone(),
+    };
+    let gov = &stack.backend.gov;
+    gov.register(&dev(), "fraud", manifest(), None).await?;
+    gov.register(&dev(), "fraud", manifest(), None).await?;
+
+    // Version 1: the token arrives first, then the decision answers the task.
+    let p1 = gov
+        .request_promotion(&dev(), "fraud", 1, Environment::Staging, None)
+        .await?;
+    let asked = stack
+        .drain(&inbox_queue, 1, Duration::from_secs(10))
+        .await?;
+    assert_eq!(asked.len(), 1);
+    let response = review_inbox(&stack.sqs_event(&inbox_queue, &asked).await?, &inbox).await;
+    assert!(response.batch_item_failures.is_empty());
+    let token = stack
+        .backend
+        .store
+        .task_token(&p1.reviews[0].id)
+        .await?
+        .expect("stored");
+    assert!(asked[0].body().unwrap_or_default().contains(&token));
+    // The review and promotion as the API returns them never carry the token.
+    let shown = serde_json::to_string(&gov.promotion(&p1.id).await?)?;
+    assert!(!shown.contains(&token));
+    gov.decide(&tech(), &p1.reviews[0].id, approve()).await?;
+    assert_eq!(
+        execution_status(&stack.backend.sdk, &workflows.execution_arn(&p1.id)).await?,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
+    // The workflow reports the approval; the registry agrees.
+    let outcome = stack
+        .drain(&outcomes_queue, 1, Duration::from_secs(5))
+        .await?;
+    assert_eq!(outcome.len(), 1);
+    let event = stack.sqs_event(&outcomes_queue, &outcome).await?;
+    let envelope = steward_aws::handlers::eventbridge_envelope(&event.records[0])
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    assert_eq!(envelope.detail_type, "PromotionApproved");
+    assert_eq!(
+        apply_workflow_event(gov, &envelope).await?,
+        WorkflowOutcome::Agrees
+    );
+    assert!(workflow_events(&event, gov)
+        .await
+        .batch_item_failures
+        .is_empty());
+
+    // Version 2: the decision comes first (no token yet); the inbox answers on arrival.
+    let p2 = gov
+        .request_promotion(&dev(), "fraud", 2, Environment::Staging, None)
+        .await?;
+    gov.decide(&tech(), &p2.reviews[0].id, approve()).await?;
+    let asked = stack
+        .drain(&inbox_queue, 1, Duration::from_secs(10))
+        .await?;
+    assert_eq!(asked.len(), 1);
+    let event = stack.sqs_event(&inbox_queue, &asked).await?;
+    let response = review_inbox(&event, &inbox).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        execution_status(&stack.backend.sdk, &workflows.execution_arn(&p2.id)).await?,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
+    // A redelivered request finds the task closed: reported, not retried.
+    let response = review_inbox(&event, &inbox).await;
+    assert!(response.batch_item_failures.is_empty());
+
+    // Malformed and unknown requests are dropped, not retried forever.
+    let garbage = json!({"Records": [
+        {"messageId": "m1", "body": "not json", "attributes": {}, "messageAttributes": {}},
+        {"messageId": "m2", "body": json!({"detail-type": "ReviewRequested", "source": "steward.workflow",
+            "detail": {"review_id": "fraud.9.pr-0000000000000000-technical", "task_token": "t"}}).to_string(),
+            "attributes": {}, "messageAttributes": {}},
+        {"messageId": "m3", "body": json!({"detail-type": "ReviewRequested", "source": "steward.workflow",
+            "detail": {"review_id": "nonsense"}}).to_string(), "attributes": {}, "messageAttributes": {}},
+    ]});
+    let response = review_inbox(&serde_json::from_value(garbage)?, &inbox).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    Ok(())
+}
+
+/// The default policy with a two-second review timeout for the high tier (the fixture's).
+const SHORT_REVIEWS: &str = r#"
+[tiers.low]
+reviews = ["technical"]
+review_timeout = "3days"
+periodic_review = "365days"
+auto_rollback = true
+[tiers.medium]
+reviews = ["technical", "business"]
+review_timeout = "3days"
+periodic_review = "180days"
+auto_rollback = true
+[tiers.high]
+reviews = ["technical", "business", "compliance", "deployment"]
+review_timeout = "2s"
+periodic_review = "90days"
+auto_rollback = true
+"#;
+
+#[tokio::test]
+async fn a_review_timed_out_by_its_workflow_expires_the_promotion_once() -> Result<()> {
+    let Some((stack, _, outcomes_queue)) = workflow_stack(Some(SHORT_REVIEWS)).await? else {
+        return Ok(());
+    };
+    let gov = &stack.backend.gov;
+    gov.register(&dev(), "pricing", manifest(), None).await?;
+    let p = gov
+        .request_promotion(&dev(), "pricing", 1, Environment::Staging, None)
+        .await?;
+    let review_id = p.reviews[0].id.clone();
+
+    // Nobody decides: the workflow's task times out and it publishes ReviewTimedOut, which
+    // the approval-outcomes rule delivers to the workflow-events queue.
+    let messages = stack
+        .drain(&outcomes_queue, 1, Duration::from_secs(15))
+        .await?;
+    assert_eq!(messages.len(), 1);
+    let event = stack.sqs_event(&outcomes_queue, &messages).await?;
+    let envelope = steward_aws::handlers::eventbridge_envelope(&event.records[0])
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    assert_eq!(
+        (
+            envelope.detail_type.as_str(),
+            envelope.detail["review_id"].as_str()
+        ),
+        ("ReviewTimedOut", Some(review_id.as_str()))
+    );
+    let response = workflow_events(&event, gov).await;
+    assert!(response.batch_item_failures.is_empty());
+
+    let after = gov.promotion(&p.id).await?;
+    assert_eq!(after.status, PromotionStatus::Expired);
+    assert_eq!(after.reviews[0].status, ReviewStatus::Expired);
+    let name = steward_core::types::ModelName::parse("pricing").unwrap();
+    let v = gov.registry().version(&name, 1).await?.context("v1")?;
+    assert_eq!(v.open_promotion, None, "the version may be promoted again");
+    let size = stack.backend.store.head().await?.size;
+    let last = stack.backend.store.events(None, size - 2, 10).await?;
+    assert_eq!(
+        last.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["review.expired", "promotion.expired"]
+    );
+    assert_eq!(last[0].actor, "system:workflow");
+
+    // Redelivered: nothing changes, nothing is appended.
+    let response = workflow_events(&event, gov).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stack.backend.store.head().await?.size, size);
+    assert_eq!(
+        apply_workflow_event(gov, &envelope).await?,
+        WorkflowOutcome::AlreadyClosed
+    );
+    // The workflow claiming an approval the registry does not record is reported, not applied.
+    let claim = |detail_type: &str, detail: Value| {
+        serde_json::from_value(
+            json!({"detail-type": detail_type, "source": "steward.workflow", "detail": detail}),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        apply_workflow_event(
+            gov,
+            &claim("PromotionApproved", json!({"promotion_id": p.id}))
+        )
+        .await?,
+        WorkflowOutcome::Disagrees {
+            workflow: PromotionStatus::Approved,
+            registry: PromotionStatus::Expired
+        }
+    );
+    let unknown = apply_workflow_event(
+        gov,
+        &claim(
+            "ReviewTimedOut",
+            json!({"review_id": "pricing.1.pr-0-technical"}),
+        ),
+    )
+    .await;
+    assert_eq!(unknown.unwrap_err().error_type, "Steward.NotFound");
+    assert_eq!(stack.backend.store.head().await?.size, size);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bootstrap_admins_are_seeded_once_and_audited() -> Result<()> {
+    let admin = "arn:aws:iam::123456789012:role/platform-admin";
+    let stack = stack!(("STEWARD_BOOTSTRAP_ADMINS", admin.to_owned()));
+    assert_eq!(stack.env.bootstrap_admins.len(), 1);
+    assert_eq!(
+        stack
+            .backend
+            .seed_bootstrap_admins(&stack.env.bootstrap_admins)
+            .await?,
+        1
+    );
+    assert_eq!(
+        stack
+            .backend
+            .seed_bootstrap_admins(&stack.env.bootstrap_admins)
+            .await?,
+        0
+    );
+    let record = stack
+        .backend
+        .gov
+        .registry()
+        .principal(&PrincipalId::parse(admin)?)
+        .await?
+        .context("seeded")?;
+    assert_eq!(
+        (record.roles.as_slice(), record.managed_by.as_str()),
+        (&[Role::Admin][..], "bootstrap")
+    );
+    let events = stack.backend.store.events(None, 0, 10).await?;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].action.as_str(), events[0].actor.as_str()),
+        ("principal.roles_set", "system:bootstrap")
+    );
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The API Lambda's one adapter step: API Gateway (HTTP API, IAM authorization) has verified
+//! the caller's SigV4 signature and names the caller in the request context; this copies that
+//! ARN into the [`RequestContextArn`] extension that `steward_api`'s [`IamCallerArn`]
+//! authenticator reads. A request without it (no IAM authorizer on the route) carries no
+//! extension, and the router answers 401.
+//!
+//! [`IamCallerArn`]: steward_api::IamCallerArn
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use steward_api::RequestContextArn;
+
+/// The caller's IAM ARN: `requestContext.authorizer.iam.userArn` of an HTTP API (v2) event.
+pub fn caller_arn(req: &Request) -> Option<String> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .authorizer
+            .as_ref()?
+            .iam
+            .as_ref()?
+            .user_arn
+            .clone()
+            .filter(|arn| !arn.is_empty()),
+        #[allow(unreachable_patterns)] // other variants exist when lambda_http enables them
+        _ => None,
+    }
+}
+
+/// Copies [`caller_arn`] into the request's extensions (the `map_request` step before the
+/// router). Anything already there is replaced: only API Gateway names the caller.
+pub fn with_caller_arn(mut req: Request) -> Request {
+    let arn = caller_arn(&req);
+    req.extensions_mut().remove::<RequestContextArn>();
+    if let Some(arn) = arn {
+        req.extensions_mut().insert(RequestContextArn(arn));
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(authorizer: serde_json::Value) -> Request {
+        let mut event = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/v1/models", "rawQueryString": "",
+            "headers": {"host": "abc.execute-api.eu-west-1.amazonaws.com"},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "abc", "domainName": "abc.execute-api.eu-west-1.amazonaws.com",
+                "http": {"method": "GET", "path": "/v1/models", "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "t"},
+                "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "27/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
+            },
+            "isBase64Encoded": false,
+        });
+        if !authorizer.is_null() {
+            event["requestContext"]["authorizer"] = authorizer;
+        }
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    #[test]
+    fn the_iam_user_arn_becomes_the_request_context_arn() {
+        let arn = "arn:aws:sts::123456789012:assumed-role/ml-dev/alice";
+        let req = with_caller_arn(request(
+            json!({"iam": {"userArn": arn, "accountId": "123456789012"}}),
+        ));
+        assert_eq!(
+            req.extensions().get::<RequestContextArn>(),
+            Some(&RequestContextArn(arn.into()))
+        );
+    }
+
+    #[test]
+    fn a_request_without_an_iam_authorizer_gets_no_identity() {
+        for authorizer in [
+            json!(null),
+            json!({"jwt": {"claims": {"sub": "x"}, "scopes": null}}),
+            json!({"iam": {"userArn": ""}}),
+        ] {
+            let mut req = request(authorizer.clone());
+            req.extensions_mut()
+                .insert(RequestContextArn("arn:aws:iam::1:user/forged".into()));
+            let req = with_caller_arn(req);
+            assert_eq!(
+                req.extensions().get::<RequestContextArn>(),
+                None,
+                "{authorizer}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sample_invoke_payload_is_an_iam_authorized_request() {
+        let req =
+            lambda_http::request::from_str(include_str!("../events/get-models.json")).unwrap();
+        assert_eq!(
+            caller_arn(&req).as_deref(),
+            Some("arn:aws:iam::123456789012:role/platform-admin")
+        );
+        assert_eq!(req.uri().path(), "/v1/models");
+    }
+}

@@ -1,0 +1,43 @@
+//! `api`: the shared `steward-api` router behind API Gateway (HTTP API, IAM authorization);
+//! the principal is the caller's IAM ARN from the request context.
+
+use std::sync::Arc;
+
+use lambda_http::tower::ServiceBuilder;
+use lambda_http::Error;
+use steward_api::{router, AppState, IamCallerArn};
+use steward_aws::env::AwsEnv;
+use steward_aws::handlers::backend::AwsBackend;
+use steward_aws::handlers::Failure;
+use steward_fn_api::with_caller_arn;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .init();
+
+    let env = AwsEnv::from_env().map_err(Failure::from)?;
+    env.require(&["STEWARD_TABLE"]).map_err(Failure::from)?;
+    let backend = AwsBackend::connect(&env).await?;
+    backend.require_signer()?; // the checkpoint route serves its public key
+    let seeded = backend
+        .seed_bootstrap_admins(&env.bootstrap_admins)
+        .await
+        .map_err(Failure::from)?;
+    tracing::info!(seeded, "bootstrap admins checked");
+
+    let app = router(AppState {
+        gov: backend.gov.clone(),
+        auth: Arc::new(IamCallerArn),
+    });
+    lambda_http::run(
+        ServiceBuilder::new()
+            .map_request(with_caller_arn)
+            .service(app),
+    )
+    .await
+}
