@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 success; 1 when the API refuses (code, message and each detail go to stderr),
 //! the server cannot be reached, a gate says no, or verification fails; 2 for usage errors
-//! (clap).
+//! (clap, and `audit verify --s3` in a build without the `aws` feature).
 
 use std::io::Read;
 use std::path::Path;
@@ -306,18 +306,34 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Audit(AuditCmd::Verify(a)) => {
-            let pinned = a
-                .public_key
-                .as_deref()
-                .map(verify::parse_public_key)
-                .transpose()?;
-            let (result, whence) = match &a.data {
-                Some(dir) => (
+            if cfg!(not(feature = "aws")) && a.s3.is_some() {
+                eprintln!("error: {NO_AWS}");
+                return Ok(ExitCode::from(2));
+            }
+            let pinned = match (&a.public_key, &a.public_key_file) {
+                (Some(hex_key), _) => {
+                    Some(verify::parse_public_key(hex_key).context("--public-key")?)
+                }
+                (None, Some(path)) => Some(verify::read_public_key_file(path)?),
+                (None, None) => None,
+            };
+            // clap keeps --s3, --data and --server apart; --s3 without AWS support is refused
+            // above.
+            let (result, whence) = match (&a.s3, &a.data) {
+                #[cfg(feature = "aws")]
+                (Some(location), _) => {
+                    let key = pinned.expect("clap requires a key with --s3");
+                    match verify_s3(location, &key, &a).await {
+                        Some(outcome) => outcome,
+                        None => return Ok(ExitCode::from(2)),
+                    }
+                }
+                (_, Some(dir)) => (
                     verify::offline(dir, pinned),
                     format!("offline, from {}", dir.display()),
                 ),
-                None => {
-                    let c = client(&a.conn)?;
+                _ => {
+                    let c = client(&a.conn())?;
                     (
                         verify::online(&c, pinned, usize::from(a.concurrency)).await,
                         format!("through {}", c.server()),
@@ -326,7 +342,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             match result {
                 Ok(report) => {
-                    match a.conn.output {
+                    match a.output {
                         Output::Json => println!("{:#}", report.to_json()),
                         Output::Table => print!("{}", report.render(&whence)),
                     }
@@ -366,3 +382,28 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
     })
 }
+
+/// `audit verify --s3`: the outcome and where the log was read, or `None` after printing a
+/// usage error (a malformed location).
+#[cfg(feature = "aws")]
+async fn verify_s3(
+    location: &str,
+    key: &steward_core::audit::PublicKey,
+    a: &crate::cli::VerifyArgs,
+) -> Option<(anyhow::Result<verify::Report>, String)> {
+    let (bucket, prefix) = match steward_aws::s3::parse_s3_location(location) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("error: --s3: {e}");
+            return None;
+        }
+    };
+    let whence = format!("offline, from s3://{bucket}/{prefix}");
+    let endpoint = a.endpoint_url.as_deref();
+    let result = verify::s3(&bucket, &prefix, key, endpoint, a.region.as_deref()).await;
+    Some((result, whence))
+}
+
+/// What `audit verify --s3` says (exit 2) in a build without the `aws` feature.
+pub const NO_AWS: &str =
+    "this steward was built without AWS support: cargo build -p steward --features aws";

@@ -1,19 +1,22 @@
-//! `steward audit verify`: offline from a data directory's store, or online through the API.
+//! `steward audit verify`: offline from a data directory's store or from an AWS deployment's
+//! S3 audit objects (`--s3`, with the `aws` build feature), or online through the API.
 //!
 //! Online, nothing the server says is taken on trust except the public key (unless pinned with
 //! `--public-key`): every event's leaf hash is recomputed from its canonical encoding, the
 //! Merkle tree is rebuilt from those leaves, its root must equal the signed checkpoint's, the
 //! checkpoint signature must verify, and every event's inclusion proof must lead to that root.
+//!
+//! The signature algorithm is always the trusted key's ([`PublicKey`]): an Ed25519 key
+//! verifies Ed25519 signatures only, a P-256 (KMS) key ECDSA P-256 ones only.
 
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
-use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
 use serde_json::Value;
-use steward_core::audit::checkpoint::{key_id_for, verify_checkpoint};
+use steward_core::audit::checkpoint::verify_checkpoint_with;
 use steward_core::audit::merkle::verify_inclusion;
-use steward_core::audit::{AuditEvent, Checkpoint, Hash, MerkleTree};
+use steward_core::audit::{AuditEvent, Checkpoint, Hash, MerkleTree, PublicKey};
 use tokio::task::JoinSet;
 
 use crate::client::{items, next_cursor, Client, ClientError};
@@ -21,13 +24,30 @@ use crate::client::{items, next_cursor, Client, ClientError};
 /// Events fetched per request when paging through the log.
 const PAGE: usize = 1000;
 
-/// Parses a pinned Ed25519 public key (64 hex digits).
-pub fn parse_public_key(hex_key: &str) -> anyhow::Result<VerifyingKey> {
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(hex_key.trim(), &mut bytes)
-        .map_err(|_| anyhow!("--public-key must be 64 hex digits (an Ed25519 public key)"))?;
-    VerifyingKey::from_bytes(&bytes)
-        .map_err(|e| anyhow!("--public-key is not a valid Ed25519 key: {e}"))
+/// Parses a public key given as hex: an Ed25519 key (64 hex digits), or a P-256 DER
+/// `SubjectPublicKeyInfo` (as KMS `GetPublicKey` returns it) or SEC1 point.
+pub fn parse_public_key(hex_key: &str) -> anyhow::Result<PublicKey> {
+    let bytes = hex::decode(hex_key.trim()).map_err(|_| {
+        anyhow!(
+            "the public key is not hex: expected an Ed25519 key (64 hex digits) or a P-256 \
+             DER SubjectPublicKeyInfo in hex"
+        )
+    })?;
+    PublicKey::from_bytes(&bytes).map_err(|e| anyhow!("{e}"))
+}
+
+/// Reads a public key file: PEM (`-----BEGIN PUBLIC KEY-----`), DER, or hex text.
+pub fn read_public_key_file(path: &Path) -> anyhow::Result<PublicKey> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::str::from_utf8(&bytes).ok().map(str::trim);
+    let key = match text {
+        Some(t) if t.starts_with("-----BEGIN") => {
+            PublicKey::from_pem(t).map_err(|e| anyhow!("{e}"))
+        }
+        Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()) => parse_public_key(t),
+        _ => PublicKey::from_bytes(&bytes).map_err(|e| anyhow!("{e}")),
+    };
+    key.with_context(|| format!("{} holds no usable public key", path.display()))
 }
 
 /// Where the verifying key came from.
@@ -57,6 +77,8 @@ pub struct Report {
     pub root: Hash,
     pub checkpoint_time: Option<String>,
     pub key_id: String,
+    /// [`PublicKey::algorithm`] of the key, when one was used.
+    pub key_algorithm: Option<&'static str>,
     pub key_source: KeySource,
     /// Inclusion proofs verified, of how many (online only).
     pub proofs: Option<(u64, u64)>,
@@ -73,6 +95,7 @@ impl Report {
             "root": hex::encode(self.root),
             "checkpoint_time": self.checkpoint_time,
             "key_id": self.key_id,
+            "key_algorithm": self.key_algorithm,
             "key_source": match self.key_source {
                 KeySource::Pinned => "pinned",
                 KeySource::DataDir => "data_dir",
@@ -99,10 +122,11 @@ impl Report {
         };
         pairs.push(("checkpoint", signed));
         pairs.push(("root", hex::encode(self.root)));
-        pairs.push((
-            "key id",
-            format!("{} ({})", self.key_id, self.key_source.describe()),
-        ));
+        let key = match self.key_algorithm {
+            Some(alg) => format!("{} ({alg}; {})", self.key_id, self.key_source.describe()),
+            None => format!("{} ({})", self.key_id, self.key_source.describe()),
+        };
+        pairs.push(("key id", key));
         if let Some((ok, total)) = self.proofs {
             pairs.push(("inclusion proofs", format!("{ok} of {total} verified")));
         }
@@ -111,7 +135,18 @@ impl Report {
 }
 
 /// Verifies a data directory's audit log straight from its SQLite store.
-pub fn offline(dir: &Path, pinned: Option<VerifyingKey>) -> anyhow::Result<Report> {
+pub fn offline(dir: &Path, pinned: Option<PublicKey>) -> anyhow::Result<Report> {
+    let pinned = match pinned {
+        None => None,
+        Some(PublicKey::Ed25519(k)) => Some(k),
+        // The embedded backend signs with Ed25519 only; no other key signed these checkpoints.
+        Some(other) => bail!(
+            "the pinned key {} is an {} key, but a data directory's checkpoints are signed \
+             with Ed25519",
+            other.key_id(),
+            other.algorithm()
+        ),
+    };
     let report = steward_local::verify_data_dir(dir, pinned).map_err(|e| match e {
         steward_local::LocalError::Verify(why) => anyhow!(why),
         other => anyhow!("{other}"),
@@ -123,14 +158,48 @@ pub fn offline(dir: &Path, pinned: Option<VerifyingKey>) -> anyhow::Result<Repor
             KeySource::DataDir,
         ),
     };
+    let key = PublicKey::Ed25519(key);
     Ok(Report {
         events: report.events,
         checkpoints: Some(report.checkpoints),
         size: report.size,
         root: report.root,
         checkpoint_time: None,
-        key_id: key_id_for(key.as_bytes()),
+        key_id: key.key_id(),
+        key_algorithm: Some(key.algorithm()),
         key_source: source,
+        proofs: None,
+    })
+}
+
+/// Verifies an AWS deployment's audit log from its S3 audit objects alone (those under
+/// `prefix` in `bucket`) against the pinned key. `endpoint` replaces AWS's S3 endpoint (an
+/// emulator) and switches to path-style addressing; credentials and, unless given, the region
+/// come from the AWS SDK's usual sources.
+#[cfg(feature = "aws")]
+pub async fn s3(
+    bucket: &str,
+    prefix: &str,
+    key: &PublicKey,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> anyhow::Result<Report> {
+    let sdk = steward_aws::sdk_config(region, endpoint, false).await;
+    // An endpoint given by address (an emulator on loopback) has no per-bucket host names.
+    let config = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(endpoint.is_some())
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(config);
+    let report = steward_aws::s3::verify_s3(&client, bucket, prefix, key).await?;
+    Ok(Report {
+        events: report.events,
+        checkpoints: Some(report.checkpoints),
+        size: report.size,
+        root: report.root,
+        checkpoint_time: None,
+        key_id: key.key_id(),
+        key_algorithm: Some(key.algorithm()),
+        key_source: KeySource::Pinned,
         proofs: None,
     })
 }
@@ -176,8 +245,8 @@ fn api(e: ClientError, what: &str) -> anyhow::Error {
 /// The log as rebuilt from the API, and the latest checkpoint it matches.
 struct Online {
     client: Client,
-    pinned: Option<VerifyingKey>,
-    key: Option<(VerifyingKey, KeySource)>,
+    pinned: Option<PublicKey>,
+    key: Option<(PublicKey, KeySource)>,
     tree: MerkleTree,
     checkpoint: Option<Checkpoint>,
     /// Whether the tree rebuilt from the listed events has the signed root. When it does not,
@@ -195,11 +264,11 @@ impl Online {
         };
         let cp: Checkpoint = serde_json::from_value(body.clone())
             .context("the checkpoint is not {size, root, time, key_id, signature}")?;
-        let (key, _) = match self.key {
-            Some(k) => k,
+        let key = match &self.key {
+            Some((k, _)) => k,
             None => {
-                let k = match self.pinned {
-                    Some(k) => (k, KeySource::Pinned),
+                let k = match &self.pinned {
+                    Some(k) => (k.clone(), KeySource::Pinned),
                     None => {
                         let hex_key = body["public_key"].as_str().ok_or_else(|| {
                             anyhow!("the server publishes no public key with its checkpoint; pass --public-key")
@@ -210,11 +279,11 @@ impl Online {
                         )
                     }
                 };
-                self.key = Some(k);
-                k
+                &self.key.insert(k).0
             }
         };
-        verify_checkpoint(&cp, &key).map_err(|e| anyhow!("checkpoint of size {}: {e}", cp.size))?;
+        verify_checkpoint_with(&cp, key)
+            .map_err(|e| anyhow!("checkpoint of size {}: {e}", cp.size))?;
         Ok(Some(cp))
     }
 
@@ -291,7 +360,7 @@ impl Online {
 /// Verifies the audit log through the API.
 pub async fn online(
     client: &Client,
-    pinned: Option<VerifyingKey>,
+    pinned: Option<PublicKey>,
     concurrency: usize,
 ) -> anyhow::Result<Report> {
     let mut st = Online {
@@ -312,8 +381,9 @@ pub async fn online(
             checkpoint_time: None,
             key_id: st
                 .pinned
-                .map(|k| key_id_for(k.as_bytes()))
-                .unwrap_or_else(|| "-".into()),
+                .as_ref()
+                .map_or_else(|| "-".into(), PublicKey::key_id),
+            key_algorithm: st.pinned.as_ref().map(PublicKey::algorithm),
             key_source: if st.pinned.is_some() {
                 KeySource::Pinned
             } else {
@@ -438,7 +508,8 @@ pub async fn online(
         size: latest.size,
         root: latest.root,
         checkpoint_time: Some(latest.time.clone()),
-        key_id: key_id_for(key.as_bytes()),
+        key_id: key.key_id(),
+        key_algorithm: Some(key.algorithm()),
         key_source: source,
         proofs: Some((verified, cp.size)),
     })
