@@ -775,6 +775,48 @@ pub async fn create_audit_bucket(
     Ok(())
 }
 
+// ------------------------------------------------------------------------------------------
+// The core evidence port
+
+fn kind_of(kind: steward_core::ports::EvidenceKind) -> EvidenceKind {
+    match kind {
+        steward_core::ports::EvidenceKind::Manifest => EvidenceKind::Manifest,
+        steward_core::ports::EvidenceKind::ModelCard => EvidenceKind::ModelCard,
+        steward_core::ports::EvidenceKind::EvaluationReport => EvidenceKind::EvaluationReport,
+    }
+}
+
+#[async_trait::async_trait]
+impl steward_core::ports::Evidence for EvidenceStore {
+    async fn put(
+        &self,
+        kind: steward_core::ports::EvidenceKind,
+        bytes: &[u8],
+    ) -> Result<Sha256, steward_core::StoreError> {
+        EvidenceStore::put(self, kind_of(kind), bytes)
+            .await
+            .map_err(|e| steward_core::StoreError::Backend(e.to_string()))
+    }
+
+    async fn check_artifact(
+        &self,
+        uri: &str,
+        expected: &Sha256,
+    ) -> Result<steward_core::ports::ArtifactCheck, steward_core::StoreError> {
+        use steward_core::ports::ArtifactCheck as Core;
+        match self.verify_artifact(uri, expected).await {
+            Ok(ArtifactCheck::Verified { size }) => Ok(Core::Verified { size }),
+            Ok(ArtifactCheck::NotChecked { reason }) => Ok(Core::NotChecked { reason }),
+            Err(EvidenceError::ArtifactMismatch { actual, .. }) => Ok(Core::Mismatch { actual }),
+            // Unreadable here (no such key, no permission): recorded as not checked.
+            Err(EvidenceError::ArtifactUnreadable { reason, .. }) => Ok(Core::NotChecked {
+                reason: format!("cannot read it: {reason}"),
+            }),
+            Err(e) => Err(steward_core::StoreError::Backend(e.to_string())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -246,3 +246,88 @@ async fn an_unreadable_s3_artifact_is_an_error_and_other_schemes_are_not_checked
     }
     Ok(())
 }
+
+/// Registration on the AWS backend keeps its evidence in S3 and checks an `s3://` artifact:
+/// governance over DynamoDB Local with the S3 evidence store on moto.
+#[tokio::test]
+async fn registration_on_aws_checks_an_s3_artifact_and_keeps_manifest_and_card_in_s3() -> Result<()>
+{
+    use std::sync::Arc;
+    use steward_core::ports::{Caller, InProcessWorkflows, SystemClock};
+    use steward_core::types::{PrincipalId, Role};
+    use steward_core::{GovError, Governance, Policy};
+
+    let Some((client, _)) = s3().await else {
+        return Ok(());
+    };
+    let ddb_endpoint = match std::env::var("STEWARD_TEST_DYNAMODB_ENDPOINT") {
+        Ok(e) if !e.is_empty() => e,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but STEWARD_TEST_DYNAMODB_ENDPOINT is not")
+        }
+        _ => return Ok(()),
+    };
+    let bucket = bucket(&client).await?;
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("models/m.tar.gz")
+        .body(ByteStream::from_static(b"model weights"))
+        .send()
+        .await?;
+    let sdk = steward_aws::sdk_config(Some("us-east-1"), Some(&ddb_endpoint), true).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!(
+        "evidence-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    steward_aws::dynamo::create_table(&ddb, &table).await?;
+    let store = Arc::new(steward_aws::dynamo::DynamoStore::new(
+        ddb,
+        table,
+        ("k".into(), vec![0; 32]),
+    ));
+    let evidence = EvidenceStore::new(client.clone(), bucket.clone(), "");
+    let gov = Governance::new(
+        store.clone(),
+        store.clone(),
+        Arc::new(InProcessWorkflows),
+        Arc::new(SystemClock),
+        Arc::new(steward_local::UuidIds),
+        Policy::default(),
+    )
+    .with_evidence(Arc::new(evidence.clone()));
+    let dev = Caller {
+        id: PrincipalId::parse("dev")?,
+        roles: vec![Role::Developer],
+    };
+
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(include_str!("../../../examples/credit-risk-v1.json"))?;
+    let real = Sha256::digest(b"model weights");
+    manifest["artifact"] = serde_json::json!({
+        "uri": format!("s3://{bucket}/models/m.tar.gz"), "sha256": "ab".repeat(32), "size_bytes": 13
+    });
+    let err = gov
+        .register(&dev, "on-aws", manifest.clone(), None)
+        .await
+        .unwrap_err();
+    let GovError::Validation(fields) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(fields[0].field, "artifact.sha256");
+    assert!(fields[0].message.contains(&real.to_hex()));
+
+    manifest["artifact"]["sha256"] = serde_json::json!(real.to_hex());
+    let (v, _) = gov.register(&dev, "on-aws", manifest, None).await?;
+    let kept = evidence
+        .get(EvidenceKind::Manifest, &v.manifest_sha256)
+        .await?;
+    assert_eq!(kept.map(|b| Sha256::digest(&b)), Some(v.manifest_sha256));
+    let card = steward_core::audit::canonical_json(&serde_json::to_value(&v.card)?);
+    assert!(evidence
+        .get(EvidenceKind::ModelCard, &Sha256::digest(&card))
+        .await?
+        .is_some());
+    Ok(())
+}

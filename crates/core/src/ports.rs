@@ -310,3 +310,51 @@ impl Caller {
         self.roles.contains(&role)
     }
 }
+
+/// Kinds of evidence kept by content hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvidenceKind {
+    Manifest,
+    ModelCard,
+    EvaluationReport,
+}
+
+impl EvidenceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::Manifest => "manifest",
+            EvidenceKind::ModelCard => "model-card",
+            EvidenceKind::EvaluationReport => "evaluation-report",
+        }
+    }
+}
+
+/// What an evidence store found when it tried to read an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArtifactCheck {
+    /// Every byte was read and the SHA-256 matched.
+    Verified { size: u64 },
+    /// Every byte was read and the SHA-256 did not match.
+    Mismatch { actual: crate::types::Sha256 },
+    /// This backend cannot read artifacts at that URI; the declared hash stands.
+    NotChecked { reason: String },
+}
+
+/// Content-addressed evidence (manifests, card revisions, evaluation reports) and artifact
+/// checks: files locally, S3 on AWS. Writes are idempotent — the same bytes land on the same
+/// key — so evidence stored for a commit that then fails is harmless.
+#[async_trait]
+pub trait Evidence: Send + Sync {
+    /// Stores `bytes` under their SHA-256 and returns it.
+    async fn put(
+        &self,
+        kind: EvidenceKind,
+        bytes: &[u8],
+    ) -> Result<crate::types::Sha256, StoreError>;
+    /// Reads the artifact at `uri` where this backend can, and compares its SHA-256.
+    async fn check_artifact(
+        &self,
+        uri: &str,
+        expected: &crate::types::Sha256,
+    ) -> Result<ArtifactCheck, StoreError>;
+}

@@ -20,8 +20,8 @@ use crate::error::{FieldError, GovError, StoreError};
 use crate::manifest::{from_value, Dependency, EvaluationInput, ModelCard, Registration};
 use crate::policy::{unmet_thresholds, Policy};
 use crate::ports::{
-    AuditLog, Caller, Clock, Commit, Expect, IdGen, Key, ModelFilter, Page, Put, Registry,
-    ReviewFilter, Workflows,
+    ArtifactCheck, AuditLog, Caller, Clock, Commit, Evidence, EvidenceKind, Expect, IdGen, Key,
+    ModelFilter, Page, Put, Registry, ReviewFilter, Workflows,
 };
 use crate::records::*;
 use crate::types::*;
@@ -117,6 +117,7 @@ pub struct Governance {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     policy: Policy,
+    evidence: Option<Arc<dyn Evidence>>,
 }
 
 fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), GovError> {
@@ -180,7 +181,23 @@ impl Governance {
             clock,
             ids,
             policy,
+            evidence: None,
         }
+    }
+
+    /// Keeps manifests, card revisions and evaluation reports in `evidence`, and checks
+    /// artifact hashes wherever it can read the artifact.
+    pub fn with_evidence(mut self, evidence: Arc<dyn Evidence>) -> Self {
+        self.evidence = Some(evidence);
+        self
+    }
+
+    /// Stores evidence when an evidence store is configured.
+    async fn keep(&self, kind: EvidenceKind, value: &Value) -> Result<(), GovError> {
+        if let Some(e) = &self.evidence {
+            e.put(kind, &canonical_json(value)).await?;
+        }
+        Ok(())
     }
 
     pub fn policy(&self) -> &Policy {
@@ -277,7 +294,8 @@ impl Governance {
     ) -> Result<(ModelVersion, bool), GovError> {
         require_role(caller, &[Role::Developer], "registering a model version")?;
         let name = ModelName::parse(name)?;
-        let manifest_sha256 = Sha256::digest(&canonical_json(&body));
+        let manifest_bytes = canonical_json(&body);
+        let manifest_sha256 = Sha256::digest(&manifest_bytes);
         let scoped_key = match idempotency_key {
             Some(k) if k.is_empty() || k.len() > 255 => {
                 return Err(GovError::field(
@@ -289,6 +307,42 @@ impl Governance {
             None => None,
         };
         let reg = Registration::parse(body)?;
+        // Where the artifact can be read, its bytes must match the declared SHA-256.
+        let artifact_check = match &self.evidence {
+            None => Value::Null,
+            Some(e) => {
+                let check = e
+                    .check_artifact(&reg.artifact.uri, &reg.artifact.sha256)
+                    .await?;
+                match check {
+                    ArtifactCheck::Mismatch { actual } => {
+                        return Err(GovError::field(
+                            "artifact.sha256",
+                            format!(
+                                "the artifact at {} has SHA-256 {actual}, not the declared one",
+                                reg.artifact.uri
+                            ),
+                        ))
+                    }
+                    ArtifactCheck::Verified { size } if size != reg.artifact.size_bytes => {
+                        return Err(GovError::field(
+                            "artifact.size_bytes",
+                            format!("the artifact at {} has {size} bytes", reg.artifact.uri),
+                        ))
+                    }
+                    ArtifactCheck::Verified { .. } => json!("verified"),
+                    ArtifactCheck::NotChecked { reason } => json!(format!("not checked: {reason}")),
+                }
+            }
+        };
+        if let Some(e) = &self.evidence {
+            e.put(EvidenceKind::Manifest, &manifest_bytes).await?;
+        }
+        self.keep(
+            EvidenceKind::ModelCard,
+            &serde_json::to_value(&reg.card).unwrap_or_default(),
+        )
+        .await?;
 
         for _ in 0..REGISTER_ATTEMPTS {
             // One batched read: the model, the idempotency record and every dependency.
@@ -418,6 +472,7 @@ impl Governance {
                 "evaluations": reg.evaluations.iter().map(|e| json!({"name": e.name, "dataset_sha256": e.dataset.sha256})).collect::<Vec<_>>(),
                 "card_sha256": card_sha256,
                 "training_job": reg.lineage.training_job,
+                "artifact_check": artifact_check,
             });
             let mut puts = Vec::new();
             for mut dep in dependency_puts {
@@ -558,9 +613,9 @@ impl Governance {
         }
         expect_revision(v.revision, expected, "the version")?;
         let now = self.now();
-        let card_sha256 = Sha256::digest(&canonical_json(
-            &serde_json::to_value(&card).unwrap_or_default(),
-        ));
+        let card_value = serde_json::to_value(&card).unwrap_or_default();
+        self.keep(EvidenceKind::ModelCard, &card_value).await?;
+        let card_sha256 = Sha256::digest(&canonical_json(&card_value));
         let prev = v.revision;
         v.card = card.clone();
         v.card_revision += 1;
@@ -628,7 +683,9 @@ impl Governance {
         }
         let now = self.now();
         let prev = v.revision;
-        let details = json!({"evaluation": input.name, "dataset_sha256": input.dataset.sha256, "environment": input.environment, "metrics": input.metrics});
+        let report = serde_json::to_value(&input).unwrap_or_default();
+        self.keep(EvidenceKind::EvaluationReport, &report).await?;
+        let details = json!({"evaluation": input.name, "dataset_sha256": input.dataset.sha256, "environment": input.environment, "metrics": input.metrics, "report_sha256": Sha256::digest(&canonical_json(&report))});
         v.evaluations.push(Evaluation {
             result: input,
             recorded_by: caller.id.clone(),

@@ -5,6 +5,7 @@
 //! `audit-signing.key` created on first start, readable by its owner only); a second start
 //! reuses both; the policy in force is recorded in the audit log whenever it changes.
 
+mod evidence;
 mod principals;
 mod store;
 
@@ -17,6 +18,7 @@ use steward_core::audit::Ed25519Signer;
 use steward_core::ports::{IdGen, InProcessWorkflows, SystemClock};
 use steward_core::{Governance, Policy};
 
+pub use evidence::FileEvidence;
 pub use principals::{load_principals, PrincipalEntry};
 pub use store::SqliteStore;
 
@@ -108,14 +110,17 @@ impl Embedded {
         std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
         let signer = signing_key(data_dir)?;
         let store = Arc::new(SqliteStore::open(&data_dir.join(DB_FILE), signer)?);
-        let gov = Arc::new(Governance::new(
-            store.clone(),
-            store.clone(),
-            Arc::new(InProcessWorkflows),
-            Arc::new(SystemClock),
-            Arc::new(UuidIds),
-            policy,
-        ));
+        let gov = Arc::new(
+            Governance::new(
+                store.clone(),
+                store.clone(),
+                Arc::new(InProcessWorkflows),
+                Arc::new(SystemClock),
+                Arc::new(UuidIds),
+                policy,
+            )
+            .with_evidence(Arc::new(FileEvidence::new(data_dir))),
+        );
         let last = store.meta("policy_sha256")?;
         if gov.record_policy(last.as_deref()).await? {
             store.set_meta("policy_sha256", &gov.policy().digest())?;

@@ -434,3 +434,90 @@ async fn a_dependency_on_an_unknown_or_retired_version_is_refused_naming_it() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn a_readable_artifact_must_match_its_declared_sha256_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let emb = open(dir.path()).await;
+    let dev = caller("dev", &[Role::Developer]);
+    let artifact = dir.path().join("model.tar.gz");
+    std::fs::write(&artifact, b"weights").unwrap();
+    let real = steward_core::types::Sha256::digest(b"weights").to_hex();
+
+    let mut m = manifest();
+    m["artifact"] = json!({"uri": format!("file://{}", artifact.display()), "sha256": "ab".repeat(32), "size_bytes": 7});
+    let err = emb
+        .gov
+        .register(&dev, "checked", m.clone(), None)
+        .await
+        .unwrap_err();
+    let GovError::Validation(fields) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(fields[0].field, "artifact.sha256");
+    assert!(fields[0].message.contains(&real), "{}", fields[0].message);
+    assert!(emb
+        .store
+        .model(&ModelName::parse("checked").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+
+    m["artifact"]["sha256"] = json!(real);
+    m["artifact"]["size_bytes"] = json!(8);
+    let err = emb
+        .gov
+        .register(&dev, "checked", m.clone(), None)
+        .await
+        .unwrap_err();
+    let GovError::Validation(fields) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(fields[0].field, "artifact.size_bytes");
+
+    m["artifact"]["size_bytes"] = json!(7);
+    emb.gov.register(&dev, "checked", m, None).await.unwrap();
+    let name = ModelName::parse("checked").unwrap();
+    let events = emb.store.events(Some(&name), 0, 10).await.unwrap();
+    assert_eq!(events[0].details["artifact_check"], "verified");
+}
+
+#[tokio::test]
+async fn manifests_cards_and_evaluation_reports_are_kept_by_content_hash() {
+    use steward_core::ports::EvidenceKind;
+    let dir = tempfile::tempdir().unwrap();
+    let emb = open(dir.path()).await;
+    let dev = caller("dev", &[Role::Developer]);
+    let (v, _) = emb
+        .gov
+        .register(&dev, "credit-risk", manifest(), None)
+        .await
+        .unwrap();
+    let files = steward_local::FileEvidence::new(dir.path());
+    let manifest_file = files.path(EvidenceKind::Manifest, &v.manifest_sha256);
+    let bytes = std::fs::read(&manifest_file).unwrap();
+    assert_eq!(
+        steward_core::types::Sha256::digest(&bytes),
+        v.manifest_sha256
+    );
+    let card = emb.store.card_revisions(&v.name, 1).await.unwrap()[0].card_sha256;
+    assert!(files.path(EvidenceKind::ModelCard, &card).exists());
+
+    let name = ModelName::parse("credit-risk").unwrap();
+    emb.gov
+        .add_evaluation(&dev, "credit-risk", 1, json!({"name": "shadow", "dataset": {"uri": "s3://d/x", "sha256": "cd".repeat(32)}, "metrics": {"auc": 0.9}, "environment": "staging"}))
+        .await
+        .unwrap();
+    let events = emb.store.events(Some(&name), 0, 10).await.unwrap();
+    let report = events.last().unwrap().details["report_sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = steward_core::types::Sha256::parse(&report).unwrap();
+    assert!(files.path(EvidenceKind::EvaluationReport, &report).exists());
+    // An s3:// artifact cannot be read here: recorded as not checked, not refused.
+    assert!(events[0].details["artifact_check"]
+        .as_str()
+        .unwrap()
+        .starts_with("not checked"));
+}

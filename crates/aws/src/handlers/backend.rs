@@ -144,14 +144,28 @@ impl AwsBackend {
             Some(w) => w.clone(),
             None => Arc::new(InProcessWorkflows),
         };
-        let gov = Arc::new(Governance::new(
+        let mut gov = Governance::new(
             store.clone(),
             store.clone(),
             workflows,
             Arc::new(SystemClock),
             Arc::new(UuidIds),
             env.policy.clone(),
-        ));
+        );
+        if let Some(bucket) = &env.evidence_bucket {
+            // Manifests, cards and evaluation reports by content hash; s3:// artifacts checked.
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(emulated)
+                    .build(),
+            );
+            gov = gov.with_evidence(Arc::new(crate::s3::EvidenceStore::new(
+                s3,
+                bucket.clone(),
+                "",
+            )));
+        }
+        let gov = Arc::new(gov);
         Ok(Self {
             sdk,
             store,
