@@ -3,8 +3,9 @@
 //!
 //! This is also the conformance suite: with `STEWARD_TEST_BACKEND=aws` every test runs on the
 //! AWS backend instead — a fresh DynamoDB table on DynamoDB Local
-//! (`STEWARD_TEST_DYNAMODB_ENDPOINT`) — with the same assertions. The default is the embedded
-//! backend (a temporary data directory with SQLite).
+//! (`STEWARD_TEST_DYNAMODB_ENDPOINT`), checkpoints signed by a KMS P-256 key and evidence in S3
+//! on moto (`STEWARD_TEST_AWS_ENDPOINT`) — with the same assertions. The default is the
+//! embedded backend (a temporary data directory with SQLite).
 
 #![allow(dead_code)]
 
@@ -452,15 +453,16 @@ pub fn reviewer_for(stage: &str) -> &'static str {
     }
 }
 
-/// The AWS backend of the conformance run: DynamoDB Local, one fresh table per test.
+/// The AWS backend of the conformance run: one fresh DynamoDB table per test on DynamoDB Local,
+/// checkpoints signed by a KMS P-256 key and evidence kept in S3, both on moto.
 mod aws_backend {
     use std::sync::Arc;
 
     use anyhow::{Context, Result};
     use async_trait::async_trait;
     use steward_aws::dynamo::{create_table, DynamoStore};
-    use steward_core::audit::checkpoint::sign_checkpoint;
-    use steward_core::audit::{CheckpointSigner, Ed25519Signer};
+    use steward_aws::kms::{sign_checkpoint, AsyncCheckpointSigner, KmsSigner};
+    use steward_aws::s3::EvidenceStore;
     use steward_core::ports::*;
     use steward_core::records::*;
     use steward_core::types::{ModelName, PrincipalId};
@@ -472,31 +474,65 @@ mod aws_backend {
         let endpoint = std::env::var("STEWARD_TEST_DYNAMODB_ENDPOINT").context(
             "STEWARD_TEST_BACKEND=aws needs STEWARD_TEST_DYNAMODB_ENDPOINT (scripts/emulators run -- ...)",
         )?;
+        let moto = std::env::var("STEWARD_TEST_AWS_ENDPOINT").context(
+            "STEWARD_TEST_BACKEND=aws needs STEWARD_TEST_AWS_ENDPOINT (moto: S3 evidence, KMS signing)",
+        )?;
+        let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let conf = steward_aws::sdk_config(Some("us-east-1"), Some(&endpoint), true).await;
         let client = aws_sdk_dynamodb::Client::new(&conf);
-        let table = format!(
-            "conformance-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
+        let table = format!("conformance-{unique}");
         create_table(&client, &table).await?;
-        let signer = Ed25519Signer::from_seed(&[7; 32]);
+
+        // Checkpoints are signed by a KMS ECC_NIST_P256 key, as in a deployment (on moto).
+        let aws = steward_aws::sdk_config(Some("us-east-1"), Some(&moto), true).await;
+        let kms = aws_sdk_kms::Client::new(&aws);
+        let key = kms
+            .create_key()
+            .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+            .send()
+            .await?;
+        let key_id = key
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .context("no key id")?;
+        let signer: Arc<dyn AsyncCheckpointSigner> =
+            Arc::new(KmsSigner::connect(kms, key_id).await?);
+
+        // Evidence (manifests, cards, evaluation reports) in an S3 bucket on moto.
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&aws)
+                .force_path_style(true)
+                .build(),
+        );
+        let bucket = format!("conformance-{unique}");
+        s3.create_bucket().bucket(&bucket).send().await?;
+        let evidence = Arc::new(EvidenceStore::new(s3, bucket, ""));
+
         // Roles take effect on the next request, as in the embedded backend.
         let store = Arc::new(
-            DynamoStore::new(client, table, (signer.key_id(), signer.public_key()))
-                .with_principal_ttl(std::time::Duration::ZERO),
+            DynamoStore::new(
+                client,
+                table,
+                (signer.key_id().await, signer.public_key().await),
+            )
+            .with_principal_ttl(std::time::Duration::ZERO),
         );
         let registry = Arc::new(CheckpointEveryCommit {
             store: store.clone(),
             signer,
         });
-        let gov = Arc::new(Governance::new(
-            registry,
-            store.clone(),
-            Arc::new(InProcessWorkflows),
-            Arc::new(SystemClock),
-            Arc::new(steward_local::UuidIds),
-            policy,
-        ));
+        let gov = Arc::new(
+            Governance::new(
+                registry,
+                store.clone(),
+                Arc::new(InProcessWorkflows),
+                Arc::new(SystemClock),
+                Arc::new(steward_local::UuidIds),
+                policy,
+            )
+            .with_evidence(evidence),
+        );
         Ok((gov, Box::new(store)))
     }
 
@@ -505,7 +541,7 @@ mod aws_backend {
     /// backends. Everything else passes straight through to the DynamoDB store.
     struct CheckpointEveryCommit {
         store: Arc<DynamoStore>,
-        signer: Ed25519Signer,
+        signer: Arc<dyn AsyncCheckpointSigner>,
     }
 
     #[async_trait]
@@ -596,7 +632,9 @@ mod aws_backend {
                 // Concurrent commits may sign out of order; put_checkpoint keeps the latest.
                 let head = self.store.head().await?;
                 if let Some(time) = head.time {
-                    let cp = sign_checkpoint(&self.signer, head.size, head.root, time);
+                    let cp = sign_checkpoint(self.signer.as_ref(), head.size, head.root, time)
+                        .await
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
                     self.store.put_checkpoint(&cp).await?;
                 }
             }
