@@ -136,6 +136,10 @@ fn not_found_version(name: &ModelName, version: u32) -> GovError {
     GovError::NotFound(format!("model {name} has no version {version}"))
 }
 
+fn not_found_model(name: &ModelName) -> GovError {
+    GovError::NotFound(format!("no model named {name}"))
+}
+
 fn expect_revision(current: u64, expected: Option<u64>, what: &str) -> Result<(), GovError> {
     match expected {
         Some(e) if e != current => Err(GovError::Conflict(format!(
@@ -265,10 +269,7 @@ impl Governance {
             .versions
             .remove(&(name.clone(), version))
             .ok_or_else(|| not_found_version(name, version))?;
-        let m = f
-            .models
-            .remove(name)
-            .ok_or_else(|| GovError::NotFound(format!("no model named {name}")))?;
+        let m = f.models.remove(name).ok_or_else(|| not_found_model(name))?;
         Ok((v, m))
     }
 
@@ -276,7 +277,7 @@ impl Governance {
         self.registry
             .model(name)
             .await?
-            .ok_or_else(|| GovError::NotFound(format!("no model named {name}")))
+            .ok_or_else(|| not_found_model(name))
     }
 
     // ----------------------------------------------------------------- registration
@@ -1653,7 +1654,7 @@ impl Governance {
         let model = f
             .models
             .remove(&name)
-            .ok_or_else(|| GovError::NotFound(format!("no model named {name}")))?;
+            .ok_or_else(|| not_found_model(&name))?;
         if v.stage == Stage::Retired {
             return Err(GovError::Conflict(format!(
                 "version {version} is already retired"
