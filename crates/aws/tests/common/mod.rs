@@ -1,0 +1,296 @@
+//! The emulator harness shared by the tests that run Steward's handlers and workflows on
+//! DynamoDB Local and moto (`handlers.rs`, `approval_workflow.rs`): endpoints, one
+//! deployment's worth of resources ([`Stack`]), queues fed by rules, and SQS events as a Lambda
+//! event source mapping hands them to a function.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde_json::{json, Value};
+
+use steward_aws::dynamo::create_table;
+use steward_aws::env::AwsEnv;
+use steward_aws::handlers::backend::AwsBackend;
+use steward_aws::s3::create_audit_bucket;
+use steward_core::audit::Ed25519Signer;
+
+pub fn endpoints() -> Option<(String, String)> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    match (
+        get("STEWARD_TEST_DYNAMODB_ENDPOINT"),
+        get("STEWARD_TEST_AWS_ENDPOINT"),
+    ) {
+        (Some(d), Some(a)) => Some((d, a)),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but STEWARD_TEST_DYNAMODB_ENDPOINT / STEWARD_TEST_AWS_ENDPOINT are not: \
+             run under `scripts/emulators run -- cargo test -p steward-aws --test handlers --test approval_workflow`"
+        ),
+        _ => {
+            static NOTICE: std::sync::Once = std::sync::Once::new();
+            NOTICE.call_once(|| {
+                // Straight to stderr: libtest captures `eprintln!` of passing tests.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPED: the handler and workflow tests need DynamoDB Local and moto \
+                     (`bash scripts/emulators run -- cargo test -p steward-aws --test handlers --test approval_workflow`) ***\n"
+                );
+            });
+            None
+        }
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+pub const SEED: [u8; 32] = [42; 32];
+
+/// One deployment's worth of resources on the emulators, and the backend over them.
+pub struct Stack {
+    pub env: AwsEnv,
+    pub backend: AwsBackend,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub bus: String,
+    /// Receives every `steward.governance` event on the bus.
+    pub governance_queue: String,
+    /// The settings the backend was built from.
+    pub vars: HashMap<String, String>,
+}
+
+impl Stack {
+    /// A table, an Object Lock bucket, a bus with a rule to a queue; `extra` adds settings.
+    pub async fn new(extra: &[(&str, String)]) -> Result<Option<Stack>> {
+        let Some((dynamodb, aws)) = endpoints() else {
+            return Ok(None);
+        };
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("STEWARD_TABLE".into(), unique("steward")),
+            ("STEWARD_AUDIT_BUCKET".into(), unique("audit")),
+            ("STEWARD_AUDIT_RETENTION_DAYS".into(), "1".into()),
+            ("STEWARD_EVENT_BUS".into(), unique("bus")),
+            ("STEWARD_ENDPOINT_URL".into(), aws),
+            ("STEWARD_DYNAMODB_ENDPOINT_URL".into(), dynamodb),
+        ]);
+        for (k, v) in extra {
+            vars.insert((*k).into(), v.clone());
+        }
+        let env = AwsEnv::from_lookup(|k| vars.get(k).cloned())?;
+        let (table, bucket, bus) = (
+            env.table.clone().unwrap_or_default(),
+            env.audit_bucket.clone().unwrap_or_default(),
+            env.event_bus.clone().unwrap_or_default(),
+        );
+        let backend = AwsBackend::connect_with(&env, Some(Ed25519Signer::from_seed(&SEED)))
+            .await
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+        create_table(backend.store.client(), &table).await?;
+        let s3 = backend.s3();
+        create_audit_bucket(&s3, &bucket, 1).await?;
+        let sqs = aws_sdk_sqs::Client::new(&backend.sdk);
+        let events = aws_sdk_eventbridge::Client::new(&backend.sdk);
+        events.create_event_bus().name(&bus).send().await?;
+        let mut stack = Stack {
+            env,
+            backend,
+            s3,
+            sqs,
+            events,
+            bus,
+            governance_queue: String::new(),
+            vars,
+        };
+        stack.governance_queue = stack
+            .queue_for(json!({"source": ["steward.governance"]}))
+            .await?;
+        Ok(Some(stack))
+    }
+
+    /// Another backend over the same table, bus and state machine, built as a function would
+    /// build it with `extra` settings on top (e.g. another `STEWARD_POLICY`).
+    pub async fn sibling(&self, extra: &[(&str, String)]) -> Result<AwsBackend> {
+        let mut vars = self.vars.clone();
+        for (k, v) in extra {
+            vars.insert((*k).into(), v.clone());
+        }
+        let env = AwsEnv::from_lookup(|k| vars.get(k).cloned())?;
+        AwsBackend::connect_with(&env, Some(Ed25519Signer::from_seed(&SEED)))
+            .await
+            .map_err(|f| anyhow::anyhow!("{f}"))
+    }
+
+    /// A queue fed by a rule on the bus with `pattern`; returns the queue URL.
+    pub async fn queue_for(&self, pattern: Value) -> Result<String> {
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(unique("q"))
+            .send()
+            .await?
+            .queue_url()
+            .context("queue url")?
+            .to_owned();
+        let arn = self.queue_arn(&url).await?;
+        let rule = unique("rule");
+        self.events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&self.bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await?;
+        self.events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&self.bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Ok(url)
+    }
+
+    pub async fn queue_arn(&self, url: &str) -> Result<String> {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        Ok(attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .context("queue arn")?
+            .clone())
+    }
+
+    /// Every message waiting on `url` (deleted as received), after waiting up to `patience`
+    /// for the first `at_least`.
+    pub async fn drain(
+        &self,
+        url: &str,
+        at_least: usize,
+        patience: Duration,
+    ) -> Result<Vec<aws_sdk_sqs::types::Message>> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut all = Vec::new();
+        let mut empty_rounds = 0;
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await?;
+            let got = out.messages().to_vec();
+            for m in &got {
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await?;
+            }
+            if got.is_empty() {
+                empty_rounds += 1;
+                if (all.len() >= at_least && empty_rounds >= 2)
+                    || std::time::Instant::now() > deadline
+                {
+                    return Ok(all);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            } else {
+                empty_rounds = 0;
+                all.extend(got);
+            }
+        }
+    }
+
+    /// The SQS event a Lambda event source mapping would hand the function for `messages`.
+    pub async fn sqs_event(
+        &self,
+        url: &str,
+        messages: &[aws_sdk_sqs::types::Message],
+    ) -> Result<SqsEvent> {
+        let arn = self.queue_arn(url).await?;
+        sqs_event_for(&arn, messages)
+    }
+}
+
+/// The approval state machine as deployed (`statemachines/approval.asl.json`, its one
+/// placeholder filled as the template fills it).
+pub const APPROVAL_ASL: &str = include_str!("../../../../statemachines/approval.asl.json");
+/// The rules that feed the review-inbox and workflow-events queues, as deployed.
+pub const REVIEW_REQUESTED_RULE: &str =
+    include_str!("../../../../events/rules/review-requested.json");
+pub const APPROVAL_OUTCOMES_RULE: &str =
+    include_str!("../../../../events/rules/approval-outcomes.json");
+
+/// A stack whose promotions run the real approval workflow on moto, with the inbox and
+/// workflow-events queues fed by the real rules. `policy` overrides the default policy.
+pub async fn workflow_stack(policy: Option<&str>) -> Result<Option<(Stack, String, String)>> {
+    let Some((_, aws)) = endpoints() else {
+        return Ok(None);
+    };
+    // The machine exists before the backend that starts its executions.
+    let bus = unique("bus");
+    let sdk = steward_aws::sdk_config(Some("us-east-1"), Some(&aws), true).await;
+    let machine = aws_sdk_sfn::Client::new(&sdk)
+        .create_state_machine()
+        .name(unique("approval"))
+        .role_arn("arn:aws:iam::123456789012:role/steward-approval")
+        .definition(APPROVAL_ASL.replace("${EventBusName}", &bus))
+        .send()
+        .await?
+        .state_machine_arn()
+        .to_owned();
+    let mut extra = vec![
+        ("STEWARD_APPROVAL_STATE_MACHINE_ARN", machine),
+        ("STEWARD_EVENT_BUS", bus),
+    ];
+    if let Some(p) = policy {
+        extra.push(("STEWARD_POLICY", p.to_owned()));
+    }
+    let Some(stack) = Stack::new(&extra).await? else {
+        return Ok(None);
+    };
+    let inbox = stack
+        .queue_for(serde_json::from_str(REVIEW_REQUESTED_RULE)?)
+        .await?;
+    let outcomes = stack
+        .queue_for(serde_json::from_str(APPROVAL_OUTCOMES_RULE)?)
+        .await?;
+    Ok(Some((stack, inbox, outcomes)))
+}
+
+/// The SQS event a Lambda event source mapping would hand the function for `messages`
+/// received from the queue `arn`.
+pub fn sqs_event_for(arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> Result<SqsEvent> {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+                "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    Ok(serde_json::from_value(json!({"Records": records}))?)
+}
