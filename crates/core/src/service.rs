@@ -1019,17 +1019,15 @@ impl Governance {
         Ok(())
     }
 
-    /// Records a reviewer's decision and advances the promotion.
-    pub async fn decide(
+    /// A review's promotion, the review's index in it and the promotion's version, read in one
+    /// batch: the review id names the promotion, and the promotion id names the version.
+    async fn load_review(
         &self,
-        caller: &Caller,
         review_id: &str,
-        input: DecisionInput,
-    ) -> Result<Promotion, GovError> {
+    ) -> Result<(Promotion, usize, ModelVersion), GovError> {
         let unknown = || GovError::NotFound(format!("no review {review_id}"));
         let (promotion_id, stage) = parse_review_id(review_id).ok_or_else(unknown)?;
         let (name, version) = parse_promotion_id(promotion_id).ok_or_else(unknown)?;
-        // The promotion and its version in one batched read.
         let mut f = self
             .registry
             .get_many(&[
@@ -1037,7 +1035,7 @@ impl Governance {
                 Key::Version(name.clone(), version),
             ])
             .await?;
-        let mut p = f.promotions.remove(promotion_id).ok_or_else(unknown)?;
+        let p = f.promotions.remove(promotion_id).ok_or_else(unknown)?;
         let v = f
             .versions
             .remove(&(name, version))
@@ -1045,8 +1043,20 @@ impl Governance {
         let idx = p
             .reviews
             .iter()
-            .position(|r| r.stage == stage)
-            .ok_or_else(|| GovError::NotFound(format!("no review {review_id}")))?;
+            .position(|r| r.stage == stage && r.id == review_id)
+            .ok_or_else(unknown)?;
+        Ok((p, idx, v))
+    }
+
+    /// Records a reviewer's decision and advances the promotion.
+    pub async fn decide(
+        &self,
+        caller: &Caller,
+        review_id: &str,
+        input: DecisionInput,
+    ) -> Result<Promotion, GovError> {
+        let (mut p, idx, v) = self.load_review(review_id).await?;
+        let stage = p.reviews[idx].stage;
         let role = stage.reviewer_role();
         if !caller.has(role) {
             return Err(GovError::Forbidden(format!(
@@ -1253,26 +1263,7 @@ impl Governance {
     /// is closed; `NotFound` for an id this registry never issued; a concurrent change is a
     /// `Conflict` (retry re-reads and usually finds nothing left to do).
     pub async fn expire_review(&self, review_id: &str) -> Result<bool, GovError> {
-        let unknown = || GovError::NotFound(format!("no review {review_id}"));
-        let (promotion_id, stage) = parse_review_id(review_id).ok_or_else(unknown)?;
-        let (name, version) = parse_promotion_id(promotion_id).ok_or_else(unknown)?;
-        let mut f = self
-            .registry
-            .get_many(&[
-                Key::Promotion(promotion_id.to_owned()),
-                Key::Version(name.clone(), version),
-            ])
-            .await?;
-        let p = f.promotions.remove(promotion_id).ok_or_else(unknown)?;
-        let v = f
-            .versions
-            .remove(&(name, version))
-            .ok_or_else(|| not_found_version(&p.name, p.version))?;
-        let idx = p
-            .reviews
-            .iter()
-            .position(|r| r.stage == stage && r.id == review_id)
-            .ok_or_else(unknown)?;
+        let (p, idx, v) = self.load_review(review_id).await?;
         if p.status != PromotionStatus::InReview || p.reviews[idx].status != ReviewStatus::Pending {
             return Ok(false);
         }
