@@ -219,6 +219,8 @@ def sample_value(name: str) -> str:
         return f"arn:aws:lambda:eu-west-1:123456789012:function:steward-{name[:-3].lower()}"
     if name.endswith("Seconds"):
         return "604800"
+    if name.endswith("QueueUrl"):
+        return "https://sqs.eu-west-1.amazonaws.com/123456789012/steward-workflow-events"
     return "steward-events"
 
 

@@ -45,6 +45,16 @@ pub struct RetirementRequest {
     pub replacement: Option<u32>,
 }
 
+/// `POST /v1/models/{name}/versions/{version}/retirement/confirmation`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetirementConfirmation {
+    pub decision: steward_core::types::Decision,
+    /// Required to refuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
 /// `PUT /v1/principals/{id}`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -103,6 +103,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{version}/deployments"), post(models::deploy))
         .route(&format!("{version}/retirement"), post(models::retire))
+        .route(
+            &format!("{version}/retirement/confirmation"),
+            post(models::confirm_retirement),
+        )
         .route("/v1/models/{name}/rollback", post(models::rollback))
         .route("/v1/models/{name}/production", get(models::production_at))
         .route("/v1/promotions/{id}", get(reviews::promotion))

@@ -29,7 +29,7 @@ pub const STOPPED_ERROR: &str = STOPPED;
 /// `States.Timeout` into it, since `States.*` errors do not leave a Map iteration intact).
 pub const REVIEW_TIMED_OUT_ERROR: &str = "Steward.ReviewTimedOut";
 /// What a confirmer sends (`SendTaskFailure`) to refuse a retirement.
-pub const RETIREMENT_REFUSED_ERROR: &str = "Steward.RetirementRefused";
+pub const RETIREMENT_REFUSED_ERROR: &str = crate::workflows::RETIREMENT_REFUSED;
 /// A workflow run's terminal failure (a step that could not be done or an outcome that could
 /// not be published).
 pub const WORKFLOW_FAILED_ERROR: &str = "Steward.WorkflowFailed";

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use steward_core::error::StoreError;
 use steward_core::ports::Workflows;
-use steward_core::records::{Promotion, Review};
+use steward_core::records::{ModelVersion, PendingRetirement, Promotion, Review};
 use steward_core::types::Decision;
 use thiserror::Error;
 
@@ -38,6 +38,8 @@ pub const MAX_EXECUTION_NAME: usize = 80;
 pub const REVIEW_REJECTED: &str = "Steward.ReviewRejected";
 /// The error an execution stopped by Steward ends with.
 pub const STOPPED: &str = "Steward.Stopped";
+/// The error a confirmer's refusal fails the retirement's confirmation task with.
+pub const RETIREMENT_REFUSED: &str = "Steward.RetirementRefused";
 /// Step Functions' limit on `SendTaskFailure` causes and `StopExecution` causes.
 const MAX_CAUSE: usize = 32_768;
 
@@ -193,6 +195,18 @@ pub fn approval_input(promotion: &Promotion) -> Value {
     })
 }
 
+/// The retirement execution's input: the pending request (its id names the execution).
+pub fn retirement_input(version: &ModelVersion, request: &PendingRetirement) -> Value {
+    json!({
+        "retirement_id": request.id,
+        "name": version.name,
+        "version": version.version,
+        "reason": request.reason,
+        "replacement": request.replacement,
+        "requested_by": request.requested_by,
+    })
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary.
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
@@ -210,6 +224,9 @@ fn truncate(mut s: String, max: usize) -> String {
 pub struct StepFunctionsWorkflows {
     client: aws_sdk_sfn::Client,
     approval_state_machine_arn: String,
+    /// With it, retirements are requested, confirmed and archived by the retirement
+    /// workflow; without it, they take effect when requested.
+    retirement_state_machine_arn: Option<String>,
     tokens: Arc<dyn TaskTokens>,
 }
 
@@ -219,6 +236,10 @@ impl std::fmt::Debug for StepFunctionsWorkflows {
             .field(
                 "approval_state_machine_arn",
                 &self.approval_state_machine_arn,
+            )
+            .field(
+                "retirement_state_machine_arn",
+                &self.retirement_state_machine_arn,
             )
             .finish_non_exhaustive()
     }
@@ -230,16 +251,157 @@ impl StepFunctionsWorkflows {
         approval_state_machine_arn: impl Into<String>,
         tokens: Arc<dyn TaskTokens>,
     ) -> Result<Self, WorkflowError> {
-        let arn = approval_state_machine_arn.into();
-        if !arn.starts_with("arn:") || !arn.contains(":states:") || !arn.contains(":stateMachine:")
-        {
-            return Err(WorkflowError::InvalidStateMachineArn(arn));
-        }
+        let arn = state_machine_arn(approval_state_machine_arn.into())?;
         Ok(Self {
             client,
             approval_state_machine_arn: arn,
+            retirement_state_machine_arn: None,
             tokens,
         })
+    }
+
+    /// Routes retirements through the retirement state machine at `arn`.
+    pub fn with_retirement(mut self, arn: impl Into<String>) -> Result<Self, WorkflowError> {
+        self.retirement_state_machine_arn = Some(state_machine_arn(arn.into())?);
+        Ok(self)
+    }
+
+    /// Starts the retirement execution of `request`, named after its id (idempotent like
+    /// [`Self::start`]).
+    pub async fn start_retirement(
+        &self,
+        version: &ModelVersion,
+        request: &PendingRetirement,
+    ) -> Result<StartOutcome, WorkflowError> {
+        let Some(machine) = &self.retirement_state_machine_arn else {
+            return Err(WorkflowError::Request {
+                op: "StartExecution",
+                subject: request.id.clone(),
+                message: "no retirement state machine is configured".into(),
+            });
+        };
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(machine)
+            .name(execution_name(&request.id))
+            .input(retirement_input(version, request).to_string())
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(StartOutcome::Started {
+                execution_arn: out.execution_arn().to_owned(),
+            }),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(StartExecutionError::ExecutionAlreadyExists(_))
+                ) =>
+            {
+                Ok(StartOutcome::AlreadyStarted {
+                    execution_arn: self
+                        .retirement_execution_arn(&request.id)
+                        .unwrap_or_default(),
+                })
+            }
+            Err(e) => Err(WorkflowError::request("StartExecution", &request.id, &e)),
+        }
+    }
+
+    /// The ARN of a retirement request's execution, when retirements run as workflows.
+    pub fn retirement_execution_arn(&self, retirement_id: &str) -> Option<String> {
+        self.retirement_state_machine_arn.as_ref().map(|m| {
+            format!(
+                "{}:{}",
+                m.replacen(":stateMachine:", ":execution:", 1),
+                execution_name(retirement_id)
+            )
+        })
+    }
+
+    /// Answers a retirement's confirmation task: `SendTaskSuccess` with who confirmed, or
+    /// `SendTaskFailure` [`RETIREMENT_REFUSED`] with the refusal. Also what the review-inbox
+    /// function calls when the token arrives after the decision.
+    pub async fn answer_retirement(
+        &self,
+        request: &PendingRetirement,
+        refusal: Option<&str>,
+        token: &str,
+    ) -> Result<TaskAnswer, WorkflowError> {
+        match refusal {
+            None => {
+                let output = json!({
+                    "retirement_id": request.id,
+                    "confirmed_by": request.confirmed_by,
+                    "confirmed_at": request.confirmed_at,
+                });
+                self.succeed(token, &output, &request.id).await
+            }
+            Some(comment) => {
+                self.fail(token, RETIREMENT_REFUSED, comment, &request.id)
+                    .await
+            }
+        }
+    }
+
+    /// `SendTaskSuccess` with `output`; a token Step Functions no longer accepts is reported.
+    pub async fn succeed(
+        &self,
+        token: &str,
+        output: &Value,
+        subject: &str,
+    ) -> Result<TaskAnswer, WorkflowError> {
+        match self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output(output.to_string())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(TaskAnswer::Sent),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    se @ (SendTaskSuccessError::InvalidToken(_)
+                    | SendTaskSuccessError::TaskDoesNotExist(_)
+                    | SendTaskSuccessError::TaskTimedOut(_)),
+                ) => Ok(TaskAnswer::AlreadyClosed {
+                    code: se.code().unwrap_or("Unknown").to_owned(),
+                }),
+                _ => Err(WorkflowError::request("SendTaskSuccess", subject, &e)),
+            },
+        }
+    }
+
+    /// `SendTaskFailure` with `error` and `cause`; a token no longer accepted is reported.
+    pub async fn fail(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+        subject: &str,
+    ) -> Result<TaskAnswer, WorkflowError> {
+        match self
+            .client
+            .send_task_failure()
+            .task_token(token)
+            .error(error)
+            .cause(truncate(cause.to_owned(), MAX_CAUSE))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(TaskAnswer::Sent),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    se @ (SendTaskFailureError::InvalidToken(_)
+                    | SendTaskFailureError::TaskDoesNotExist(_)
+                    | SendTaskFailureError::TaskTimedOut(_)),
+                ) => Ok(TaskAnswer::AlreadyClosed {
+                    code: se.code().unwrap_or("Unknown").to_owned(),
+                }),
+                _ => Err(WorkflowError::request("SendTaskFailure", subject, &e)),
+            },
+        }
     }
 
     /// The ARN of a promotion's execution, derived without a request:
@@ -312,50 +474,11 @@ impl StepFunctionsWorkflows {
             "decided_at": review.decided_at,
             "conditions": review.conditions,
         });
-        let closed = |code: Option<&str>| TaskAnswer::AlreadyClosed {
-            code: code.unwrap_or("Unknown").to_owned(),
-        };
         match decision {
-            Decision::Approve => {
-                match self
-                    .client
-                    .send_task_success()
-                    .task_token(token)
-                    .output(outcome.to_string())
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(TaskAnswer::Sent),
-                    Err(e) => match e.as_service_error() {
-                        Some(
-                            se @ (SendTaskSuccessError::InvalidToken(_)
-                            | SendTaskSuccessError::TaskDoesNotExist(_)
-                            | SendTaskSuccessError::TaskTimedOut(_)),
-                        ) => Ok(closed(se.code())),
-                        _ => Err(WorkflowError::request("SendTaskSuccess", &review.id, &e)),
-                    },
-                }
-            }
+            Decision::Approve => self.succeed(token, &outcome, &review.id).await,
             Decision::Reject => {
-                match self
-                    .client
-                    .send_task_failure()
-                    .task_token(token)
-                    .error(REVIEW_REJECTED)
-                    .cause(truncate(outcome.to_string(), MAX_CAUSE))
-                    .send()
+                self.fail(token, REVIEW_REJECTED, &outcome.to_string(), &review.id)
                     .await
-                {
-                    Ok(_) => Ok(TaskAnswer::Sent),
-                    Err(e) => match e.as_service_error() {
-                        Some(
-                            se @ (SendTaskFailureError::InvalidToken(_)
-                            | SendTaskFailureError::TaskDoesNotExist(_)
-                            | SendTaskFailureError::TaskTimedOut(_)),
-                        ) => Ok(closed(se.code())),
-                        _ => Err(WorkflowError::request("SendTaskFailure", &review.id, &e)),
-                    },
-                }
             }
         }
     }
@@ -390,8 +513,58 @@ impl StepFunctionsWorkflows {
     }
 }
 
+/// Checks that `arn` names a Step Functions state machine.
+fn state_machine_arn(arn: String) -> Result<String, WorkflowError> {
+    if !arn.starts_with("arn:") || !arn.contains(":states:") || !arn.contains(":stateMachine:") {
+        return Err(WorkflowError::InvalidStateMachineArn(arn));
+    }
+    Ok(arn)
+}
+
 #[async_trait]
 impl Workflows for StepFunctionsWorkflows {
+    fn confirms_retirements(&self) -> bool {
+        self.retirement_state_machine_arn.is_some()
+    }
+
+    async fn retirement_requested(
+        &self,
+        version: &ModelVersion,
+        request: &PendingRetirement,
+    ) -> Result<(), StoreError> {
+        self.start_retirement(version, request).await?;
+        Ok(())
+    }
+
+    async fn retirement_decided(
+        &self,
+        request: &PendingRetirement,
+        refusal: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let token = self
+            .tokens
+            .task_token(&request.id)
+            .await
+            .map_err(WorkflowError::Tokens)?;
+        let Some(token) = token else {
+            tracing::info!(
+                retirement = %request.id,
+                "decision recorded before the confirmation token arrived; the review inbox will answer"
+            );
+            return Ok(());
+        };
+        if let TaskAnswer::AlreadyClosed { code } =
+            self.answer_retirement(request, refusal, &token).await?
+        {
+            tracing::warn!(
+                retirement = %request.id,
+                %code,
+                "Step Functions no longer accepts this retirement's confirmation token"
+            );
+        }
+        Ok(())
+    }
+
     async fn promotion_started(&self, promotion: &Promotion) -> Result<(), StoreError> {
         self.start(promotion).await?;
         Ok(())

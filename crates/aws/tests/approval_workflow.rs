@@ -329,7 +329,7 @@ async fn pump(
             let response = if is_inbox {
                 review_inbox(&event, &inbox).await
             } else {
-                let response = workflow_events(&event, &ctx.gov).await;
+                let response = workflow_events(&event, &ctx.gov, Some(&ctx.workflows)).await;
                 for record in &event.records {
                     if let Ok(envelope) = eventbridge_envelope(record) {
                         ctx.outcomes

@@ -609,7 +609,8 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
     let retired = gov
         .retire(&dev(), m, 2, "superseded by version 1", Some(1))
         .await
-        .unwrap();
+        .unwrap()
+        .into_version();
     assert_eq!(retired.stage, Stage::Retired);
     let model = gov.model_detail(m).await.unwrap();
     assert_eq!(model.model.production_version, Some(1));

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
@@ -19,9 +20,9 @@ use serde_json::{json, Value};
 
 use steward_aws::events::SOURCE;
 use steward_aws::handlers::stream::with_audit_seq;
-use steward_core::ports::Caller;
+use steward_core::ports::{Caller, SystemClock, Workflows};
 use steward_core::records::DomainEvent;
-use steward_core::service::{DecisionInput, SignalInput};
+use steward_core::service::{DecisionInput, RetireOutcome, SignalInput};
 use steward_core::types::{
     Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier, Role, SignalKind,
 };
@@ -190,6 +191,14 @@ fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
 
 // ---------------------------------------------------------------------------------- scenario
 
+/// A workflows port whose retirements wait for a workflow (as Step Functions' does).
+struct ConfirmingWorkflows;
+impl Workflows for ConfirmingWorkflows {
+    fn confirms_retirements(&self) -> bool {
+        true
+    }
+}
+
 /// Runs the scenario and returns every outbox event, oldest first, with its outbox id.
 async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
     // Opening a fresh data directory records the policy: PolicyChanged.
@@ -282,6 +291,22 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
     gov.set_roles(&admin(), "newcomer", vec![Role::Developer])
         .await
         .unwrap();
+
+    // Where retirements go through the retirement workflow (AWS), a request is recorded and
+    // waits: RetirementRequested. Same store, a workflows port that confirms retirements.
+    let confirming = Governance::new(
+        embedded.store.clone(),
+        embedded.store.clone(),
+        Arc::new(ConfirmingWorkflows),
+        Arc::new(SystemClock),
+        Arc::new(steward_aws::handlers::backend::UuidIds),
+        Policy::default(),
+    );
+    let pending = confirming
+        .retire(&rel(), MODEL, 4, "never shipped", None)
+        .await
+        .unwrap();
+    assert!(matches!(pending, RetireOutcome::Pending(_)), "{pending:?}");
     drop(embedded);
 
     // A changed policy (one-second review timeout for high risk) is recorded on reopening;

@@ -564,7 +564,7 @@ async fn the_inbox_stores_each_token_and_answers_a_review_decided_before_it_arri
         apply_workflow_event(gov, &envelope).await?,
         WorkflowOutcome::Agrees
     );
-    assert!(workflow_events(&event, gov)
+    assert!(workflow_events(&event, gov, None)
         .await
         .batch_item_failures
         .is_empty());
@@ -650,7 +650,7 @@ async fn a_review_timed_out_by_its_workflow_expires_the_promotion_once() -> Resu
         ),
         ("ReviewTimedOut", Some(review_id.as_str()))
     );
-    let response = workflow_events(&event, gov).await;
+    let response = workflow_events(&event, gov, None).await;
     assert!(response.batch_item_failures.is_empty());
 
     let after = gov.promotion(&p.id).await?;
@@ -668,7 +668,7 @@ async fn a_review_timed_out_by_its_workflow_expires_the_promotion_once() -> Resu
     assert_eq!(last[0].actor, "system:workflow");
 
     // Redelivered: nothing changes, nothing is appended.
-    let response = workflow_events(&event, gov).await;
+    let response = workflow_events(&event, gov, None).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(stack.backend.store.head().await?.size, size);
     assert_eq!(

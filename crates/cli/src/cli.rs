@@ -111,6 +111,8 @@ pub enum Command {
     PeriodicReviews(ConnOnly),
     /// Retire a version, recording why and what replaces it
     Retire(RetireArgs),
+    /// Confirm or refuse a retirement waiting for its workflow (AWS deployments)
+    ConfirmRetirement(ConfirmRetirementArgs),
     /// Which version serves (or served) production
     Production(ProductionArgs),
     /// Read and verify the tamper-evident audit log
@@ -380,6 +382,22 @@ pub struct IncidentsArgs {
     pub cursor: Option<String>,
     #[arg(long)]
     pub limit: Option<usize>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("decision").required(true).args(["approve", "reject"]))]
+pub struct ConfirmRetirementArgs {
+    pub name: String,
+    pub version: u32,
+    #[arg(long)]
+    pub approve: bool,
+    #[arg(long)]
+    pub reject: bool,
+    /// Why (required for a refusal)
+    #[arg(long)]
+    pub comment: Option<String>,
     #[command(flatten)]
     pub conn: Conn,
 }

@@ -462,6 +462,28 @@ impl Client {
         .await
     }
 
+    /// `POST /v1/models/{name}/versions/{version}/retirement/confirmation`
+    pub async fn confirm_retirement(
+        &self,
+        name: &str,
+        version: u32,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> Result<Value> {
+        let mut body = json!({"decision": if approve { "approve" } else { "reject" }});
+        if let Some(c) = comment {
+            body["comment"] = json!(c);
+        }
+        self.post(
+            &format!(
+                "{}/retirement/confirmation",
+                Self::version_path(name, version)
+            ),
+            &body,
+        )
+        .await
+    }
+
     /// `GET /v1/models/{name}/production?at=`
     pub async fn production(&self, name: &str, at: Option<DateTime<Utc>>) -> Result<Value> {
         let path = format!("/v1/models/{}/production", path_segment(name));

@@ -268,6 +268,15 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::ConfirmRetirement(a) => {
+            let c = client(&a.conn)?;
+            show(
+                &a.conn,
+                c.confirm_retirement(&a.name, a.version, a.approve, a.comment.as_deref()),
+                render::version,
+            )
+            .await
+        }
         Command::Production(a) => {
             show(
                 &a.conn,

@@ -192,6 +192,23 @@ pub fn version(v: &Value) -> String {
             ),
         ));
     }
+    if let Some(p) = v.get("pending_retirement").filter(|p| !p.is_null()) {
+        let confirmed = match p.get("confirmed_by").filter(|c| !c.is_null()) {
+            Some(by) => format!("confirmed by {}", cell(by)),
+            None => "waiting for confirmation".to_owned(),
+        };
+        pairs.push((
+            "retirement requested",
+            format!(
+                "{} by {} at {}: {} (replacement: {}); {confirmed}",
+                cell(&p["id"]),
+                cell(&p["requested_by"]),
+                time(&p["requested_at"]),
+                cell(&p["reason"]),
+                cell(&p["replacement"])
+            ),
+        ));
+    }
     if let Some(due) = v.get("next_periodic_review").filter(|d| !d.is_null()) {
         pairs.push(("next periodic review", time(due)));
     }

@@ -213,6 +213,14 @@ fn an_api_refusal_prints_the_code_message_and_each_field_to_stderr_and_exits_1()
         .assert()
         .code(1)
         .stderr(contains("404"));
+
+    // Confirming the retirement of an unknown version: 404 from the confirmation route.
+    server
+        .cli(&tokens["comp"])
+        .args(["confirm-retirement", "credit-risk", "9", "--approve"])
+        .assert()
+        .code(1)
+        .stderr(contains("404").and(contains("has no version 9")));
 }
 
 #[test]
@@ -224,6 +232,10 @@ fn usage_errors_exit_2_and_list_the_valid_values() {
         .stderr(contains("staging").and(contains("production")));
     steward()
         .args(["reviews", "decide", "r-1"])
+        .assert()
+        .code(2);
+    steward()
+        .args(["confirm-retirement", "credit-risk", "1"])
         .assert()
         .code(2);
     steward().args(["signal", "--model", "m"]).assert().code(2);

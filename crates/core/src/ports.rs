@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use crate::audit::{AuditDraft, AuditEvent, Checkpoint, Hash};
 use crate::error::StoreError;
 use crate::records::{
-    CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PrincipalRecord,
-    ProductionChange, Promotion, Review, ReviewStatus,
+    CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PendingRetirement,
+    PrincipalRecord, ProductionChange, Promotion, Review, ReviewStatus,
 };
 use crate::types::{ModelName, PrincipalId, ReviewStage, RiskTier, Stage};
 
@@ -288,6 +288,29 @@ pub trait Workflows: Send + Sync {
         &self,
         _promotion: &Promotion,
         _review: &Review,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Whether retirements go through a workflow (request, confirmation, archive) rather than
+    /// taking effect when requested. The embedded mode retires at once.
+    fn confirms_retirements(&self) -> bool {
+        false
+    }
+    /// Starts the retirement workflow of `version`'s pending retirement. Called again for the
+    /// same request when a client repeats it: starting must be idempotent.
+    async fn retirement_requested(
+        &self,
+        _version: &ModelVersion,
+        _request: &PendingRetirement,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Tells the retirement workflow that `request` was confirmed (`confirmed_by` set) or
+    /// refused (`refusal` given).
+    async fn retirement_decided(
+        &self,
+        _request: &PendingRetirement,
+        _refusal: Option<&str>,
     ) -> Result<(), StoreError> {
         Ok(())
     }

@@ -65,6 +65,32 @@ pub struct Retirement {
     pub replacement: Option<u32>,
     pub retired_by: PrincipalId,
     pub retired_at: DateTime<Utc>,
+    /// The retirement request this completes, when it went through the retirement workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Who confirmed it, when it went through the retirement workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<PrincipalId>,
+}
+
+/// A retirement waiting for its workflow (on AWS): requested and checked, to be confirmed by
+/// a compliance reviewer or release manager other than the requester, then archived.
+///
+/// Invariant: at most one per version; it is cleared in the same commit that retires the
+/// version, records a refusal, or records that the workflow timed out or refused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRetirement {
+    /// `{name}.{version}.rt-<16 hex>`: also the workflow's execution name.
+    pub id: String,
+    pub reason: String,
+    pub replacement: Option<u32>,
+    pub requested_by: PrincipalId,
+    pub requested_at: DateTime<Utc>,
+    /// Set when a confirmer approved it; the workflow's archive step then retires the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<PrincipalId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +119,9 @@ pub struct ModelVersion {
     /// The promotion under review, if any (at most one at a time).
     pub open_promotion: Option<String>,
     pub retirement: Option<Retirement>,
+    /// A retirement waiting for its workflow's confirmation (AWS only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_retirement: Option<PendingRetirement>,
     pub revision: u64,
 }
 
@@ -197,6 +226,20 @@ pub fn parse_promotion_id(id: &str) -> Option<(ModelName, u32)> {
     let version = parts.next()?.parse().ok()?;
     parts.next().filter(|u| !u.is_empty())?;
     Some((name, version))
+}
+
+/// The id of a retirement request: `{name}.{version}.{unique}`, `unique` being `rt-<hex>`.
+pub fn retirement_id(name: &ModelName, version: u32, unique: &str) -> String {
+    format!("{name}.{version}.{unique}")
+}
+
+/// The model and version a retirement request id names.
+pub fn parse_retirement_id(id: &str) -> Option<(ModelName, u32)> {
+    let (name, version) = parse_promotion_id(id)?;
+    let rest = id.splitn(3, '.').nth(2)?;
+    rest.strip_prefix("rt-")
+        .filter(|u| !u.is_empty())
+        .map(|_| (name, version))
 }
 
 /// Splits a review id into its promotion id and stage.

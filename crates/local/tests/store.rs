@@ -411,7 +411,8 @@ async fn a_version_that_an_active_model_depends_on_cannot_be_retired_until_the_d
         .gov
         .retire(&dev, "features", 1, "superseded", None)
         .await
-        .unwrap();
+        .unwrap()
+        .into_version();
     assert_eq!(retired.stage, steward_core::types::Stage::Retired);
 }
 

@@ -1,6 +1,7 @@
-//! `workflow-events`: SQS (fed by the approval workflow's outcome events) → core state
-//! changes: a review the workflow timed out expires its promotion; approvals and rejections
-//! are checked against the registry.
+//! `workflow-events`: SQS (fed by the workflows' outcome events, and by the retirement
+//! workflow's action messages) → core state changes: a review the workflow timed out expires
+//! its promotion; approvals and rejections are checked against the registry; a retirement's
+//! dependents check and archive are answered; an ended retirement request is closed.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -25,8 +26,9 @@ async fn main() -> Result<(), Error> {
     let backend = AwsBackend::connect(&env).await?;
 
     let gov = backend.gov.as_ref();
+    let workflows = backend.step_functions.as_deref();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(workflow_events(&event.payload, gov).await)
+        Ok::<_, Error>(workflow_events(&event.payload, gov, workflows).await)
     }))
     .await
 }

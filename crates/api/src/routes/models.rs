@@ -10,10 +10,12 @@ use serde::Serialize;
 use steward_core::manifest::ModelCard;
 use steward_core::ports::ModelFilter;
 use steward_core::records::{CardRevision, Model, ModelVersion};
-use steward_core::service::{GateResult, ModelDetail, ProductionAt, VersionDetail};
+use steward_core::service::{GateResult, ModelDetail, ProductionAt, RetireOutcome, VersionDetail};
 use steward_core::types::{Environment, ModelName, RiskTier, Stage};
 
-use crate::bodies::{DeploymentRequest, PromotionRequest, RetirementRequest, RollbackRequest};
+use crate::bodies::{
+    DeploymentRequest, PromotionRequest, RetirementConfirmation, RetirementRequest, RollbackRequest,
+};
 use crate::error::ApiError;
 use crate::extract::{header_str, if_match, Auth, Body, JsonBody, PathParams, QueryParams};
 use crate::{AppState, List};
@@ -246,14 +248,16 @@ pub async fn rollback(
     Ok(Json(m))
 }
 
-/// `POST /v1/models/{name}/versions/{version}/retirement` → 200 with the version.
+/// `POST /v1/models/{name}/versions/{version}/retirement` → 200 with the retired version;
+/// where retirements go through the retirement workflow (AWS), 202 with the version and its
+/// `pending_retirement` (the request waits for confirmation).
 pub async fn retire(
     State(s): State<AppState>,
     Auth(caller): Auth,
     path: PathParams,
     Body(req): Body<RetirementRequest>,
-) -> Result<Json<ModelVersion>, ApiError> {
-    let v = s
+) -> Result<Response, ApiError> {
+    let outcome = s
         .gov
         .retire(
             &caller,
@@ -261,6 +265,31 @@ pub async fn retire(
             path.int("version")?,
             &req.reason,
             req.replacement,
+        )
+        .await?;
+    Ok(match outcome {
+        RetireOutcome::Retired(v) => Json(v).into_response(),
+        RetireOutcome::Pending(v) => (StatusCode::ACCEPTED, Json(v)).into_response(),
+    })
+}
+
+/// `POST /v1/models/{name}/versions/{version}/retirement/confirmation` `{"decision", "comment"}`
+/// → 200 with the version: a compliance reviewer or release manager (not the requester)
+/// confirms or refuses a pending retirement; the retirement workflow then archives or ends.
+pub async fn confirm_retirement(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    path: PathParams,
+    Body(req): Body<RetirementConfirmation>,
+) -> Result<Json<ModelVersion>, ApiError> {
+    let v = s
+        .gov
+        .decide_retirement(
+            &caller,
+            path.str("name"),
+            path.int("version")?,
+            req.decision,
+            req.comment.as_deref(),
         )
         .await?;
     Ok(Json(v))

@@ -192,3 +192,31 @@ async fn retirement_records_the_reason_and_refuses_a_serving_version_without_rep
     .expect(409)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_retirement_confirmation_needs_a_pending_retirement_and_a_confirming_role() -> Result<()>
+{
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    let path = "/v1/models/credit-risk/versions/1/retirement/confirmation";
+    let before = app.snapshot().await?;
+    // Only compliance reviewers and release managers confirm retirements.
+    app.post("dev", path, &json!({"decision": "approve"}))
+        .await?
+        .expect(403)?;
+    // Embedded, retirements take effect when requested: nothing ever waits for confirmation.
+    let r = app
+        .post("comp", path, &json!({"decision": "approve"}))
+        .await?
+        .expect(409)?;
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("waiting for confirmation")));
+    let r = app
+        .post("comp", path, &json!({"decision": "maybe"}))
+        .await?
+        .expect(422)?;
+    assert_eq!(r.fields(), ["decision"]);
+    assert_eq!(app.snapshot().await?, before);
+    Ok(())
+}

@@ -22,6 +22,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/models/{name}/versions/{version}/promotions"),
     ("post", "/v1/models/{name}/versions/{version}/deployments"),
     ("post", "/v1/models/{name}/versions/{version}/retirement"),
+    (
+        "post",
+        "/v1/models/{name}/versions/{version}/retirement/confirmation",
+    ),
     ("post", "/v1/models/{name}/rollback"),
     ("get", "/v1/models/{name}/production"),
     ("get", "/v1/promotions/{id}"),

@@ -19,7 +19,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use serde::Deserialize;
 use steward_core::audit::Hash;
-use steward_core::records::{parse_promotion_id, parse_review_id, DomainEvent};
+use steward_core::records::{
+    parse_promotion_id, parse_retirement_id, parse_review_id, DomainEvent,
+};
 use steward_core::StoreError;
 
 use super::items::{self, from_item, n, s, Item, EXPIRES_AT};
@@ -78,10 +80,15 @@ fn expires_at(ttl: Duration) -> AttributeValue {
 }
 
 /// The key of a review's task token; `None` for an id this registry never issued.
-fn token_key(review_id: &str) -> Option<ItemKey> {
-    let (promotion_id, _) = parse_review_id(review_id)?;
+/// The item of the task token waiting on a review or on a retirement request's confirmation,
+/// in the model's partition.
+fn token_key(id: &str) -> Option<ItemKey> {
+    if let Some((name, _)) = parse_retirement_id(id) {
+        return Some(keys::task_token_key(&name, id));
+    }
+    let (promotion_id, _) = parse_review_id(id)?;
     let (name, _) = parse_promotion_id(promotion_id)?;
-    Some(keys::task_token_key(&name, review_id))
+    Some(keys::task_token_key(&name, id))
 }
 
 impl DynamoStore {
@@ -90,7 +97,7 @@ impl DynamoStore {
     pub async fn put_task_token(&self, review_id: &str, token: &str) -> Result<(), StoreError> {
         let key = token_key(review_id).ok_or_else(|| {
             StoreError::Backend(format!(
-                "{review_id:?} is not a review id this registry issued"
+                "{review_id:?} is not a review or retirement id this registry issued"
             ))
         })?;
         let mut item: Item = items::key_item(&key);

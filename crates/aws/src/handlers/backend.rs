@@ -8,7 +8,8 @@
 //!   path-style addressing, and static test credentials are used: no credential chain is
 //!   consulted against an emulator.
 //! - The workflows port is Step Functions exactly when `STEWARD_APPROVAL_STATE_MACHINE_ARN` is
-//!   set; its task tokens are the store's `T#` items.
+//!   set; its task tokens are the store's `T#` items. Retirements go through the retirement
+//!   workflow exactly when `STEWARD_RETIREMENT_STATE_MACHINE_ARN` is set as well.
 //! - Checkpoints are signed by the KMS key `STEWARD_SIGNING_KEY_ID` (its public key fetched
 //!   once here); [`TEST_SIGNING_SEED`] (an Ed25519 seed) exists for emulators only, which
 //!   cannot host the real key everywhere. Without either there is no signer, and the functions
@@ -132,11 +133,11 @@ impl AwsBackend {
             Some(arn) => {
                 let tokens: Arc<dyn TaskTokens> = store.clone();
                 let sfn = aws_sdk_sfn::Client::new(&sdk);
-                Some(Arc::new(StepFunctionsWorkflows::new(
-                    sfn,
-                    arn.clone(),
-                    tokens,
-                )?))
+                let mut w = StepFunctionsWorkflows::new(sfn, arn.clone(), tokens)?;
+                if let Some(retirement) = &env.retirement_state_machine {
+                    w = w.with_retirement(retirement.clone())?;
+                }
+                Some(Arc::new(w))
             }
             None => None,
         };

@@ -15,20 +15,28 @@
 //! Core publishes a `ReviewRequested` of its own (without a token) when a promotion opens; the
 //! rule feeding this queue selects the workflow's by its token:
 //! `{"detail-type": ["ReviewRequested"], "detail": {"task_token": [{"exists": true}]}}`.
+//! The retirement workflow asks for a confirmation the same way
+//! (`RetirementConfirmationRequested {retirement_id, task_token}`): the token is stored under
+//! the request id, then the version is read; a request already confirmed is answered at once,
+//! and one that is no longer pending (refused before the token arrived) is refused at once.
 //! Anything else that arrives is logged and dropped.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use steward_core::records::{parse_promotion_id, parse_review_id, ReviewStatus};
+use steward_core::records::{
+    parse_promotion_id, parse_retirement_id, parse_review_id, ReviewStatus,
+};
 use steward_core::Governance;
 
 use super::{detail_str, eventbridge_envelope, for_each_message, Failure};
 use crate::dynamo::DynamoStore;
-use crate::workflows::{StepFunctionsWorkflows, TaskAnswer};
+use crate::workflows::{StepFunctionsWorkflows, TaskAnswer, RETIREMENT_REFUSED};
 
 /// The detail-type of the approval workflow's request for a review.
 pub const REVIEW_REQUESTED: &str = "ReviewRequested";
+/// The detail-type of the retirement workflow's request for a confirmation.
+pub const RETIREMENT_CONFIRMATION_REQUESTED: &str = "RetirementConfirmationRequested";
 
 /// What the review inbox reads and writes.
 #[derive(Clone)]
@@ -83,14 +91,75 @@ pub async fn receive_task_token(
     })
 }
 
+/// Stores the token of the task waiting on the confirmation of retirement `retirement_id`;
+/// answers it at once when the request was already confirmed, or refuses it when the request
+/// is no longer pending. Requests: one `PutItem`, one `GetItem`, at most one answer.
+pub async fn receive_retirement_token(
+    inbox: &ReviewInbox,
+    retirement_id: &str,
+    task_token: &str,
+) -> Result<TokenOutcome, Failure> {
+    let (name, version) = parse_retirement_id(retirement_id).ok_or_else(|| {
+        Failure::validation(format!(
+            "{retirement_id:?} is not a retirement id Steward issued"
+        ))
+    })?;
+    inbox
+        .store
+        .put_task_token(retirement_id, task_token)
+        .await?;
+    let v = inbox
+        .gov
+        .registry()
+        .version(&name, version)
+        .await?
+        .ok_or_else(|| {
+            Failure::new(
+                crate::diagnostic::NOT_FOUND,
+                format!("no version {version} of {name}"),
+            )
+        })?;
+    match v.pending_retirement {
+        Some(p) if p.id == retirement_id => {
+            if p.confirmed_by.is_some() {
+                let answer = inbox
+                    .workflows
+                    .answer_retirement(&p, None, task_token)
+                    .await?;
+                Ok(TokenOutcome::Answered(answer))
+            } else {
+                Ok(TokenOutcome::Stored)
+            }
+        }
+        _ => {
+            let answer = inbox
+                .workflows
+                .fail(
+                    task_token,
+                    RETIREMENT_REFUSED,
+                    "the retirement request is no longer pending",
+                    retirement_id,
+                )
+                .await?;
+            Ok(TokenOutcome::Answered(answer))
+        }
+    }
+}
+
 /// Handles a batch of `ReviewRequested` events from SQS (see [`super::for_each_message`]
 /// for which failures are retried).
 pub async fn review_inbox(event: &SqsEvent, inbox: &ReviewInbox) -> SqsBatchResponse {
     for_each_message(&event.records, |message| async move {
         let envelope = eventbridge_envelope(message)?;
+        if envelope.detail_type == RETIREMENT_CONFIRMATION_REQUESTED {
+            let retirement_id = detail_str(&envelope, "retirement_id")?;
+            let token = detail_str(&envelope, "task_token")?;
+            let outcome = receive_retirement_token(inbox, retirement_id, token).await?;
+            return Ok(format!("retirement {retirement_id}: {outcome:?}"));
+        }
         if envelope.detail_type != REVIEW_REQUESTED {
             return Err(Failure::validation(format!(
-                "expected a {REVIEW_REQUESTED} event, got {}",
+                "expected a {REVIEW_REQUESTED} or {RETIREMENT_CONFIRMATION_REQUESTED} event, got {}",
                 envelope.detail_type
             )));
         }

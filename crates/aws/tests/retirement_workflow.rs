@@ -1,0 +1,518 @@
+//! The retirement state machine EXECUTING on moto (Step Functions with `execute_state_machine`),
+//! as deployed (`statemachines/retirement.asl.json` with the template's substitutions), wired
+//! to the deployed rules (`events/rules/retirement-confirmation-requested.json` → the review
+//! inbox queue, `retirement-outcomes.json` → the workflow-events queue) on moto EventBridge →
+//! SQS. Its dependents check and archive step are task-token messages to the workflow-events
+//! queue. The review-inbox and workflow-events handlers are driven in-process from the two
+//! queues (a pump standing in for the event source mappings); the registry is on DynamoDB
+//! Local. A retirement requested through core starts the execution (the API's 202 path).
+//!
+//! Four paths, each asserting the execution's status and output, the registry and the
+//! version's audit events:
+//! - confirm: a compliance reviewer confirms (the requester may not), the workflow archives,
+//!   the version is retired with the request and the confirmer recorded;
+//! - refuse with dependents: a model declares the version as a dependency after the request,
+//!   so the workflow's own check refuses, and the request ends;
+//! - refused by the confirmer: the refusal ends the request at once, the workflow reports it;
+//! - timeout: nobody confirms within the (3 s) confirmation timeout; the request ends.
+//!
+//! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` and `STEWARD_TEST_AWS_ENDPOINT` (see `common`).
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use serde_json::{json, Value};
+
+use common::*;
+use steward_aws::dynamo::DynamoStore;
+use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
+use steward_aws::handlers::workflow_events::workflow_events;
+use steward_aws::workflows::{StepFunctionsWorkflows, TaskTokens};
+use steward_core::ports::{AuditLog, Caller};
+use steward_core::records::ModelVersion;
+use steward_core::service::RetireOutcome;
+use steward_core::types::{Decision, ModelName, PrincipalId, Role, Stage};
+use steward_core::{GovError, Governance};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+const RETIREMENT_ASL: &str = include_str!("../../../statemachines/retirement.asl.json");
+const CONFIRMATION_RULE: &str =
+    include_str!("../../../events/rules/retirement-confirmation-requested.json");
+const OUTCOMES_RULE: &str = include_str!("../../../events/rules/retirement-outcomes.json");
+
+fn caller(id: &str, roles: &[Role]) -> Caller {
+    Caller {
+        id: PrincipalId::parse(&format!("arn:aws:iam::123456789012:user/{id}")).unwrap(),
+        roles: roles.to_vec(),
+    }
+}
+fn dev() -> Caller {
+    caller("dev", &[Role::Developer])
+}
+fn release_manager() -> Caller {
+    caller("rel", &[Role::ReleaseManager])
+}
+fn compliance() -> Caller {
+    caller("comp", &[Role::ComplianceReviewer])
+}
+
+fn manifest() -> Value {
+    serde_json::from_str(include_str!(
+        "../../local/tests/fixtures/credit-risk-v1.json"
+    ))
+    .unwrap()
+}
+
+struct Ctx {
+    /// Retirements through the machine with a 60 s confirmation timeout.
+    gov: Arc<Governance>,
+    /// The same table, through the machine with a 3 s confirmation timeout.
+    short: Arc<Governance>,
+    store: Arc<DynamoStore>,
+    workflows: Arc<StepFunctionsWorkflows>,
+    short_workflows: Arc<StepFunctionsWorkflows>,
+    sfn: aws_sdk_sfn::Client,
+}
+
+impl Ctx {
+    async fn history(&self, arn: &str) -> String {
+        match self
+            .sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .max_results(1000)
+            .send()
+            .await
+        {
+            Ok(h) => h
+                .events()
+                .iter()
+                .map(|e| format!("  {} {:?}", e.id(), e.r#type()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => format!("(no history: {e})"),
+        }
+    }
+
+    async fn wait_token(&self, id: &str, arn: &str) -> Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        while self.store.task_token(id).await?.is_none() {
+            if Instant::now() > deadline {
+                bail!(
+                    "no confirmation token for {id}; history:\n{}",
+                    self.history(arn).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    async fn finished(&self, arn: &str) -> Result<(aws_sdk_sfn::types::ExecutionStatus, Value)> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let d = self
+                .sfn
+                .describe_execution()
+                .execution_arn(arn)
+                .send()
+                .await?;
+            if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
+                let output = d.output().map(serde_json::from_str).transpose()?;
+                return Ok((d.status().clone(), output.unwrap_or(Value::Null)));
+            }
+            if Instant::now() > deadline {
+                bail!("still RUNNING; history:\n{}", self.history(arn).await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The version once its pending retirement has ended (retired, refused or closed).
+    async fn settled(&self, model: &str) -> Result<ModelVersion> {
+        let name = ModelName::parse(model).map_err(|e| anyhow!("{e:?}"))?;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let v = self.gov.registry().version(&name, 1).await?.context("v1")?;
+            if v.pending_retirement.is_none() {
+                return Ok(v);
+            }
+            if Instant::now() > deadline {
+                bail!("retirement still pending: {:?}", v.pending_retirement);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `(action, actor)` of the version's audit events after its registration.
+    async fn audit(&self, model: &str) -> Result<Vec<(String, String)>> {
+        let name = ModelName::parse(model).map_err(|e| anyhow!("{e:?}"))?;
+        Ok(self
+            .store
+            .events(Some(&name), 0, 1000)
+            .await?
+            .into_iter()
+            .filter(|e| e.action != "version.registered")
+            .map(|e| (e.action, e.actor))
+            .collect())
+    }
+}
+
+/// Drains the inbox and workflow-events queues into their handlers, as the event source
+/// mappings would (batch item failures become visible again at once).
+async fn pump(
+    ctx: Arc<Ctx>,
+    sqs: aws_sdk_sqs::Client,
+    inbox: (String, String),
+    wf: (String, String),
+) {
+    let inbox_handler = ReviewInbox {
+        gov: ctx.gov.clone(),
+        store: ctx.store.clone(),
+        workflows: ctx.workflows.clone(),
+    };
+    loop {
+        let mut idle = true;
+        for (is_inbox, (url, arn)) in [(true, &inbox), (false, &wf)] {
+            let Ok(out) = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let messages = out.messages().to_vec();
+            if messages.is_empty() {
+                continue;
+            }
+            idle = false;
+            let event = sqs_event_for(arn, &messages).expect("an SQS event");
+            let response = if is_inbox {
+                review_inbox(&event, &inbox_handler).await
+            } else {
+                workflow_events(&event, &ctx.gov, Some(&ctx.workflows)).await
+            };
+            let failed: HashSet<String> = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect();
+            for m in &messages {
+                let handle = m.receipt_handle().unwrap_or_default();
+                if failed.contains(m.message_id().unwrap_or_default()) {
+                    let _ = sqs
+                        .change_message_visibility()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .visibility_timeout(0)
+                        .send()
+                        .await;
+                } else {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        if idle {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Registers version 1 of `model` and requests its retirement through `gov`; returns the
+/// pending request's id and its execution ARN.
+async fn request(
+    ctx: &Ctx,
+    gov: &Governance,
+    workflows: &StepFunctionsWorkflows,
+    model: &str,
+    requester: &Caller,
+) -> Result<(String, String)> {
+    ctx.gov.register(&dev(), model, manifest(), None).await?;
+    let outcome = gov
+        .retire(requester, model, 1, "superseded by a vendor model", None)
+        .await?;
+    let RetireOutcome::Pending(v) = outcome else {
+        bail!("expected a pending retirement, got {outcome:?}");
+    };
+    let pending = v.pending_retirement.context("pending_retirement")?;
+    ensure!(
+        pending.requested_by == requester.id && pending.confirmed_by.is_none(),
+        "{pending:?}"
+    );
+    ensure!(
+        v.stage == Stage::Development,
+        "not retired yet: {:?}",
+        v.stage
+    );
+    let arn = workflows
+        .retirement_execution_arn(&pending.id)
+        .context("retirement machine")?;
+    Ok((pending.id, arn))
+}
+
+async fn expect_status(ctx: &Ctx, arn: &str, status: &str) -> Result<()> {
+    let (s, output) = ctx.finished(arn).await?;
+    ensure!(
+        s == aws_sdk_sfn::types::ExecutionStatus::Succeeded && output["status"] == status,
+        "execution {s:?} {output}; history:\n{}",
+        ctx.history(arn).await
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out() -> Result<()> {
+    let Some((_, aws)) = endpoints() else {
+        return Ok(());
+    };
+    let sdk = steward_aws::sdk_config(Some("us-east-1"), Some(&aws), true).await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let bus = unique("bus");
+    // The approval machine only gives the backends their Step Functions port.
+    let approval = sfn
+        .create_state_machine()
+        .name(unique("approval"))
+        .role_arn("arn:aws:iam::123456789012:role/steward-approval")
+        .definition(APPROVAL_ASL.replace("${EventBusName}", &bus))
+        .send()
+        .await?
+        .state_machine_arn()
+        .to_owned();
+    let stack = Stack::new(&[
+        ("STEWARD_APPROVAL_STATE_MACHINE_ARN", approval),
+        ("STEWARD_EVENT_BUS", bus.clone()),
+    ])
+    .await?
+    .context("stack")?;
+    let inbox_queue = stack
+        .queue_for(serde_json::from_str(CONFIRMATION_RULE)?)
+        .await?;
+    let wf_queue = stack
+        .queue_for(serde_json::from_str(OUTCOMES_RULE)?)
+        .await?;
+    let machine = |timeout: &str| {
+        RETIREMENT_ASL
+            .replace("${EventBusName}", &bus)
+            .replace("${WorkflowEventsQueueUrl}", &wf_queue)
+            .replace("${ConfirmationTimeoutSeconds}", timeout)
+    };
+    let mut arns = Vec::new();
+    for timeout in ["60", "3"] {
+        arns.push(
+            sfn.create_state_machine()
+                .name(unique("retirement"))
+                .role_arn("arn:aws:iam::123456789012:role/steward-retirement")
+                .definition(machine(timeout))
+                .send()
+                .await?
+                .state_machine_arn()
+                .to_owned(),
+        );
+    }
+    let long = stack
+        .sibling(&[("STEWARD_RETIREMENT_STATE_MACHINE_ARN", arns[0].clone())])
+        .await?;
+    let short = stack
+        .sibling(&[("STEWARD_RETIREMENT_STATE_MACHINE_ARN", arns[1].clone())])
+        .await?;
+    let ctx = Arc::new(Ctx {
+        gov: long.gov.clone(),
+        short: short.gov.clone(),
+        store: long.store.clone(),
+        workflows: long.require_step_functions().map_err(|f| anyhow!("{f}"))?,
+        short_workflows: short.require_step_functions().map_err(|f| anyhow!("{f}"))?,
+        sfn,
+    });
+
+    // Refuse with dependents: requested while nothing depends on the version; before the
+    // workflow's check runs (the pump is not started yet), a model declares it as a
+    // dependency.
+    let (dep_id, dep_arn) = request(&ctx, &ctx.gov, &ctx.workflows, "features", &dev()).await?;
+    let mut dependent = manifest();
+    dependent["dependencies"] = json!([{"name": "features", "version": 1}]);
+    ctx.gov.register(&dev(), "scorer", dependent, None).await?;
+
+    let inbox_arn = stack.queue_arn(&inbox_queue).await?;
+    let wf_arn = stack.queue_arn(&wf_queue).await?;
+    let pump = tokio::spawn(pump(
+        ctx.clone(),
+        stack.sqs.clone(),
+        (inbox_queue, inbox_arn),
+        (wf_queue, wf_arn),
+    ));
+
+    // Confirm: the requester (a release manager) may not confirm; a compliance reviewer does.
+    let (confirm_id, confirm_arn) =
+        request(&ctx, &ctx.gov, &ctx.workflows, "churn", &release_manager()).await?;
+    ctx.wait_token(&confirm_id, &confirm_arn).await?;
+    let own = ctx
+        .gov
+        .decide_retirement(&release_manager(), "churn", 1, Decision::Approve, None)
+        .await;
+    ensure!(
+        matches!(own, Err(GovError::SeparationOfDuties(_))),
+        "the requester confirmed: {own:?}"
+    );
+    ctx.gov
+        .decide_retirement(&compliance(), "churn", 1, Decision::Approve, None)
+        .await?;
+
+    // Refused by the confirmer, before or after the token arrived.
+    let (refuse_id, refuse_arn) = request(&ctx, &ctx.gov, &ctx.workflows, "fraud", &dev()).await?;
+    let no_reason = ctx
+        .gov
+        .decide_retirement(&compliance(), "fraud", 1, Decision::Reject, None)
+        .await;
+    ensure!(
+        matches!(&no_reason, Err(GovError::Validation(f)) if f[0].field == "comment"),
+        "{no_reason:?}"
+    );
+    ctx.gov
+        .decide_retirement(
+            &compliance(),
+            "fraud",
+            1,
+            Decision::Reject,
+            Some("still used by the quarterly report"),
+        )
+        .await?;
+
+    // Timeout: nobody confirms within 3 s.
+    let (timeout_id, timeout_arn) =
+        request(&ctx, &ctx.short, &ctx.short_workflows, "pricing", &dev()).await?;
+
+    // Confirm: archived by the workflow.
+    expect_status(&ctx, &confirm_arn, "retired").await?;
+    let v = ctx.settled("churn").await?;
+    let r = v.retirement.clone().context("retirement")?;
+    ensure!(
+        v.stage == Stage::Retired
+            && r.request_id.as_deref() == Some(confirm_id.as_str())
+            && r.confirmed_by.as_ref() == Some(&compliance().id)
+            && r.retired_by == release_manager().id,
+        "{v:?}"
+    );
+    let rel = release_manager().id.to_string();
+    let comp = compliance().id.to_string();
+    ensure!(
+        ctx.audit("churn").await?
+            == [
+                ("retirement.requested".to_owned(), rel.clone()),
+                ("retirement.confirmed".to_owned(), comp.clone()),
+                ("version.retired".to_owned(), rel.clone()),
+            ],
+        "churn audit {:?}",
+        ctx.audit("churn").await?
+    );
+
+    // Refuse with dependents: the check refused it; the request ended.
+    expect_status(&ctx, &dep_arn, "refused").await?;
+    let v = ctx.settled("features").await?;
+    ensure!(
+        v.stage == Stage::Development && v.retirement.is_none(),
+        "{v:?}"
+    );
+    let audit = ctx.audit("features").await?;
+    ensure!(
+        audit
+            == [
+                ("retirement.requested".to_owned(), dev().id.to_string()),
+                (
+                    "retirement.refused".to_owned(),
+                    "system:workflow".to_owned()
+                ),
+            ],
+        "features audit {audit:?}"
+    );
+    let refused = ctx
+        .store
+        .events(Some(&ModelName::parse("features").unwrap()), 0, 1000)
+        .await?
+        .into_iter()
+        .find(|e| e.action == "retirement.refused")
+        .context("refusal")?;
+    ensure!(
+        refused.details["retirement_id"] == dep_id.as_str()
+            && refused.details["step"] == "CheckDependents"
+            && refused.details["reasons"][0]
+                .as_str()
+                .is_some_and(|r| r.contains("scorer version 1")),
+        "{}",
+        refused.details
+    );
+
+    // Refused by the confirmer.
+    expect_status(&ctx, &refuse_arn, "refused").await?;
+    let v = ctx.settled("fraud").await?;
+    ensure!(
+        v.stage == Stage::Development && v.retirement.is_none(),
+        "{v:?}"
+    );
+    let audit = ctx.audit("fraud").await?;
+    ensure!(
+        audit
+            == [
+                ("retirement.requested".to_owned(), dev().id.to_string()),
+                ("retirement.refused".to_owned(), comp.clone()),
+            ],
+        "fraud audit {audit:?} ({refuse_id})"
+    );
+
+    // Timeout.
+    expect_status(&ctx, &timeout_arn, "timed_out").await?;
+    let v = ctx.settled("pricing").await?;
+    ensure!(
+        v.stage == Stage::Development && v.retirement.is_none(),
+        "{v:?}"
+    );
+    let audit = ctx.audit("pricing").await?;
+    ensure!(
+        audit
+            == [
+                ("retirement.requested".to_owned(), dev().id.to_string()),
+                (
+                    "retirement.timed_out".to_owned(),
+                    "system:workflow".to_owned()
+                ),
+            ],
+        "pricing audit {audit:?} ({timeout_id})"
+    );
+
+    // A new request is possible once one has ended; a second while one is pending is not,
+    // and repeating the pending request returns it (idempotent start).
+    let again = ctx
+        .gov
+        .retire(&dev(), "pricing", 1, "superseded by a vendor model", None)
+        .await?
+        .into_version();
+    let again_id = again.pending_retirement.clone().context("pending")?.id;
+    ensure!(again_id != timeout_id, "a new request gets a new id");
+    let repeated = ctx
+        .gov
+        .retire(&dev(), "pricing", 1, "superseded by a vendor model", None)
+        .await?
+        .into_version();
+    ensure!(
+        repeated.pending_retirement.map(|p| p.id) == Some(again_id),
+        "repeating the pending request returns it"
+    );
+    let other = ctx
+        .gov
+        .retire(&dev(), "pricing", 1, "another reason", None)
+        .await;
+    ensure!(matches!(other, Err(GovError::Conflict(_))), "{other:?}");
+
+    pump.abort();
+    Ok(())
+}
