@@ -321,7 +321,10 @@ def cmd_asl(outdir: str) -> int:
 
 
 def service_detail_types() -> set[str]:
-    text = (ROOT / "crates" / "core" / "src" / "service.rs").read_text()
+    core = ROOT / "crates" / "core" / "src"
+    # service.rs and its submodules (service/*.rs), which emit through the same Self::event;
+    # integrations.rs (SageMaker findings) too.
+    text = "".join(p.read_text() for p in [core / "service.rs", core / "integrations.rs", *sorted((core / "service").glob("*.rs"))])
     return set(re.findall(r'Self::event\(\s*"([A-Za-z]+)"', text))
 
 

@@ -163,6 +163,10 @@ impl AwsEnv {
         "STEWARD_ROLE_CACHE_SECONDS",
         "STEWARD_ENDPOINT_URL",
         "STEWARD_DYNAMODB_ENDPOINT_URL",
+        // Read by steward-sagemaker's functions (crates/sagemaker/src/lib.rs).
+        "STEWARD_SAGEMAKER_PRINCIPAL",
+        "STEWARD_SAGEMAKER_MANIFEST_BUCKET",
+        "STEWARD_SAGEMAKER_REVERT_APPROVALS",
     ];
 }
 

@@ -12,17 +12,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use std::sync::Arc;
 use steward_aws::events::SOURCE;
 use steward_aws::handlers::stream::with_audit_seq;
 use steward_core::ports::{Caller, SystemClock, Workflows};
-use steward_core::records::DomainEvent;
-use steward_core::service::{DecisionInput, RetireOutcome, SignalInput};
+use steward_core::records::{DomainEvent, ReviewStatus};
+use steward_core::service::RetireOutcome;
+use steward_core::service::{DecisionInput, SignalInput};
 use steward_core::types::{
     Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier, Role, SignalKind,
 };
@@ -31,6 +32,11 @@ use steward_local::Embedded;
 
 const MANIFEST_V1: &str = include_str!("../../../examples/credit-risk-v1.json");
 const SERVICE_RS: &str = include_str!("../../core/src/service.rs");
+/// The submodules of service.rs that emit events too.
+const SERVICE_SUBMODULES: &[&str] = &[
+    include_str!("../../core/src/service/monitoring.rs"),
+    include_str!("../../core/src/service/periodic.rs"),
+];
 const MODEL: &str = "credit-risk";
 
 // ---------------------------------------------------------------------------------- helpers
@@ -39,10 +45,18 @@ fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/schemas")
 }
 
-/// The detail-types `service.rs` emits: every `Self::event("X"` (whitespace allowed).
+/// The detail-types `service.rs` and its submodules emit: every `Self::event("X"`
+/// (whitespace allowed).
 fn emitted_by_core() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let mut rest = SERVICE_RS;
+    for source in std::iter::once(&SERVICE_RS).chain(SERVICE_SUBMODULES) {
+        emitted_in(source, &mut names);
+    }
+    names
+}
+
+fn emitted_in(source: &str, names: &mut BTreeSet<String>) {
+    let mut rest = source;
     while let Some(i) = rest.find("Self::event(") {
         rest = &rest[i + "Self::event(".len()..];
         let after = rest.trim_start();
@@ -53,7 +67,6 @@ fn emitted_by_core() -> BTreeSet<String> {
             names.insert(quoted[..end].to_owned());
         }
     }
-    names
 }
 
 fn caller(name: &str, roles: &[Role]) -> Caller {
@@ -309,14 +322,13 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
     assert!(matches!(pending, RetireOutcome::Pending(_)), "{pending:?}");
     drop(embedded);
 
-    // A changed policy (one-second review timeout for high risk) is recorded on reopening;
-    // a review left pending past it expires its promotion.
+    // A changed policy (one-second review timeout and periodic review interval for high risk)
+    // is recorded on reopening; a review left pending past it expires its promotion, and the
+    // version serving production falls due for its periodic review.
     let mut policy = Policy::default();
-    policy
-        .tiers
-        .get_mut(&RiskTier::High)
-        .unwrap()
-        .review_timeout = Duration::from_secs(1);
+    let high = policy.tiers.get_mut(&RiskTier::High).unwrap();
+    high.review_timeout = Duration::from_secs(1);
+    high.periodic_review = Duration::from_secs(1);
     let embedded = Embedded::open(dir, policy).await.unwrap();
     let gov = &embedded.gov;
     gov.register(&dev(), MODEL, manifest(), None).await.unwrap();
@@ -324,6 +336,20 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(gov.open_due_periodic_reviews().await.unwrap(), 1);
+    // Its technical reviewer rejects the re-certification: PeriodicReviewRejected.
+    let technical = reviewer(ReviewStage::Technical);
+    let periodic = gov
+        .list_reviews(&technical, ReviewStatus::Pending, None, 50)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|r| r.promotion_id.contains(".pr-periodic-"))
+        .expect("the periodic review in the technical reviewer's inbox");
+    gov.decide(&technical, &periodic.id, decision(Decision::Reject))
+        .await
+        .unwrap();
     assert_eq!(gov.expire_due_reviews().await.unwrap(), 1);
 
     embedded.store.outbox(0, 10_000).unwrap()
@@ -397,4 +423,50 @@ fn a_schema_rejects_an_event_with_a_bad_time_or_without_audit_seq_so_the_check_h
         .unwrap()
         .remove("audit_seq");
     assert!(!errors(&v, &no_seq).is_empty());
+}
+
+/// The SageMaker integration's findings (`crates/core/src/integrations.rs`): every detail-type
+/// it can emit is emitted by a shadow model approved behind Steward's back, and validates.
+#[tokio::test]
+async fn every_event_the_sagemaker_integration_emits_validates_against_its_schema() {
+    const INTEGRATIONS_RS: &str = include_str!("../../core/src/integrations.rs");
+    let mut emitted = BTreeSet::new();
+    emitted_in(INTEGRATIONS_RS, &mut emitted);
+    assert!(
+        emitted.len() >= 2,
+        "integrations.rs parsing found too few events: {emitted:?}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let embedded = Embedded::open(tmp.path(), Policy::default()).await.unwrap();
+    let pkg = steward_core::integrations::ModelPackageState {
+        arn: "arn:aws:sagemaker:eu-west-1:123456789012:model-package/fraud-score/4".into(),
+        group: "fraud-score".into(),
+        package_version: Some(4),
+        approval_status: "Approved".into(),
+        model_data_urls: vec!["s3://sagemaker-fraud/4/model.tar.gz".into()],
+        generated_by: None,
+        steward_version: None,
+        last_modified: "2026-11-27T10:00:00Z".into(),
+    };
+    embedded
+        .gov
+        .model_package_changed(&pkg, true)
+        .await
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    for (id, event) in embedded.store.outbox(0, 10_000).unwrap() {
+        if !emitted.contains(&event.detail_type) {
+            continue;
+        }
+        let instance = envelope(&event, u64::try_from(id).unwrap());
+        let errs = errors(&validator(&event.detail_type), &instance);
+        assert!(
+            errs.is_empty(),
+            "{}: {errs:?}\n{instance:#}",
+            event.detail_type
+        );
+        seen.insert(event.detail_type);
+    }
+    assert_eq!(seen, emitted);
 }

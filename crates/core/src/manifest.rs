@@ -144,6 +144,34 @@ pub struct Monitoring {
     pub quality: Vec<QualityThreshold>,
     #[serde(default)]
     pub drift: Vec<DriftThreshold>,
+    /// The SageMaker pipeline (name or ARN) that retrains this model. With it, a drift breach
+    /// starts an execution of that pipeline (on AWS); its new version comes back through
+    /// registration and the tier's reviews like any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraining_pipeline: Option<String>,
+}
+
+/// Whether `s` is a SageMaker pipeline name (`^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$`) or a
+/// pipeline ARN (`arn:<partition>:sagemaker:<region>:<account>:pipeline/<name>`).
+pub fn is_pipeline_ref(s: &str) -> bool {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 256
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !n.starts_with('-')
+            && !n.ends_with('-')
+    };
+    if let Some(rest) = s.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        return parts.len() == 5
+            && parts[0].starts_with("aws")
+            && parts[1] == "sagemaker"
+            && !parts[2].is_empty()
+            && parts[3].len() == 12
+            && parts[3].chars().all(|c| c.is_ascii_digit())
+            && parts[4].strip_prefix("pipeline/").is_some_and(name_ok);
+    }
+    name_ok(s)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -365,6 +393,14 @@ impl ModelCard {
                 ));
             }
         }
+        if let Some(p) = &self.operational.monitoring.retraining_pipeline {
+            if !is_pipeline_ref(p) {
+                errors.push(FieldError::new(
+                    "card.operational.monitoring.retraining_pipeline",
+                    "must be a SageMaker pipeline name or arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME",
+                ));
+            }
+        }
     }
 }
 
@@ -424,6 +460,36 @@ impl Registration {
             Ok(r)
         } else {
             Err(GovError::Validation(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pipeline_ref;
+
+    #[test]
+    fn a_retraining_pipeline_is_a_sagemaker_pipeline_name_or_arn() {
+        for ok in [
+            "credit-risk-retrain",
+            "p1",
+            "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/credit-risk-retrain",
+            "arn:aws-cn:sagemaker:cn-north-1:123456789012:pipeline/x",
+        ] {
+            assert!(is_pipeline_ref(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-leading",
+            "trailing-",
+            "has space",
+            "under_score",
+            "arn:aws:s3:::bucket",
+            "arn:aws:sagemaker:eu-west-1:1234:pipeline/x",
+            "arn:aws:sagemaker:eu-west-1:123456789012:model-package/x",
+            "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/",
+        ] {
+            assert!(!is_pipeline_ref(bad), "{bad:?}");
         }
     }
 }

@@ -26,6 +26,13 @@ use crate::ports::{
 use crate::records::*;
 use crate::types::*;
 
+mod monitoring;
+mod periodic;
+mod retraining;
+
+pub use monitoring::{card_kind, MonitoringSignal};
+pub use periodic::{periodic_promotion_id, PERIODIC_REVIEW_ACTOR};
+
 /// How many times registration retries a lost race for the next version number.
 const REGISTER_ATTEMPTS: usize = 8;
 
@@ -85,7 +92,7 @@ pub struct ModelDetail {
 }
 
 /// What happened to a monitoring signal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SignalOutcome {
     pub name: ModelName,
     pub version: u32,
@@ -240,11 +247,11 @@ impl Governance {
         &self.registry
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    fn draft(
+    pub(crate) fn draft(
         &self,
         caller: &PrincipalId,
         action: &str,
@@ -262,7 +269,7 @@ impl Governance {
         }
     }
 
-    fn event(detail_type: &str, detail: Value) -> DomainEvent {
+    pub(crate) fn event(detail_type: &str, detail: Value) -> DomainEvent {
         let mut detail = detail;
         if let Value::Object(m) = &mut detail {
             m.insert("schema_version".into(), json!("1"));
@@ -866,7 +873,9 @@ impl Governance {
                 "promotion {open} of this version is still in review"
             )));
         }
-        if v.approved_for(target) {
+        // A version in production may be re-certified (a periodic review opened by hand).
+        let recertification = target == Environment::Production && v.stage == Stage::Production;
+        if v.approved_for(target) && !recertification {
             return Err(GovError::Conflict(format!(
                 "version {version} is already approved for {target}"
             )));
@@ -876,7 +885,7 @@ impl Governance {
             (_, Stage::Retired) => reasons.push(format!("version {version} is retired")),
             (Environment::Staging, Stage::Development) => reasons.extend(self.threshold_reasons(&v, false)),
             (Environment::Staging, s) => reasons.push(format!("version {version} is already in {s}")),
-            (Environment::Production, Stage::Staging) => reasons.extend(self.production_readiness(&v)),
+            (Environment::Production, Stage::Staging | Stage::Production) => reasons.extend(self.production_readiness(&v)),
             (Environment::Production, s) => reasons.push(format!(
                 "version {version} is in {s}: production promotion needs the version deployed to staging first"
             )),
@@ -1168,6 +1177,13 @@ impl Governance {
                     json!({"promotion_id": p.id, "target": p.target, "rejected_stage": stage}),
                 ));
                 events.push(Self::event("PromotionRejected", json!({"promotion_id": p.id, "name": name, "version": version, "target": p.target, "stage": stage})));
+                // A failed re-certification of a production version opens an incident (periodic.rs).
+                if let Some((a, e)) =
+                    self.recertification_rejected(&p, &v, stage, &caller.id, comment.as_deref())
+                {
+                    audit.push(a);
+                    events.push(e);
+                }
             } else {
                 p.status = PromotionStatus::Approved;
                 v.approvals.push(Approval {
@@ -1474,103 +1490,7 @@ impl Governance {
 
     // ----------------------------------------------------------------- monitoring
 
-    /// Applies the card's thresholds to a monitoring signal.
-    pub async fn signal(
-        &self,
-        caller: &Caller,
-        input: SignalInput,
-    ) -> Result<SignalOutcome, GovError> {
-        require_role(caller, &[Role::Operator], "reporting monitoring signals")?;
-        if !input.value.is_finite() {
-            return Err(GovError::field("value", "must be a finite number"));
-        }
-        let metric = non_empty("metric", &input.metric)?;
-        let name = input.model.clone();
-        let (v, model) = self.load_version_and_model(&name, input.version).await?;
-        let mon = &v.card.operational.monitoring;
-        let (threshold, breached) = match input.kind {
-            SignalKind::Drift => match mon.drift.iter().find(|d| d.metric == metric) {
-                Some(d) => (Some(d.max), input.value > d.max),
-                None => (None, false),
-            },
-            SignalKind::Quality => match mon.quality.iter().find(|q| q.metric == metric) {
-                Some(q) => (Some(q.min), input.value < q.min),
-                None => (None, false),
-            },
-        };
-        let now = self.now();
-        let mut outcome = SignalOutcome {
-            name: name.clone(),
-            version: v.version,
-            kind: input.kind,
-            metric: metric.clone(),
-            value: input.value,
-            threshold,
-            breached,
-            incident: None,
-            actions: vec![],
-        };
-        let mut commit = Commit {
-            audit: vec![self.draft(&caller.id, "signal.recorded", Some(&name), Some(v.version), json!({
-                "kind": input.kind, "metric": metric, "value": input.value, "threshold": threshold, "breached": breached,
-            }))],
-            ..Commit::default()
-        };
-        if breached {
-            let incident_id = self.ids.id("inc");
-            let mut actions = Vec::new();
-            let threshold = threshold.unwrap_or_default();
-            match input.kind {
-                SignalKind::Drift => {
-                    actions.push("retraining_requested".to_owned());
-                    commit.audit.push(self.draft(&caller.id, "retraining.requested", Some(&name), Some(v.version), json!({"incident_id": incident_id, "metric": metric, "value": input.value, "max": threshold})));
-                    commit.events.push(Self::event("RetrainingRequested", json!({
-                        "name": name, "version": v.version, "incident_id": incident_id, "metric": metric, "value": input.value, "threshold": threshold,
-                        "training_job": v.lineage.training_job,
-                    })));
-                }
-                SignalKind::Quality => {
-                    actions.push("alerted".to_owned());
-                    let serving = model.production_version == Some(v.version);
-                    if serving && self.policy.tier(v.risk_tier).auto_rollback {
-                        if let Some(to) = Self::rollback_target(&model) {
-                            let (puts, from) = self.rollback_puts(&model, to, "automatic rollback");
-                            commit.puts.extend(puts);
-                            actions.push(format!("rolled_back_to:{to}"));
-                            let reason = format!(
-                                "{metric} = {} under the card's minimum {threshold}",
-                                input.value
-                            );
-                            commit.audit.push(self.draft(&caller.id, "model.rolled_back", Some(&name), Some(to), json!({"from": from, "to": to, "reason": reason, "automatic": true, "incident_id": incident_id})));
-                            commit.events.push(Self::event("ModelRolledBack", json!({"name": name, "from_version": from, "to_version": to, "reason": reason, "automatic": true, "incident_id": incident_id})));
-                        } else {
-                            actions.push("no_rollback_target".to_owned());
-                        }
-                    }
-                }
-            }
-            let incident = Incident {
-                id: incident_id.clone(),
-                name: name.clone(),
-                version: v.version,
-                kind: input.kind,
-                metric: metric.clone(),
-                value: input.value,
-                threshold,
-                status: IncidentStatus::Open,
-                opened_at: now,
-                opened_by: caller.id.clone(),
-                actions: actions.clone(),
-            };
-            commit.audit.insert(1, self.draft(&caller.id, "incident.opened", Some(&name), Some(v.version), json!({"incident_id": incident_id, "kind": input.kind, "metric": metric, "value": input.value, "threshold": threshold, "actions": actions})));
-            commit.events.insert(0, Self::event("IncidentOpened", json!({"incident_id": incident_id, "name": name, "version": v.version, "kind": input.kind, "metric": metric, "value": input.value, "threshold": threshold, "actions": actions})));
-            commit.puts.push(Put::Incident(incident.clone()));
-            outcome.incident = Some(incident);
-            outcome.actions = actions;
-        }
-        self.registry.commit(commit).await.map_err(conflict)?;
-        Ok(outcome)
-    }
+    // `signal` and `signal_once`: service/monitoring.rs.
 
     pub async fn incidents(
         &self,

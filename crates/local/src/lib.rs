@@ -148,7 +148,8 @@ impl Embedded {
         Ok(changed)
     }
 
-    /// Starts the workflow runner: every `every`, expire reviews past their deadline.
+    /// Starts the workflow runner: every `every`, expire reviews past their deadline and open
+    /// the periodic reviews of production versions that fell due.
     pub fn spawn_runner(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let gov = self.gov.clone();
         tokio::spawn(async move {
@@ -163,6 +164,12 @@ impl Embedded {
                         "expired promotions past their review deadline"
                     ),
                     Err(e) => tracing::warn!(error = %e, "workflow runner tick failed"),
+                }
+                // Once per due period: a version already opened for review is not reopened.
+                match gov.open_due_periodic_reviews().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reviews = n, "opened periodic reviews that fell due"),
+                    Err(e) => tracing::warn!(error = %e, "periodic review tick failed"),
                 }
             }
         })

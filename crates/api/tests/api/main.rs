@@ -9,6 +9,7 @@ mod duties;
 mod lifecycle;
 mod monitoring;
 mod openapi;
+mod periodic;
 mod principals;
 mod robustness;
 mod validation;

@@ -1,6 +1,8 @@
 //! The scheduled checkpoint: signs the audit log's current head and stores the checkpoint in
 //! the table and in the Object Lock bucket; then, as a safety net for workflows that never
-//! reported a timeout, expires the reviews past their deadline.
+//! reported a timeout, expires the reviews past their deadline; last, opens the periodic
+//! reviews that fell due (`Governance::open_due_periodic_reviews`: once per due period, so
+//! running every 5 minutes emits one `PeriodicReviewDue` per version and period).
 //!
 //! Invariants:
 //! - The table arbitrates: `DynamoStore::put_checkpoint` stores a checkpoint only if it
@@ -43,11 +45,15 @@ pub struct CheckpointReport {
     pub object_written: bool,
     /// Promotions ended because a review passed its deadline.
     pub expired_promotions: usize,
+    /// Periodic re-certification reviews opened because a production version fell due.
+    pub periodic_reviews_opened: usize,
 }
 
 /// One scheduled run. Requests: `GetItem` of the head and of the latest checkpoint; when the
 /// log grew, one KMS `Sign` and one `TransactWriteItems`; one `PutObject` (plus `HeadObject`
-/// when present); then the expiry query.
+/// when present); then the expiry query; then the production models (one query per 50
+/// models), their versions (one batched read per page) and, for versions due, one batched
+/// read and one commit per review opened.
 pub async fn checkpoint(deps: &Checkpointer) -> Result<CheckpointReport, Failure> {
     let head = deps.store.head().await?;
     let latest = deps.store.latest_checkpoint().await?;
@@ -56,6 +62,7 @@ pub async fn checkpoint(deps: &Checkpointer) -> Result<CheckpointReport, Failure
         signed: false,
         object_written: false,
         expired_promotions: 0,
+        periodic_reviews_opened: 0,
     };
     let stored = match (head.time, &latest) {
         (None, _) => None,
@@ -77,6 +84,7 @@ pub async fn checkpoint(deps: &Checkpointer) -> Result<CheckpointReport, Failure
         report.object_written = matches!(outcome, PutOutcome::Written { .. });
     }
     report.expired_promotions = deps.gov.expire_due_reviews().await?;
+    report.periodic_reviews_opened = deps.gov.open_due_periodic_reviews().await?;
     tracing::info!(?report, "checkpoint run");
     Ok(report)
 }

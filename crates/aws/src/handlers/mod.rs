@@ -10,6 +10,7 @@
 //! | `review-inbox` | [`inbox::review_inbox`] | SQS, fed by the `ReviewRequested` rule |
 //! | `workflow-events` | [`workflow_events::workflow_events`] | SQS, fed by workflow outcome events |
 //! | `checkpoint` | [`checkpoint::checkpoint`] | EventBridge schedule |
+//! | `monitor` | [`monitor::monitor`] | SQS, fed by model alarm and `ModelMetricsReported` rules |
 //!
 //! Invariants:
 //! - Handlers decide nothing: every state change goes through `steward_core::Governance`.
@@ -22,6 +23,7 @@
 pub mod backend;
 pub mod checkpoint;
 pub mod inbox;
+pub mod monitor;
 pub mod stream;
 pub mod workflow_events;
 

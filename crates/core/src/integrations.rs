@@ -1,0 +1,332 @@
+//! Integrations with external model registries and pipelines (SageMaker): what Steward
+//! concludes from a model package it did not register, or one approved behind its back, and
+//! the bookkeeping of pipeline callbacks. The adapters (`steward-sagemaker`) parse AWS's shapes
+//! into the plain values here and carry out what core decides.
+//!
+//! Invariants:
+//! - Findings are deduplicated by idempotency records (the store's create-only write of
+//!   [`Commit::idempotency`]): a shadow model once per model package ARN; an approval violation
+//!   once per (package ARN, approval status, `LastModifiedTime`). A redelivered or repeated
+//!   event records nothing new.
+//! - A finding is audited and emitted in one commit: audit actions `model_package.shadow_detected`
+//!   and `model_package.approval_violation` (each with its incident id; the incident is this
+//!   audit event — the `Incident` record is shaped for monitoring signals), events
+//!   `ShadowModelDetected` and `ModelPackageApprovalViolation`.
+//! - Mapping a package to a Steward version: the package group name is the Steward model name;
+//!   the version is the package's `steward:version` customer metadata property when set, else
+//!   the version whose lineage training job is the package's `MetadataProperties.GeneratedBy`
+//!   (the pipeline execution that registered it through the callback), else the version whose
+//!   artifact URI is one of the package's `ModelDataUrl`s.
+//! - A package whose approval status is `Approved` is a violation unless its Steward version is
+//!   approved for production and not retired.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::audit::canonical_json;
+use crate::error::{GovError, StoreError};
+use crate::ports::{Commit, Key};
+use crate::records::{IdempotencyRecord, ModelVersion};
+use crate::types::{Environment, ModelName, PrincipalId, Sha256, Stage};
+use crate::Governance;
+
+/// The identity under which model package findings are recorded.
+pub const SYNC_PRINCIPAL: &str = "sagemaker-sync";
+
+/// A model package as the registry reported it (the fields Steward relies on).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelPackageState {
+    pub arn: String,
+    pub group: String,
+    pub package_version: Option<u32>,
+    /// `Approved`, `PendingManualApproval` or `Rejected`.
+    pub approval_status: String,
+    /// The containers' `ModelDataUrl`s.
+    pub model_data_urls: Vec<String>,
+    /// `MetadataProperties.GeneratedBy`: the pipeline execution that created it, if any.
+    pub generated_by: Option<String>,
+    /// `CustomerMetadataProperties["steward:version"]`.
+    pub steward_version: Option<String>,
+    /// `LastModifiedTime` as sent (a stable field of one change).
+    pub last_modified: String,
+}
+
+/// What happened to one finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Finding {
+    /// Nothing wrong.
+    None,
+    /// Recorded now under this incident id.
+    Recorded { incident_id: String },
+    /// Already recorded by an earlier event.
+    Duplicate { incident_id: String },
+}
+
+impl Finding {
+    pub fn found(&self) -> bool {
+        !matches!(self, Finding::None)
+    }
+    pub fn recorded(&self) -> bool {
+        matches!(self, Finding::Recorded { .. })
+    }
+}
+
+/// What Steward concluded about a model package.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PackageOutcome {
+    /// The Steward version the package maps to, if any.
+    pub name: Option<ModelName>,
+    pub version: Option<u32>,
+    pub shadow_model: Finding,
+    pub approval_violation: Finding,
+}
+
+/// The `sha256` hex of `s`, for idempotency keys and deterministic incident ids.
+fn digest(s: &str) -> String {
+    Sha256::digest(s.as_bytes()).to_hex()
+}
+
+fn incident_id(key: &str) -> String {
+    format!("inc-{}", &digest(key)[..16])
+}
+
+/// The version a package maps to, among `versions` of the model named by its group.
+pub fn match_version<'a>(
+    pkg: &ModelPackageState,
+    versions: &'a [ModelVersion],
+) -> Option<&'a ModelVersion> {
+    if let Some(n) = pkg
+        .steward_version
+        .as_deref()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+    {
+        return versions.iter().find(|v| v.version == n);
+    }
+    if let Some(job) = pkg.generated_by.as_deref().filter(|j| !j.is_empty()) {
+        if let Some(v) = versions
+            .iter()
+            .rev()
+            .find(|v| v.lineage.training_job.as_deref() == Some(job))
+        {
+            return Some(v);
+        }
+    }
+    versions
+        .iter()
+        .rev()
+        .find(|v| pkg.model_data_urls.contains(&v.artifact.uri))
+}
+
+impl Governance {
+    /// Checks a model package reported by SageMaker against the registry and records a shadow
+    /// model (no Steward registration) and an approval violation (`Approved` in SageMaker without
+    /// a Steward production approval). `revert` says whether the caller will set the package
+    /// back to `PendingManualApproval` (recorded with the violation).
+    ///
+    /// Requests: one model read, one versions query when the model exists, one batched read
+    /// of the idempotency records, and one commit per new finding.
+    pub async fn model_package_changed(
+        &self,
+        pkg: &ModelPackageState,
+        revert: bool,
+    ) -> Result<PackageOutcome, GovError> {
+        if pkg.arn.is_empty() {
+            return Err(GovError::field("ModelPackageArn", "must not be empty"));
+        }
+        let actor = PrincipalId::system(SYNC_PRINCIPAL);
+        let name = ModelName::parse(&pkg.group).ok();
+        let versions = match &name {
+            Some(n) => match self.registry().model(n).await? {
+                Some(_) => self.registry().versions(n).await?,
+                None => vec![],
+            },
+            None => vec![],
+        };
+        let matched = match_version(pkg, &versions);
+        let approved = pkg.approval_status == "Approved";
+        let violation = approved
+            && !matched.is_some_and(|v| {
+                v.approved_for(Environment::Production) && v.stage != Stage::Retired
+            });
+        let mut outcome = PackageOutcome {
+            name: matched.map(|v| v.name.clone()),
+            version: matched.map(|v| v.version),
+            shadow_model: Finding::None,
+            approval_violation: Finding::None,
+        };
+
+        let shadow_key = format!("{actor}/model-package/shadow/{}", digest(&pkg.arn));
+        let violation_key = format!(
+            "{actor}/model-package/violation/{}",
+            digest(&format!(
+                "{}\n{}\n{}",
+                pkg.arn, pkg.approval_status, pkg.last_modified
+            ))
+        );
+        let mut keys = Vec::new();
+        if matched.is_none() {
+            keys.push(Key::Idempotency(shadow_key.clone()));
+        }
+        if violation {
+            keys.push(Key::Idempotency(violation_key.clone()));
+        }
+        if keys.is_empty() {
+            return Ok(outcome);
+        }
+        let fetched = self.registry().get_many(&keys).await?;
+        let package = json!({
+            "model_package_arn": pkg.arn,
+            "model_package_group": pkg.group,
+            "model_package_version": pkg.package_version,
+            "approval_status": pkg.approval_status,
+            "model_data_urls": pkg.model_data_urls,
+            "generated_by": pkg.generated_by,
+        });
+
+        if matched.is_none() {
+            let id = incident_id(&shadow_key);
+            outcome.shadow_model = if fetched.idempotency(&shadow_key).is_some() {
+                Finding::Duplicate { incident_id: id }
+            } else {
+                let mut details = package.clone();
+                details["incident_id"] = json!(id);
+                details["registered_model"] = json!(name.is_some() && !versions.is_empty());
+                let mut detail = details.clone();
+                detail["name"] = json!(name);
+                let commit = self.finding_commit(
+                    &actor,
+                    "model_package.shadow_detected",
+                    name.as_ref(),
+                    None,
+                    details,
+                    Self::event("ShadowModelDetected", detail),
+                    &shadow_key,
+                );
+                self.commit_finding(commit, id).await?
+            };
+        }
+        if violation {
+            let id = incident_id(&violation_key);
+            outcome.approval_violation = if fetched.idempotency(&violation_key).is_some() {
+                Finding::Duplicate { incident_id: id }
+            } else {
+                let reason = match matched {
+                    None => "the model package has no Steward registration".to_owned(),
+                    Some(v) if v.stage == Stage::Retired => {
+                        format!("{} version {} is retired", v.name, v.version)
+                    }
+                    Some(v) => format!(
+                        "{} version {} is not approved for production in Steward (stage {})",
+                        v.name, v.version, v.stage
+                    ),
+                };
+                let mut details = package.clone();
+                details["incident_id"] = json!(id);
+                details["reason"] = json!(reason);
+                details["revert"] = json!(revert);
+                details["last_modified"] = json!(pkg.last_modified);
+                let mut detail = details.clone();
+                detail["name"] = json!(outcome.name.as_ref().or(name.as_ref()));
+                detail["version"] = json!(outcome.version);
+                detail["stage"] = json!(matched.map(|v| v.stage));
+                if let Some(m) = detail.as_object_mut() {
+                    m.remove("last_modified");
+                }
+                let commit = self.finding_commit(
+                    &actor,
+                    "model_package.approval_violation",
+                    outcome.name.as_ref().or(name.as_ref()),
+                    outcome.version,
+                    details,
+                    Self::event("ModelPackageApprovalViolation", detail),
+                    &violation_key,
+                );
+                self.commit_finding(commit, id).await?
+            };
+        }
+        Ok(outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finding_commit(
+        &self,
+        actor: &PrincipalId,
+        action: &str,
+        name: Option<&ModelName>,
+        version: Option<u32>,
+        details: Value,
+        event: crate::records::DomainEvent,
+        key: &str,
+    ) -> Commit {
+        let now = self.now();
+        Commit {
+            puts: vec![],
+            audit: vec![self.draft(actor, action, name, version, details.clone())],
+            events: vec![event],
+            idempotency: Some(IdempotencyRecord {
+                key: key.to_owned(),
+                request_sha256: Sha256::digest(&canonical_json(&details)),
+                status: 201,
+                response: details,
+                at: now,
+            }),
+        }
+    }
+
+    async fn commit_finding(&self, commit: Commit, id: String) -> Result<Finding, GovError> {
+        match self.registry().commit(commit).await {
+            Ok(_) => Ok(Finding::Recorded { incident_id: id }),
+            // A concurrent delivery of the same change recorded it first.
+            Err(StoreError::IdempotencyKeyTaken) => Ok(Finding::Duplicate { incident_id: id }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The answer already recorded for a pipeline callback step (`key` names the step, e.g.
+    /// derived from its callback token), if any.
+    pub async fn pipeline_answer(
+        &self,
+        caller: &PrincipalId,
+        key: &str,
+    ) -> Result<Option<Value>, GovError> {
+        let key = format!("{caller}/pipeline-answer/{key}");
+        Ok(self.registry().idempotency(&key).await?.map(|r| r.response))
+    }
+
+    /// Records (audited, action `pipeline.step_answered`) the answer Steward sent to a pipeline
+    /// step, so a redelivered callback message is not answered twice. Returns `false` when an
+    /// answer was already recorded under `key`.
+    pub async fn record_pipeline_answer(
+        &self,
+        caller: &PrincipalId,
+        key: &str,
+        name: Option<&ModelName>,
+        version: Option<u32>,
+        answer: Value,
+    ) -> Result<bool, GovError> {
+        let scoped = format!("{caller}/pipeline-answer/{key}");
+        let commit = Commit {
+            audit: vec![self.draft(
+                caller,
+                "pipeline.step_answered",
+                name,
+                version,
+                answer.clone(),
+            )],
+            idempotency: Some(IdempotencyRecord {
+                key: scoped,
+                request_sha256: Sha256::digest(&canonical_json(&answer)),
+                status: 200,
+                response: answer,
+                at: self.now(),
+            }),
+            ..Commit::default()
+        };
+        match self.registry().commit(commit).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::IdempotencyKeyTaken) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

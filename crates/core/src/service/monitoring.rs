@@ -1,0 +1,268 @@
+//! Monitoring signals: the card's thresholds applied to a reported metric value.
+//!
+//! Where signals come from: `POST /v1/signals` (an operator), and on AWS the `monitor`
+//! function (CloudWatch alarms entering `ALARM`, `ModelMetricsReported` events), which calls
+//! [`Governance::signal_once`] as the system principal `system:monitor` with the operator role
+//! and the EventBridge event id as the idempotency key.
+//!
+//! Invariants:
+//! - A drift value over the card's drift maximum opens an incident and emits
+//!   `RetrainingRequested` (name, version, incident id, metric, value, threshold and the
+//!   version's lineage training job: what a retraining consumer needs to start its pipeline).
+//!   A quality value under the card's quality minimum opens an incident, alerts and, when the
+//!   version serves production and the tier's policy has `auto_rollback`, rolls production
+//!   back to the previous production version — all in one commit with their audit events.
+//! - With an idempotency key, a delivery of the same signal again (EventBridge and SQS deliver
+//!   at least once) returns the first outcome and writes nothing: one incident per event. The
+//!   key is scoped to the caller (`<principal>/signal/<key>`); the same key with another
+//!   signal is a conflict. The key, the version and its model are read in one batch.
+//! - A signal without a kind (an alarm names only its metric) takes the kind of the card
+//!   threshold on that metric: drift if the card has a drift maximum for it, else quality if
+//!   it has a quality minimum; a metric the card sets no threshold for is a validation error
+//!   (nothing is recorded).
+
+use serde::Deserialize;
+
+use super::*;
+
+/// A monitoring signal as the AWS `monitor` function (or any internal caller) reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitoringSignal {
+    pub model: ModelName,
+    pub version: u32,
+    /// `None`: the card decides (see the module docs).
+    pub kind: Option<SignalKind>,
+    pub metric: String,
+    /// The observed values (at least one): an alarm reports every datapoint it evaluated.
+    /// The signal's value is the worst of them for the card's threshold: the largest for
+    /// drift, the smallest for quality.
+    pub values: Vec<f64>,
+}
+
+impl From<SignalInput> for MonitoringSignal {
+    fn from(s: SignalInput) -> Self {
+        Self {
+            model: s.model,
+            version: s.version,
+            kind: Some(s.kind),
+            metric: s.metric,
+            values: vec![s.value],
+        }
+    }
+}
+
+/// How many times a signal re-reads after a concurrent commit took its idempotency key.
+const SIGNAL_ATTEMPTS: usize = 2;
+
+impl Governance {
+    /// Applies the card's thresholds to a monitoring signal.
+    pub async fn signal(
+        &self,
+        caller: &Caller,
+        input: SignalInput,
+    ) -> Result<SignalOutcome, GovError> {
+        Ok(self.signal_once(caller, input.into(), None).await?.0)
+    }
+
+    /// Applies the card's thresholds to a monitoring signal, once per idempotency key. Returns
+    /// the outcome and whether it is the replay of an earlier delivery (nothing written).
+    pub async fn signal_once(
+        &self,
+        caller: &Caller,
+        input: MonitoringSignal,
+        idempotency_key: Option<&str>,
+    ) -> Result<(SignalOutcome, bool), GovError> {
+        require_role(caller, &[Role::Operator], "reporting monitoring signals")?;
+        if input.values.is_empty() || input.values.iter().any(|v| !v.is_finite()) {
+            return Err(GovError::field("value", "must be a finite number"));
+        }
+        let metric = non_empty("metric", &input.metric)?;
+        let name = input.model.clone();
+        let scoped_key = match idempotency_key {
+            Some(k) if k.is_empty() || k.len() > 255 => {
+                return Err(GovError::field(
+                    "Idempotency-Key",
+                    "must be 1-255 characters",
+                ))
+            }
+            Some(k) => Some(format!("{}/signal/{k}", caller.id)),
+            None => None,
+        };
+        let request = Sha256::digest(&canonical_json(&json!({
+            "model": name, "version": input.version, "kind": input.kind, "metric": metric, "values": input.values,
+        })));
+        for attempt in 1..=SIGNAL_ATTEMPTS {
+            let mut keys = vec![
+                Key::Version(name.clone(), input.version),
+                Key::Model(name.clone()),
+            ];
+            keys.extend(scoped_key.iter().map(|k| Key::Idempotency(k.clone())));
+            let mut f = self.registry.get_many(&keys).await?;
+            if let Some(rec) = scoped_key.as_deref().and_then(|k| f.idempotency(k)) {
+                return Ok((replay_signal(rec, &request)?, true));
+            }
+            let v = f
+                .versions
+                .remove(&(name.clone(), input.version))
+                .ok_or_else(|| not_found_version(&name, input.version))?;
+            let model = f
+                .models
+                .remove(&name)
+                .ok_or_else(|| not_found_model(&name))?;
+            let kind = match input.kind {
+                Some(k) => k,
+                None => card_kind(&v.card, &metric).ok_or_else(|| {
+                    GovError::field(
+                        "metric",
+                        format!(
+                            "the model card of {name} version {} sets no drift or quality threshold for {metric}",
+                            v.version
+                        ),
+                    )
+                })?,
+            };
+            let worst = match kind {
+                SignalKind::Drift => input.values.iter().copied().fold(f64::MIN, f64::max),
+                SignalKind::Quality => input.values.iter().copied().fold(f64::MAX, f64::min),
+            };
+            let (mut commit, outcome) =
+                self.signal_commit(caller, &v, &model, kind, &metric, worst);
+            commit.idempotency = scoped_key.as_ref().map(|key| IdempotencyRecord {
+                key: key.clone(),
+                request_sha256: request,
+                status: 200,
+                response: serde_json::to_value(&outcome).unwrap_or_default(),
+                at: self.now(),
+            });
+            match self.registry.commit(commit).await {
+                Ok(_) => return Ok((outcome, false)),
+                // A concurrent delivery of the same signal committed first: replay it.
+                Err(StoreError::IdempotencyKeyTaken) if attempt < SIGNAL_ATTEMPTS => continue,
+                Err(e) => return Err(conflict(e)),
+            }
+        }
+        Err(GovError::Conflict(
+            "a concurrent delivery of this signal is being recorded; retry".into(),
+        ))
+    }
+
+    /// The commit (audit, incident, events, rollback) and the outcome of one signal.
+    fn signal_commit(
+        &self,
+        caller: &Caller,
+        v: &ModelVersion,
+        model: &Model,
+        kind: SignalKind,
+        metric: &str,
+        value: f64,
+    ) -> (Commit, SignalOutcome) {
+        let name = v.name.clone();
+        let mon = &v.card.operational.monitoring;
+        let (threshold, breached) = match kind {
+            SignalKind::Drift => match mon.drift.iter().find(|d| d.metric == metric) {
+                Some(d) => (Some(d.max), value > d.max),
+                None => (None, false),
+            },
+            SignalKind::Quality => match mon.quality.iter().find(|q| q.metric == metric) {
+                Some(q) => (Some(q.min), value < q.min),
+                None => (None, false),
+            },
+        };
+        let now = self.now();
+        let mut outcome = SignalOutcome {
+            name: name.clone(),
+            version: v.version,
+            kind,
+            metric: metric.to_owned(),
+            value,
+            threshold,
+            breached,
+            incident: None,
+            actions: vec![],
+        };
+        let mut commit = Commit {
+            audit: vec![self.draft(&caller.id, "signal.recorded", Some(&name), Some(v.version), json!({
+                "kind": kind, "metric": metric, "value": value, "threshold": threshold, "breached": breached,
+            }))],
+            ..Commit::default()
+        };
+        if breached {
+            let incident_id = self.ids.id("inc");
+            let mut actions = Vec::new();
+            let threshold = threshold.unwrap_or_default();
+            match kind {
+                SignalKind::Drift => {
+                    actions.push("retraining_requested".to_owned());
+                    commit.audit.push(self.draft(&caller.id, "retraining.requested", Some(&name), Some(v.version), json!({"incident_id": incident_id, "metric": metric, "value": value, "max": threshold})));
+                    commit.events.push(Self::event("RetrainingRequested", json!({
+                        "name": name, "version": v.version, "incident_id": incident_id, "metric": metric, "value": value, "threshold": threshold,
+                        "training_job": v.lineage.training_job,
+                        "retraining_pipeline": v.card.operational.monitoring.retraining_pipeline,
+                    })));
+                }
+                SignalKind::Quality => {
+                    actions.push("alerted".to_owned());
+                    let serving = model.production_version == Some(v.version);
+                    if serving && self.policy.tier(v.risk_tier).auto_rollback {
+                        if let Some(to) = Self::rollback_target(model) {
+                            let (puts, from) = self.rollback_puts(model, to, "automatic rollback");
+                            commit.puts.extend(puts);
+                            actions.push(format!("rolled_back_to:{to}"));
+                            let reason =
+                                format!("{metric} = {value} under the card's minimum {threshold}");
+                            commit.audit.push(self.draft(&caller.id, "model.rolled_back", Some(&name), Some(to), json!({"from": from, "to": to, "reason": reason, "automatic": true, "incident_id": incident_id})));
+                            commit.events.push(Self::event("ModelRolledBack", json!({"name": name, "from_version": from, "to_version": to, "reason": reason, "automatic": true, "incident_id": incident_id})));
+                        } else {
+                            actions.push("no_rollback_target".to_owned());
+                        }
+                    }
+                }
+            }
+            let incident = Incident {
+                id: incident_id.clone(),
+                name: name.clone(),
+                version: v.version,
+                kind,
+                metric: metric.to_owned(),
+                value,
+                threshold,
+                status: IncidentStatus::Open,
+                opened_at: now,
+                opened_by: caller.id.clone(),
+                actions: actions.clone(),
+            };
+            commit.audit.insert(1, self.draft(&caller.id, "incident.opened", Some(&name), Some(v.version), json!({"incident_id": incident_id, "kind": kind, "metric": metric, "value": value, "threshold": threshold, "actions": actions})));
+            commit.events.insert(0, Self::event("IncidentOpened", json!({"incident_id": incident_id, "name": name, "version": v.version, "kind": kind, "metric": metric, "value": value, "threshold": threshold, "actions": actions})));
+            commit.puts.push(Put::Incident(incident.clone()));
+            outcome.incident = Some(incident);
+            outcome.actions = actions;
+        }
+        (commit, outcome)
+    }
+}
+
+/// The kind of the card threshold set on `metric`: drift first, then quality.
+pub fn card_kind(card: &ModelCard, metric: &str) -> Option<SignalKind> {
+    let mon = &card.operational.monitoring;
+    if mon.drift.iter().any(|d| d.metric == metric) {
+        Some(SignalKind::Drift)
+    } else if mon.quality.iter().any(|q| q.metric == metric) {
+        Some(SignalKind::Quality)
+    } else {
+        None
+    }
+}
+
+/// The outcome an idempotency record stored, if the delivery carries the same signal.
+fn replay_signal(rec: &IdempotencyRecord, request: &Sha256) -> Result<SignalOutcome, GovError> {
+    if rec.request_sha256 != *request {
+        return Err(GovError::Conflict(
+            "this idempotency key was used with a different signal".into(),
+        ));
+    }
+    SignalOutcome::deserialize(&rec.response).map_err(|e| {
+        GovError::Store(StoreError::Backend(format!(
+            "corrupt idempotency record: {e}"
+        )))
+    })
+}

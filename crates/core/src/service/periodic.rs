@@ -1,0 +1,253 @@
+//! Scheduled periodic reviews: a production version whose review interval (the tier's
+//! `periodic_review` in policy, counted from its latest production approval) has passed is
+//! re-certified through the same review path as a production promotion.
+//!
+//! Design: when a version serving production falls due, [`Governance::open_due_periodic_reviews`]
+//! (the embedded runner's tick; on AWS the checkpoint function's schedule) opens a
+//! *re-certification promotion* of that version to production with its tier's reviews, and
+//! emits `PeriodicReviewDue`. So the existing review inbox (`GET /v1/reviews`), decisions,
+//! separation of duties (the registrant never reviews; high tier: one stage per person), review
+//! deadlines and, on AWS, the approval workflow apply unchanged. When every review approves,
+//! the version gets a new production approval, which starts the next review interval; it keeps
+//! serving throughout. A rejection closes the promotion as for any promotion
+//! (`PromotionRejected`) and opens an incident: the audit event `periodic_review.rejected`
+//! with its incident id, emitted as `PeriodicReviewRejected` (the `Incident` record and
+//! `IncidentOpened` are shaped for monitoring signals: kind, metric, value, threshold). The
+//! version keeps serving until someone acts (rollback, retirement, a retrained version). An
+//! expiry closes the promotion (`PromotionExpired`) without an incident. After either, the
+//! version stays overdue in `GET /v1/periodic-reviews` and is not reopened for the same due
+//! period; a release manager or developer can open a re-certification by hand
+//! (`POST .../promotions {"target": "production"}` is accepted for a version in production;
+//! its rejection opens an incident too).
+//!
+//! Invariants:
+//! - Once per due period: the promotion's id is derived from the version and its due instant
+//!   ([`periodic_promotion_id`]) and is created with a create-only condition, so however often
+//!   the tick runs (every 5 minutes on AWS, every runner interval locally), and even when two
+//!   ticks race, one due period opens at most one review and emits one `PeriodicReviewDue`.
+//!   A tick finding that promotion already there (open, approved, rejected or expired) does
+//!   nothing for the version.
+//! - The actor is `system:periodic-review`; it is the promotion's requester, so no person is
+//!   excluded from reviewing by having "requested" it.
+//! - No new records or access patterns: models serving production (one query per page), their
+//!   versions and the derived promotions by key (one batched read each per page), one commit
+//!   per opened review. Versions with an open promotion or a pending retirement are skipped.
+
+use super::*;
+
+/// The principal that opens periodic reviews.
+pub const PERIODIC_REVIEW_ACTOR: &str = "periodic-review";
+
+/// The id of the re-certification promotion of `version` for the due period ending at `due_at`.
+pub fn periodic_promotion_id(name: &ModelName, version: u32, due_at: DateTime<Utc>) -> String {
+    promotion_id(
+        name,
+        version,
+        &format!("pr-periodic-{}", due_at.format("%Y%m%dT%H%M%SZ")),
+    )
+}
+
+/// Models read per page of the production listing.
+const PAGE: usize = 50;
+
+impl Governance {
+    /// Opens a re-certification review for every production version whose periodic review is
+    /// due and not yet opened for this due period. Returns how many it opened. A version that
+    /// another writer changed meanwhile is left for the next tick.
+    pub async fn open_due_periodic_reviews(&self) -> Result<usize, GovError> {
+        let now = self.now();
+        let mut opened = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .registry
+                .production_models(cursor.as_deref(), PAGE)
+                .await?;
+            let keys: Vec<Key> = page
+                .items
+                .iter()
+                .filter_map(|m| {
+                    m.production_version
+                        .map(|v| Key::Version(m.name.clone(), v))
+                })
+                .collect();
+            let mut due = Vec::new();
+            if !keys.is_empty() {
+                let f = self.registry.get_many(&keys).await?;
+                for m in &page.items {
+                    let Some(v) = m.production_version.and_then(|pv| f.version(&m.name, pv)) else {
+                        continue;
+                    };
+                    if v.stage != Stage::Production
+                        || v.open_promotion.is_some()
+                        || v.pending_retirement.is_some()
+                    {
+                        continue;
+                    }
+                    match self.periodic_due(v) {
+                        Some(due_at) if due_at <= now => due.push((v.clone(), due_at)),
+                        _ => {}
+                    }
+                }
+            }
+            if !due.is_empty() {
+                let ids: Vec<Key> = due
+                    .iter()
+                    .map(|(v, d)| Key::Promotion(periodic_promotion_id(&v.name, v.version, *d)))
+                    .collect();
+                let known = self.registry.get_many(&ids).await?;
+                for (v, due_at) in due {
+                    let id = periodic_promotion_id(&v.name, v.version, due_at);
+                    if known.promotion(&id).is_some() {
+                        continue;
+                    }
+                    match self.open_periodic_review(v, due_at, id).await {
+                        Ok(()) => opened += 1,
+                        Err(GovError::Conflict(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Opens the re-certification promotion `id` of `v`, due since `due_at`.
+    async fn open_periodic_review(
+        &self,
+        mut v: ModelVersion,
+        due_at: DateTime<Utc>,
+        id: String,
+    ) -> Result<(), GovError> {
+        let actor = PrincipalId::system(PERIODIC_REVIEW_ACTOR);
+        let now = self.now();
+        let name = v.name.clone();
+        let version = v.version;
+        let target = Environment::Production;
+        let tier = self.policy.tier(v.risk_tier);
+        let deadline =
+            now + ChronoDuration::from_std(tier.review_timeout).unwrap_or(ChronoDuration::days(3));
+        let last_approved_at =
+            due_at - ChronoDuration::from_std(tier.periodic_review).unwrap_or_default();
+        let reviews: Vec<Review> = self
+            .policy
+            .reviews_for(v.risk_tier, target)
+            .into_iter()
+            .map(|stage| Review {
+                id: format!("{id}-{stage}"),
+                promotion_id: id.clone(),
+                name: name.clone(),
+                version,
+                target,
+                stage,
+                status: ReviewStatus::Pending,
+                deadline,
+                decided_by: None,
+                decided_at: None,
+                decision: None,
+                comment: None,
+                conditions: vec![],
+            })
+            .collect();
+        let stages: Vec<_> = reviews.iter().map(|r| r.stage).collect();
+        let promotion = Promotion {
+            id: id.clone(),
+            name: name.clone(),
+            version,
+            target,
+            status: PromotionStatus::InReview,
+            reviews,
+            requested_by: actor.clone(),
+            requested_at: now,
+            registered_by: v.registered_by.clone(),
+            risk_tier: v.risk_tier,
+            closed_at: None,
+            revision: 1,
+        };
+        let prev = v.revision;
+        v.open_promotion = Some(id.clone());
+        v.revision += 1;
+        let mut events = vec![
+            Self::event(
+                "PeriodicReviewDue",
+                json!({"name": name, "version": version, "risk_tier": v.risk_tier, "promotion_id": id,
+                       "due_at": due_at, "last_approved_at": last_approved_at, "reviews": stages, "deadline": deadline}),
+            ),
+            Self::event(
+                "PromotionRequested",
+                json!({"name": name, "version": version, "target": target, "promotion_id": id, "reviews": stages}),
+            ),
+        ];
+        events.extend(promotion.reviews.iter().map(|r| {
+            Self::event("ReviewRequested", json!({"review_id": r.id, "promotion_id": id, "name": name, "version": version, "target": target, "stage": r.stage, "deadline": r.deadline}))
+        }));
+        let commit = Commit {
+            puts: vec![
+                Put::Version(v, Expect::Revision(prev)),
+                Put::Promotion(promotion.clone(), Expect::Absent),
+            ],
+            audit: vec![
+                self.draft(
+                    &actor,
+                    "periodic_review.due",
+                    Some(&name),
+                    Some(version),
+                    json!({"promotion_id": id, "due_at": due_at, "last_approved_at": last_approved_at}),
+                ),
+                self.draft(
+                    &actor,
+                    "promotion.requested",
+                    Some(&name),
+                    Some(version),
+                    json!({"promotion_id": id, "target": target, "reviews": stages, "deadline": deadline, "periodic_review": true}),
+                ),
+            ],
+            events,
+            idempotency: None,
+        };
+        self.registry.commit(commit).await.map_err(conflict)?;
+        self.workflows.promotion_started(&promotion).await?;
+        Ok(())
+    }
+}
+
+impl Governance {
+    /// What a rejected re-certification adds to the decision's commit: a version serving in
+    /// production failed its periodic review (or a re-certification requested by hand), which
+    /// opens an incident — audited as `periodic_review.rejected` with its incident id and
+    /// emitted as `PeriodicReviewRejected` (the `Incident` record is shaped for monitoring
+    /// signals, so this incident is its audit event, as for model package findings). `None`
+    /// for any other promotion.
+    pub(super) fn recertification_rejected(
+        &self,
+        p: &Promotion,
+        v: &ModelVersion,
+        stage: ReviewStage,
+        by: &PrincipalId,
+        comment: Option<&str>,
+    ) -> Option<(AuditDraft, DomainEvent)> {
+        if p.target != Environment::Production || v.stage != Stage::Production {
+            return None;
+        }
+        let incident_id = self.ids.id("inc");
+        let periodic = p.requested_by == PrincipalId::system(PERIODIC_REVIEW_ACTOR);
+        let audit = self.draft(
+            by,
+            "periodic_review.rejected",
+            Some(&p.name),
+            Some(p.version),
+            json!({"incident_id": incident_id, "promotion_id": p.id, "rejected_stage": stage,
+                   "reason": comment, "periodic": periodic}),
+        );
+        let event = Self::event(
+            "PeriodicReviewRejected",
+            json!({"incident_id": incident_id, "name": p.name, "version": p.version, "promotion_id": p.id,
+                   "stage": stage, "rejected_by": by, "reason": comment, "periodic": periodic}),
+        );
+        Some((audit, event))
+    }
+}
