@@ -216,11 +216,11 @@ async fn a_drift_alarm_over_the_card_maximum_opens_an_incident_and_requests_retr
     let incidents = gov.incidents(Some(MODEL), None, 10).await?.items;
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     let incident = &incidents[0];
-    assert_eq!(incident.version, 3);
+    assert_eq!(incident.version, Some(3));
     assert_eq!(incident.metric, "psi");
     // The worst of the alarm's datapoints [0.24, 0.31] for a drift maximum.
-    assert_eq!(incident.value, 0.31);
-    assert_eq!(incident.threshold, 0.2);
+    assert_eq!(incident.value, Some(0.31));
+    assert_eq!(incident.threshold, Some(0.2));
     assert_eq!(incident.actions, ["retraining_requested"]);
     assert_eq!(incident.opened_by.to_string(), "system:monitor");
 
@@ -255,8 +255,8 @@ async fn a_quality_alarm_under_the_card_minimum_rolls_production_back() -> Resul
     let incidents = gov.incidents(Some(MODEL), None, 10).await?.items;
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     assert_eq!(incidents[0].metric, "auc");
-    assert_eq!(incidents[0].value, 0.71);
-    assert_eq!(incidents[0].threshold, 0.85);
+    assert_eq!(incidents[0].value, Some(0.71));
+    assert_eq!(incidents[0].threshold, Some(0.85));
     assert_eq!(incidents[0].actions, ["alerted", "rolled_back_to:1"]);
     assert_eq!(
         gov.model_detail(MODEL).await?.model.production_version,
@@ -296,7 +296,7 @@ async fn reported_metrics_apply_the_card_drift_maximum_and_quality_minimum() -> 
     assert_eq!(incidents[0].metric, "auc");
     assert_eq!(incidents[0].actions, ["alerted", "rolled_back_to:1"]);
     assert_eq!(incidents[1].metric, "psi");
-    assert_eq!(incidents[1].value, 0.31);
+    assert_eq!(incidents[1].value, Some(0.31));
     assert_eq!(incidents[1].actions, ["retraining_requested"]);
     assert_eq!(
         gov.model_detail(MODEL).await?.model.production_version,

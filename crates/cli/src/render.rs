@@ -503,6 +503,7 @@ pub fn incidents(v: &Value) -> String {
         "STATUS",
         "OPENED AT",
         "ACTIONS",
+        "SUMMARY",
     ]);
     for i in items(v) {
         t.row(vec![
@@ -516,6 +517,7 @@ pub fn incidents(v: &Value) -> String {
             cell(&i["status"]),
             time(&i["opened_at"]),
             cell(&i["actions"]),
+            cell(&i["summary"]),
         ]);
     }
     list_footer(v, "no incidents", &t)

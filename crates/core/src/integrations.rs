@@ -8,10 +8,11 @@
 //!   [`Commit::idempotency`]): a shadow model once per model package ARN; an approval violation
 //!   once per (package ARN, approval status, `LastModifiedTime`). A redelivered or repeated
 //!   event records nothing new.
-//! - A finding is audited and emitted in one commit: audit actions `model_package.shadow_detected`
-//!   and `model_package.approval_violation` (each with its incident id; the incident is this
-//!   audit event — the `Incident` record is shaped for monitoring signals), events
-//!   `ShadowModelDetected` and `ModelPackageApprovalViolation`.
+//! - A finding opens an incident (`shadow_model` or `approval_violation`, listed by
+//!   `GET /v1/incidents`), audited and emitted in the same commit: audit actions
+//!   `model_package.shadow_detected` and `model_package.approval_violation` with the incident
+//!   id, events `ShadowModelDetected` and `ModelPackageApprovalViolation`. The incident names
+//!   the matched Steward model, or else the package group made a valid model name.
 //! - Mapping a package to a Steward version: the package group name is the Steward model name;
 //!   the version is the package's `steward:version` customer metadata property when set, else
 //!   the version whose lineage training job is the package's `MetadataProperties.GeneratedBy`
@@ -25,8 +26,10 @@ use serde_json::{json, Value};
 
 use crate::audit::canonical_json;
 use crate::error::{GovError, StoreError};
-use crate::ports::{Commit, Key};
-use crate::records::{IdempotencyRecord, ModelVersion};
+use crate::ports::{Commit, Key, Put};
+use crate::records::{
+    incident_model_name, IdempotencyRecord, Incident, IncidentKind, IncidentStatus, ModelVersion,
+};
 use crate::types::{Environment, ModelName, PrincipalId, Sha256, Stage};
 use crate::Governance;
 
@@ -194,6 +197,15 @@ impl Governance {
                 details["registered_model"] = json!(name.is_some() && !versions.is_empty());
                 let mut detail = details.clone();
                 detail["name"] = json!(name);
+                let incident = self.finding_incident(
+                    &id,
+                    IncidentKind::ShadowModel,
+                    pkg,
+                    None,
+                    None,
+                    format!("model package {} has no Steward registration", pkg.arn),
+                    &actor,
+                );
                 let commit = self.finding_commit(
                     &actor,
                     "model_package.shadow_detected",
@@ -202,6 +214,7 @@ impl Governance {
                     details,
                     Self::event("ShadowModelDetected", detail),
                     &shadow_key,
+                    incident,
                 );
                 self.commit_finding(commit, id).await?
             };
@@ -233,6 +246,20 @@ impl Governance {
                 if let Some(m) = detail.as_object_mut() {
                     m.remove("last_modified");
                 }
+                let mut incident = self.finding_incident(
+                    &id,
+                    IncidentKind::ApprovalViolation,
+                    pkg,
+                    outcome.name.clone(),
+                    outcome.version,
+                    format!("model package {} approved in SageMaker: {reason}", pkg.arn),
+                    &actor,
+                );
+                if revert {
+                    incident
+                        .actions
+                        .push("set_back_to_pending_manual_approval".to_owned());
+                }
                 let commit = self.finding_commit(
                     &actor,
                     "model_package.approval_violation",
@@ -241,11 +268,42 @@ impl Governance {
                     details,
                     Self::event("ModelPackageApprovalViolation", detail),
                     &violation_key,
+                    incident,
                 );
                 self.commit_finding(commit, id).await?
             };
         }
         Ok(outcome)
+    }
+
+    /// The incident a finding opens, named after the matched Steward model or else the
+    /// package group.
+    #[allow(clippy::too_many_arguments)]
+    fn finding_incident(
+        &self,
+        id: &str,
+        kind: IncidentKind,
+        pkg: &ModelPackageState,
+        name: Option<ModelName>,
+        version: Option<u32>,
+        summary: String,
+        actor: &PrincipalId,
+    ) -> Incident {
+        Incident {
+            id: id.to_owned(),
+            name: name.unwrap_or_else(|| incident_model_name(&pkg.group)),
+            version,
+            kind,
+            metric: String::new(),
+            value: None,
+            threshold: None,
+            subject: Some(pkg.arn.clone()),
+            summary,
+            status: IncidentStatus::Open,
+            opened_at: self.now(),
+            opened_by: actor.clone(),
+            actions: vec!["alerted".to_owned()],
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -258,10 +316,11 @@ impl Governance {
         details: Value,
         event: crate::records::DomainEvent,
         key: &str,
+        incident: Incident,
     ) -> Commit {
         let now = self.now();
         Commit {
-            puts: vec![],
+            puts: vec![Put::Incident(incident)],
             audit: vec![self.draft(actor, action, name, version, details.clone())],
             events: vec![event],
             idempotency: Some(IdempotencyRecord {

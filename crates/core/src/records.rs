@@ -258,6 +258,50 @@ pub struct ProductionChange {
     pub cause: String,
 }
 
+/// What opened an incident. The first two are monitoring signals (and serialise as
+/// [`SignalKind`] does, so incidents stored before the others existed still read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    Drift,
+    Quality,
+    /// A model package in SageMaker with no Steward registration.
+    ShadowModel,
+    /// A model package approved in SageMaker without a Steward production approval.
+    ApprovalViolation,
+    /// A re-certification (periodic review) of a production version was rejected.
+    PeriodicReviewRejected,
+}
+
+impl From<SignalKind> for IncidentKind {
+    fn from(k: SignalKind) -> Self {
+        match k {
+            SignalKind::Drift => IncidentKind::Drift,
+            SignalKind::Quality => IncidentKind::Quality,
+        }
+    }
+}
+
+/// A valid model name for an external name (e.g. a SageMaker model package group, which
+/// allows capitals): lower-cased, other characters made `-`, cut to 63 characters.
+pub fn incident_model_name(external: &str) -> ModelName {
+    let mut s: String = external
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s = s.trim_start_matches('-').chars().take(63).collect();
+    ModelName::parse(&s)
+        .or_else(|_| ModelName::parse("unnamed"))
+        .expect("a valid literal model name")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {
@@ -268,12 +312,26 @@ pub enum IncidentStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: String,
+    /// The model concerned. For a model package with no Steward registration: its package
+    /// group name, made a valid model name ([`incident_model_name`]).
     pub name: ModelName,
-    pub version: u32,
-    pub kind: SignalKind,
+    /// The version concerned; absent when no Steward version matches (a shadow model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    pub kind: IncidentKind,
+    /// Monitoring signals only: the metric, its value and the card's threshold.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub metric: String,
-    pub value: f64,
-    pub threshold: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// What else it concerns: a model package ARN, a promotion id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// One line on what happened (findings and reviews; signals say it with their fields).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
     pub status: IncidentStatus,
     pub opened_at: DateTime<Utc>,
     pub opened_by: PrincipalId,
@@ -309,4 +367,43 @@ pub struct IdempotencyRecord {
     pub status: u16,
     pub response: Value,
     pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_external_name_becomes_a_valid_model_name() {
+        assert_eq!(
+            incident_model_name("credit-risk").to_string(),
+            "credit-risk"
+        );
+        assert_eq!(
+            incident_model_name("CreditRisk_V2").to_string(),
+            "creditrisk-v2"
+        );
+        assert_eq!(incident_model_name("-x").to_string(), "x");
+        assert_eq!(
+            incident_model_name(&"A".repeat(100)).to_string(),
+            "a".repeat(63)
+        );
+        assert_eq!(incident_model_name("").to_string(), "unnamed");
+    }
+
+    #[test]
+    fn incidents_stored_before_other_kinds_existed_still_read() {
+        let stored = serde_json::json!({
+            "id": "inc-1", "name": "credit-risk", "version": 3, "kind": "drift", "metric": "psi",
+            "value": 0.31, "threshold": 0.2, "status": "open", "opened_at": "2026-11-27T10:00:00Z",
+            "opened_by": "system:monitor", "actions": ["retraining_requested"]
+        });
+        let i: Incident = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(
+            (i.kind, i.version, i.value, i.threshold),
+            (IncidentKind::Drift, Some(3), Some(0.31), Some(0.2))
+        );
+        // And a signal's incident is written in the same shape as before.
+        assert_eq!(serde_json::to_value(&i).unwrap(), stored);
+    }
 }

@@ -1178,11 +1178,12 @@ impl Governance {
                 ));
                 events.push(Self::event("PromotionRejected", json!({"promotion_id": p.id, "name": name, "version": version, "target": p.target, "stage": stage})));
                 // A failed re-certification of a production version opens an incident (periodic.rs).
-                if let Some((a, e)) =
+                if let Some((a, e, incident)) =
                     self.recertification_rejected(&p, &v, stage, &caller.id, comment.as_deref())
                 {
                     audit.push(a);
                     events.push(e);
+                    puts.push(Put::Incident(incident));
                 }
             } else {
                 p.status = PromotionStatus::Approved;

@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
+use steward_core::records::{IncidentKind, IncidentStatus};
 
 use serde_json::{json, Value};
 
@@ -135,6 +136,23 @@ async fn a_model_package_without_a_steward_registration_is_reported_as_a_shadow_
         shadow[0].details["incident_id"]
     );
     assert_eq!(detected[0].detail["registered_model"], false);
+
+    // An incident, listed with the others under the package group's name.
+    let incidents = stack.backend.gov.incidents(None, None, 100).await?.items;
+    let mine: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.subject.as_deref() == Some(arn.as_str()))
+        .collect();
+    assert_eq!(mine.len(), 1, "{incidents:?}");
+    assert_eq!(mine[0].kind, IncidentKind::ShadowModel);
+    assert_eq!(
+        mine[0].id,
+        shadow[0].details["incident_id"].as_str().unwrap()
+    );
+    assert_eq!(mine[0].name.to_string(), group);
+    assert_eq!(mine[0].version, None);
+    assert_eq!(mine[0].status, IncidentStatus::Open);
+    assert!(mine[0].summary.contains("no Steward registration"));
     Ok(())
 }
 
@@ -337,6 +355,16 @@ async fn duplicate_model_package_events_record_one_incident() -> anyhow::Result<
     let audit = stack.audit().await?;
     assert_eq!(count(&audit, "model_package.approval_violation"), 1);
     assert_eq!(count(&audit, "model_package.shadow_detected"), 1);
+    let incidents = stack.backend.gov.incidents(None, None, 100).await?.items;
+    let kinds = |subject: &str| -> Vec<IncidentKind> {
+        incidents
+            .iter()
+            .filter(|i| i.subject.as_deref() == Some(subject))
+            .map(|i| i.kind)
+            .collect()
+    };
+    assert_eq!(kinds(&arn), [IncidentKind::ApprovalViolation]);
+    assert_eq!(kinds(&shadow_arn), [IncidentKind::ShadowModel]);
     let events = stack.outbox().await?;
     assert_eq!(
         events

@@ -191,9 +191,21 @@ async fn a_rejected_periodic_review_is_not_reopened_in_its_due_period_but_can_be
     assert_eq!(rejected[0]["actor"], "tech");
     assert_eq!(rejected[0]["details"]["periodic"], true);
     assert_eq!(rejected[0]["details"]["rejected_stage"], "technical");
-    assert!(rejected[0]["details"]["incident_id"]
-        .as_str()
-        .is_some_and(|i| i.starts_with("inc-")));
+    let incident_id = rejected[0]["details"]["incident_id"].as_str().unwrap();
+    assert!(incident_id.starts_with("inc-"));
+    // Listed with the other incidents.
+    let incidents = app
+        .get("ops", "/v1/incidents?model=credit-risk")
+        .await?
+        .expect(200)?
+        .body;
+    let items = incidents["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{incidents}");
+    assert_eq!(items[0]["id"], incident_id);
+    assert_eq!(items[0]["kind"], "periodic_review_rejected");
+    assert_eq!(items[0]["version"], 1);
+    assert_eq!(items[0]["subject"], p["id"]);
+    assert_eq!(items[0]["status"], "open");
     // It keeps serving until someone acts.
     assert_eq!(app.production_version("credit-risk", None).await?, 1);
 

@@ -10,9 +10,9 @@
 //! deadlines and, on AWS, the approval workflow apply unchanged. When every review approves,
 //! the version gets a new production approval, which starts the next review interval; it keeps
 //! serving throughout. A rejection closes the promotion as for any promotion
-//! (`PromotionRejected`) and opens an incident: the audit event `periodic_review.rejected`
-//! with its incident id, emitted as `PeriodicReviewRejected` (the `Incident` record and
-//! `IncidentOpened` are shaped for monitoring signals: kind, metric, value, threshold). The
+//! (`PromotionRejected`) and opens an incident of kind `periodic_review_rejected` (listed by
+//! `GET /v1/incidents`), audited as `periodic_review.rejected` with its incident id and
+//! emitted as `PeriodicReviewRejected` (`IncidentOpened` stays the monitoring signals'). The
 //! version keeps serving until someone acts (rollback, retirement, a retrained version). An
 //! expiry closes the promotion (`PromotionExpired`) without an incident. After either, the
 //! version stays overdue in `GET /v1/periodic-reviews` and is not reopened for the same due
@@ -218,10 +218,9 @@ impl Governance {
 impl Governance {
     /// What a rejected re-certification adds to the decision's commit: a version serving in
     /// production failed its periodic review (or a re-certification requested by hand), which
-    /// opens an incident — audited as `periodic_review.rejected` with its incident id and
-    /// emitted as `PeriodicReviewRejected` (the `Incident` record is shaped for monitoring
-    /// signals, so this incident is its audit event, as for model package findings). `None`
-    /// for any other promotion.
+    /// opens an incident (kind `periodic_review_rejected`) — audited as
+    /// `periodic_review.rejected` with its incident id and emitted as `PeriodicReviewRejected`.
+    /// `None` for any other promotion.
     pub(super) fn recertification_rejected(
         &self,
         p: &Promotion,
@@ -229,7 +228,7 @@ impl Governance {
         stage: ReviewStage,
         by: &PrincipalId,
         comment: Option<&str>,
-    ) -> Option<(AuditDraft, DomainEvent)> {
+    ) -> Option<(AuditDraft, DomainEvent, Incident)> {
         if p.target != Environment::Production || v.stage != Stage::Production {
             return None;
         }
@@ -248,6 +247,24 @@ impl Governance {
             json!({"incident_id": incident_id, "name": p.name, "version": p.version, "promotion_id": p.id,
                    "stage": stage, "rejected_by": by, "reason": comment, "periodic": periodic}),
         );
-        Some((audit, event))
+        let incident = Incident {
+            id: incident_id.clone(),
+            name: p.name.clone(),
+            version: Some(p.version),
+            kind: IncidentKind::PeriodicReviewRejected,
+            metric: String::new(),
+            value: None,
+            threshold: None,
+            subject: Some(p.id.clone()),
+            summary: format!(
+                "the {stage} review rejected the re-certification of the version serving production{}",
+                comment.map(|c| format!(": {c}")).unwrap_or_default()
+            ),
+            status: IncidentStatus::Open,
+            opened_at: self.now(),
+            opened_by: by.clone(),
+            actions: vec!["alerted".to_owned()],
+        };
+        Some((audit, event, incident))
     }
 }
