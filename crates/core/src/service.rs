@@ -280,6 +280,43 @@ impl Governance {
         }
     }
 
+    /// When reviews of a `tier` promotion requested at `now` fall due.
+    pub(crate) fn review_deadline(&self, tier: RiskTier, now: DateTime<Utc>) -> DateTime<Utc> {
+        let timeout = self.policy.tier(tier).review_timeout;
+        now + ChronoDuration::from_std(timeout).unwrap_or(ChronoDuration::days(3))
+    }
+
+    /// The pending reviews a promotion `id` of `v` to `target` needs under the policy, each
+    /// due the tier's review timeout after `now`.
+    pub(crate) fn pending_reviews(
+        &self,
+        v: &ModelVersion,
+        id: &str,
+        target: Environment,
+        now: DateTime<Utc>,
+    ) -> Vec<Review> {
+        let deadline = self.review_deadline(v.risk_tier, now);
+        self.policy
+            .reviews_for(v.risk_tier, target)
+            .into_iter()
+            .map(|stage| Review {
+                id: format!("{id}-{stage}"),
+                promotion_id: id.to_owned(),
+                name: v.name.clone(),
+                version: v.version,
+                target,
+                stage,
+                status: ReviewStatus::Pending,
+                deadline,
+                decided_by: None,
+                decided_at: None,
+                decision: None,
+                comment: None,
+                conditions: vec![],
+            })
+            .collect()
+    }
+
     async fn load_version(&self, name: &ModelName, version: u32) -> Result<ModelVersion, GovError> {
         self.registry
             .version(name, version)
@@ -895,28 +932,8 @@ impl Governance {
         }
         let now = self.now();
         let id = promotion_id(&name, version, &self.ids.id("pr"));
-        let timeout = self.policy.tier(v.risk_tier).review_timeout;
-        let deadline = now + ChronoDuration::from_std(timeout).unwrap_or(ChronoDuration::days(3));
-        let reviews = self
-            .policy
-            .reviews_for(v.risk_tier, target)
-            .into_iter()
-            .map(|stage| Review {
-                id: format!("{id}-{stage}"),
-                promotion_id: id.clone(),
-                name: name.clone(),
-                version,
-                target,
-                stage,
-                status: ReviewStatus::Pending,
-                deadline,
-                decided_by: None,
-                decided_at: None,
-                decision: None,
-                comment: None,
-                conditions: vec![],
-            })
-            .collect::<Vec<_>>();
+        let reviews = self.pending_reviews(&v, &id, target, now);
+        let deadline = self.review_deadline(v.risk_tier, now);
         let promotion = Promotion {
             id: id.clone(),
             name: name.clone(),

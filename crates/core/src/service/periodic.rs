@@ -129,30 +129,10 @@ impl Governance {
         let version = v.version;
         let target = Environment::Production;
         let tier = self.policy.tier(v.risk_tier);
-        let deadline =
-            now + ChronoDuration::from_std(tier.review_timeout).unwrap_or(ChronoDuration::days(3));
         let last_approved_at =
             due_at - ChronoDuration::from_std(tier.periodic_review).unwrap_or_default();
-        let reviews: Vec<Review> = self
-            .policy
-            .reviews_for(v.risk_tier, target)
-            .into_iter()
-            .map(|stage| Review {
-                id: format!("{id}-{stage}"),
-                promotion_id: id.clone(),
-                name: name.clone(),
-                version,
-                target,
-                stage,
-                status: ReviewStatus::Pending,
-                deadline,
-                decided_by: None,
-                decided_at: None,
-                decision: None,
-                comment: None,
-                conditions: vec![],
-            })
-            .collect();
+        let reviews = self.pending_reviews(&v, &id, target, now);
+        let deadline = self.review_deadline(v.risk_tier, now);
         let stages: Vec<_> = reviews.iter().map(|r| r.stage).collect();
         let promotion = Promotion {
             id: id.clone(),
