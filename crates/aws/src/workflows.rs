@@ -175,6 +175,16 @@ pub fn execution_name(promotion_id: &str) -> String {
     format!("{head}-{digest}")
 }
 
+/// The ARN of `machine`'s execution named after `id`, derived without a request:
+/// `arn:...:states:REGION:ACCOUNT:execution:MACHINE:NAME`.
+pub fn execution_arn_of(machine: &str, id: &str) -> String {
+    format!(
+        "{}:{}",
+        machine.replacen(":stateMachine:", ":execution:", 1),
+        execution_name(id)
+    )
+}
+
 /// The approval execution's input: the promotion and the reviews core computed for it, each
 /// with the seconds from the request to its deadline as its task timeout (at least 1).
 pub fn approval_input(promotion: &Promotion) -> Value {
@@ -280,12 +290,25 @@ impl StepFunctionsWorkflows {
                 message: "no retirement state machine is configured".into(),
             });
         };
+        self.start_named(machine, &request.id, retirement_input(version, request))
+            .await
+    }
+
+    /// `StartExecution` of `machine` named after `id` (see [`execution_name`]): an execution
+    /// that already exists under that name is [`StartOutcome::AlreadyStarted`].
+    async fn start_named(
+        &self,
+        machine: &str,
+        id: &str,
+        input: Value,
+    ) -> Result<StartOutcome, WorkflowError> {
+        let name = execution_name(id);
         let result = self
             .client
             .start_execution()
             .state_machine_arn(machine)
-            .name(execution_name(&request.id))
-            .input(retirement_input(version, request).to_string())
+            .name(&name)
+            .input(input.to_string())
             .send()
             .await;
         match result {
@@ -299,24 +322,18 @@ impl StepFunctionsWorkflows {
                 ) =>
             {
                 Ok(StartOutcome::AlreadyStarted {
-                    execution_arn: self
-                        .retirement_execution_arn(&request.id)
-                        .unwrap_or_default(),
+                    execution_arn: execution_arn_of(machine, id),
                 })
             }
-            Err(e) => Err(WorkflowError::request("StartExecution", &request.id, &e)),
+            Err(e) => Err(WorkflowError::request("StartExecution", id, &e)),
         }
     }
 
     /// The ARN of a retirement request's execution, when retirements run as workflows.
     pub fn retirement_execution_arn(&self, retirement_id: &str) -> Option<String> {
-        self.retirement_state_machine_arn.as_ref().map(|m| {
-            format!(
-                "{}:{}",
-                m.replacen(":stateMachine:", ":execution:", 1),
-                execution_name(retirement_id)
-            )
-        })
+        self.retirement_state_machine_arn
+            .as_ref()
+            .map(|m| execution_arn_of(m, retirement_id))
     }
 
     /// Answers a retirement's confirmation task: `SendTaskSuccess` with who confirmed, or
@@ -407,40 +424,17 @@ impl StepFunctionsWorkflows {
     /// The ARN of a promotion's execution, derived without a request:
     /// `arn:...:states:REGION:ACCOUNT:execution:MACHINE:NAME`.
     pub fn execution_arn(&self, promotion_id: &str) -> String {
-        format!(
-            "{}:{}",
-            self.approval_state_machine_arn
-                .replacen(":stateMachine:", ":execution:", 1),
-            execution_name(promotion_id)
-        )
+        execution_arn_of(&self.approval_state_machine_arn, promotion_id)
     }
 
     /// Starts the promotion's approval execution (`StartExecution`, once per promotion).
     pub async fn start(&self, promotion: &Promotion) -> Result<StartOutcome, WorkflowError> {
-        let result = self
-            .client
-            .start_execution()
-            .state_machine_arn(&self.approval_state_machine_arn)
-            .name(execution_name(&promotion.id))
-            .input(approval_input(promotion).to_string())
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(StartOutcome::Started {
-                execution_arn: out.execution_arn().to_owned(),
-            }),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(StartExecutionError::ExecutionAlreadyExists(_))
-                ) =>
-            {
-                Ok(StartOutcome::AlreadyStarted {
-                    execution_arn: self.execution_arn(&promotion.id),
-                })
-            }
-            Err(e) => Err(WorkflowError::request("StartExecution", &promotion.id, &e)),
-        }
+        self.start_named(
+            &self.approval_state_machine_arn,
+            &promotion.id,
+            approval_input(promotion),
+        )
+        .await
     }
 
     /// Answers the task waiting on `review` with its decision, if its token has arrived.
