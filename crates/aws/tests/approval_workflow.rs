@@ -23,7 +23,6 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -34,9 +33,7 @@ use serde_json::{json, Value};
 
 use common::*;
 use steward_aws::dynamo::DynamoStore;
-use steward_aws::handlers::eventbridge_envelope;
-use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
-use steward_aws::handlers::workflow_events::workflow_events;
+use steward_aws::handlers::inbox::ReviewInbox;
 use steward_aws::workflows::{StepFunctionsWorkflows, TaskTokens};
 use steward_core::ports::{AuditLog, Caller};
 use steward_core::records::{PromotionStatus, ReviewStatus};
@@ -208,28 +205,12 @@ struct Ctx {
     workflows: Arc<StepFunctionsWorkflows>,
     sfn: aws_sdk_sfn::Client,
     /// `(detail-type, detail)` of every workflow event the workflow-events handler received.
-    outcomes: Mutex<Vec<(String, Value)>>,
+    outcomes: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 impl Ctx {
-    /// The execution's history, one line per event, for failure messages.
     async fn history(&self, arn: &str) -> String {
-        match self
-            .sfn
-            .get_execution_history()
-            .execution_arn(arn)
-            .max_results(1000)
-            .send()
-            .await
-        {
-            Ok(h) => h
-                .events()
-                .iter()
-                .map(|e| format!("  {} {:?}", e.id(), e.r#type()))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            Err(e) => format!("(no history: {e})"),
-        }
+        execution_history(&self.sfn, arn).await
     }
 
     async fn wait_token(&self, review_id: &str, arn: &str) -> Result<()> {
@@ -248,26 +229,7 @@ impl Ctx {
 
     /// The execution once it has ended: `(status, output)`.
     async fn finished(&self, arn: &str) -> Result<(aws_sdk_sfn::types::ExecutionStatus, Value)> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let d = self
-                .sfn
-                .describe_execution()
-                .execution_arn(arn)
-                .send()
-                .await?;
-            if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
-                let output = d.output().map(serde_json::from_str).transpose()?;
-                return Ok((d.status().clone(), output.unwrap_or(Value::Null)));
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "execution still RUNNING after {PATIENCE:?}; history:\n{}",
-                    self.history(arn).await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        execution_finished(&self.sfn, arn, PATIENCE).await
     }
 
     /// The outcome event whose detail has `key` = `value`, once the handler has received it.
@@ -290,82 +252,6 @@ impl Ctx {
                     self.history(arn).await
                 );
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// Drains both queues into their handlers as the event source mappings would: the messages a
-/// handler reports as batch item failures become visible again at once, the rest are deleted.
-async fn pump(
-    ctx: Arc<Ctx>,
-    sqs: aws_sdk_sqs::Client,
-    inbox_queue: (String, String),
-    outcomes_queue: (String, String),
-) {
-    let inbox = ReviewInbox {
-        gov: ctx.gov.clone(),
-        store: ctx.store.clone(),
-        workflows: ctx.workflows.clone(),
-    };
-    loop {
-        let mut idle = true;
-        for (is_inbox, (url, arn)) in [(true, &inbox_queue), (false, &outcomes_queue)] {
-            let Ok(out) = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-            else {
-                continue;
-            };
-            let messages = out.messages().to_vec();
-            if messages.is_empty() {
-                continue;
-            }
-            idle = false;
-            let event = sqs_event_for(arn, &messages).expect("an SQS event");
-            let response = if is_inbox {
-                review_inbox(&event, &inbox).await
-            } else {
-                let response = workflow_events(&event, &ctx.gov, Some(&ctx.workflows)).await;
-                for record in &event.records {
-                    if let Ok(envelope) = eventbridge_envelope(record) {
-                        ctx.outcomes
-                            .lock()
-                            .unwrap()
-                            .push((envelope.detail_type.clone(), envelope.detail.clone()));
-                    }
-                }
-                response
-            };
-            let failed: HashSet<String> = response
-                .batch_item_failures
-                .iter()
-                .map(|f| f.item_identifier.clone())
-                .collect();
-            for m in &messages {
-                let handle = m.receipt_handle().unwrap_or_default();
-                if failed.contains(m.message_id().unwrap_or_default()) {
-                    let _ = sqs
-                        .change_message_visibility()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .visibility_timeout(0)
-                        .send()
-                        .await;
-                } else {
-                    let _ = sqs
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await;
-                }
-            }
-        }
-        if idle {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -600,15 +486,23 @@ async fn every_tier_approves_rejects_and_times_out_through_the_executing_workflo
         store: stack.backend.store.clone(),
         workflows,
         sfn: aws_sdk_sfn::Client::new(&stack.backend.sdk),
-        outcomes: Mutex::new(Vec::new()),
+        outcomes: Arc::new(Mutex::new(Vec::new())),
     });
     let inbox_arn = stack.queue_arn(&inbox_queue).await?;
     let outcomes_arn = stack.queue_arn(&outcomes_queue).await?;
-    let pump = tokio::spawn(pump(
-        ctx.clone(),
+    let inbox = ReviewInbox {
+        gov: ctx.gov.clone(),
+        store: ctx.store.clone(),
+        workflows: ctx.workflows.clone(),
+    };
+    let pump = tokio::spawn(pump_workflow_queues(
+        inbox,
         stack.sqs.clone(),
-        (inbox_queue, inbox_arn),
-        (outcomes_queue, outcomes_arn),
+        WorkflowQueues {
+            inbox: (inbox_queue, inbox_arn),
+            workflow_events: (outcomes_queue, outcomes_arn),
+        },
+        Some(ctx.outcomes.clone()),
     ));
 
     // Wave 1: every version to staging; the approve and reject cases run to the end. Wave 2:

@@ -20,7 +20,6 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,8 +28,7 @@ use serde_json::{json, Value};
 
 use common::*;
 use steward_aws::dynamo::DynamoStore;
-use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
-use steward_aws::handlers::workflow_events::workflow_events;
+use steward_aws::handlers::inbox::ReviewInbox;
 use steward_aws::workflows::{StepFunctionsWorkflows, TaskTokens};
 use steward_core::ports::{AuditLog, Caller};
 use steward_core::records::ModelVersion;
@@ -80,22 +78,7 @@ struct Ctx {
 
 impl Ctx {
     async fn history(&self, arn: &str) -> String {
-        match self
-            .sfn
-            .get_execution_history()
-            .execution_arn(arn)
-            .max_results(1000)
-            .send()
-            .await
-        {
-            Ok(h) => h
-                .events()
-                .iter()
-                .map(|e| format!("  {} {:?}", e.id(), e.r#type()))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            Err(e) => format!("(no history: {e})"),
-        }
+        execution_history(&self.sfn, arn).await
     }
 
     async fn wait_token(&self, id: &str, arn: &str) -> Result<()> {
@@ -113,23 +96,7 @@ impl Ctx {
     }
 
     async fn finished(&self, arn: &str) -> Result<(aws_sdk_sfn::types::ExecutionStatus, Value)> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let d = self
-                .sfn
-                .describe_execution()
-                .execution_arn(arn)
-                .send()
-                .await?;
-            if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
-                let output = d.output().map(serde_json::from_str).transpose()?;
-                return Ok((d.status().clone(), output.unwrap_or(Value::Null)));
-            }
-            if Instant::now() > deadline {
-                bail!("still RUNNING; history:\n{}", self.history(arn).await);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        execution_finished(&self.sfn, arn, PATIENCE).await
     }
 
     /// The version once its pending retirement has ended (retired, refused or closed).
@@ -159,73 +126,6 @@ impl Ctx {
             .filter(|e| e.action != "version.registered")
             .map(|e| (e.action, e.actor))
             .collect())
-    }
-}
-
-/// Drains the inbox and workflow-events queues into their handlers, as the event source
-/// mappings would (batch item failures become visible again at once).
-async fn pump(
-    ctx: Arc<Ctx>,
-    sqs: aws_sdk_sqs::Client,
-    inbox: (String, String),
-    wf: (String, String),
-) {
-    let inbox_handler = ReviewInbox {
-        gov: ctx.gov.clone(),
-        store: ctx.store.clone(),
-        workflows: ctx.workflows.clone(),
-    };
-    loop {
-        let mut idle = true;
-        for (is_inbox, (url, arn)) in [(true, &inbox), (false, &wf)] {
-            let Ok(out) = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-            else {
-                continue;
-            };
-            let messages = out.messages().to_vec();
-            if messages.is_empty() {
-                continue;
-            }
-            idle = false;
-            let event = sqs_event_for(arn, &messages).expect("an SQS event");
-            let response = if is_inbox {
-                review_inbox(&event, &inbox_handler).await
-            } else {
-                workflow_events(&event, &ctx.gov, Some(&ctx.workflows)).await
-            };
-            let failed: HashSet<String> = response
-                .batch_item_failures
-                .iter()
-                .map(|f| f.item_identifier.clone())
-                .collect();
-            for m in &messages {
-                let handle = m.receipt_handle().unwrap_or_default();
-                if failed.contains(m.message_id().unwrap_or_default()) {
-                    let _ = sqs
-                        .change_message_visibility()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .visibility_timeout(0)
-                        .send()
-                        .await;
-                } else {
-                    let _ = sqs
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await;
-                }
-            }
-        }
-        if idle {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 }
 
@@ -345,11 +245,19 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
 
     let inbox_arn = stack.queue_arn(&inbox_queue).await?;
     let wf_arn = stack.queue_arn(&wf_queue).await?;
-    let pump = tokio::spawn(pump(
-        ctx.clone(),
+    let inbox = ReviewInbox {
+        gov: ctx.gov.clone(),
+        store: ctx.store.clone(),
+        workflows: ctx.workflows.clone(),
+    };
+    let pump = tokio::spawn(pump_workflow_queues(
+        inbox,
         stack.sqs.clone(),
-        (inbox_queue, inbox_arn),
-        (wf_queue, wf_arn),
+        WorkflowQueues {
+            inbox: (inbox_queue, inbox_arn),
+            workflow_events: (wf_queue, wf_arn),
+        },
+        None,
     ));
 
     // Confirm: the requester (a release manager) may not confirm; a compliance reviewer does.

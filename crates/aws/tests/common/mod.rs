@@ -1,5 +1,5 @@
 //! The emulator harness shared by the tests that run Steward's handlers and workflows on
-//! DynamoDB Local and moto (`handlers.rs`, `approval_workflow.rs`): endpoints, one
+//! DynamoDB Local and moto (`handlers.rs`, the workflow tests, ...): endpoints, one
 //! deployment's worth of resources ([`Stack`]), queues fed by rules, and SQS events as a Lambda
 //! event source mapping hands them to a function.
 #![allow(dead_code)]
@@ -293,4 +293,132 @@ pub fn sqs_event_for(arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> Res
         })
         .collect();
     Ok(serde_json::from_value(json!({"Records": records}))?)
+}
+
+/// An execution's history, one line per event, for failure messages.
+pub async fn execution_history(sfn: &aws_sdk_sfn::Client, arn: &str) -> String {
+    match sfn
+        .get_execution_history()
+        .execution_arn(arn)
+        .max_results(1000)
+        .send()
+        .await
+    {
+        Ok(h) => h
+            .events()
+            .iter()
+            .map(|e| format!("  {} {:?}", e.id(), e.r#type()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => format!("(no history: {e})"),
+    }
+}
+
+/// The execution once it has ended, `(status, output)`; fails with its history after
+/// `patience`.
+pub async fn execution_finished(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+    patience: Duration,
+) -> Result<(aws_sdk_sfn::types::ExecutionStatus, Value)> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let d = sfn.describe_execution().execution_arn(arn).send().await?;
+        if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
+            let output = d.output().map(serde_json::from_str).transpose()?;
+            return Ok((d.status().clone(), output.unwrap_or(Value::Null)));
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "execution still RUNNING after {patience:?}; history:\n{}",
+                execution_history(sfn, arn).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `(detail-type, detail)` of the events a handler was given, shared with a test.
+pub type SeenEvents = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+
+/// The queues of a deployment's two workflow functions: `(url, arn)` each.
+pub struct WorkflowQueues {
+    pub inbox: (String, String),
+    pub workflow_events: (String, String),
+}
+
+/// Drains the review-inbox and workflow-events queues into their handlers for ever, as the
+/// event source mappings would: the messages a handler reports as batch item failures become
+/// visible again at once, the rest are deleted. `seen` receives `(detail-type, detail)` of
+/// every EventBridge event the workflow-events handler was given. Abort the task to stop it.
+pub async fn pump_workflow_queues(
+    inbox: steward_aws::handlers::inbox::ReviewInbox,
+    sqs: aws_sdk_sqs::Client,
+    queues: WorkflowQueues,
+    seen: Option<SeenEvents>,
+) {
+    use steward_aws::handlers::workflow_events::workflow_events;
+    use steward_aws::handlers::{eventbridge_envelope, inbox::review_inbox};
+    loop {
+        let mut idle = true;
+        for (is_inbox, (url, arn)) in [(true, &queues.inbox), (false, &queues.workflow_events)] {
+            let Ok(out) = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let messages = out.messages().to_vec();
+            if messages.is_empty() {
+                continue;
+            }
+            idle = false;
+            let event = sqs_event_for(arn, &messages).expect("an SQS event");
+            let response = if is_inbox {
+                review_inbox(&event, &inbox).await
+            } else {
+                let response = workflow_events(&event, &inbox.gov, Some(&inbox.workflows)).await;
+                if let Some(seen) = &seen {
+                    for record in &event.records {
+                        if let Ok(envelope) = eventbridge_envelope(record) {
+                            seen.lock()
+                                .unwrap()
+                                .push((envelope.detail_type.clone(), envelope.detail.clone()));
+                        }
+                    }
+                }
+                response
+            };
+            let failed: std::collections::HashSet<String> = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect();
+            for m in &messages {
+                let handle = m.receipt_handle().unwrap_or_default();
+                if failed.contains(m.message_id().unwrap_or_default()) {
+                    let _ = sqs
+                        .change_message_visibility()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .visibility_timeout(0)
+                        .send()
+                        .await;
+                } else {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        if idle {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
