@@ -1,22 +1,36 @@
 //! Monitoring: signals, incidents and periodic reviews.
 
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use steward_core::records::Incident;
-use steward_core::service::{PeriodicReview, SignalOutcome};
+use steward_core::service::PeriodicReview;
 
 use crate::bodies::SignalInput;
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, QueryParams};
+use crate::extract::{header_str, Auth, Body, QueryParams};
 use crate::{AppState, List};
 
 /// `POST /v1/signals` → 200 with what Steward did about the signal (processed synchronously).
+/// With an `Idempotency-Key`, a repeated delivery of the same signal returns the first outcome
+/// (header `Idempotent-Replayed: true`) and opens no second incident; the same key with
+/// another signal is a 409.
 pub async fn signal(
     State(s): State<AppState>,
     Auth(caller): Auth,
+    headers: HeaderMap,
     Body(input): Body<SignalInput>,
-) -> Result<Json<SignalOutcome>, ApiError> {
-    Ok(Json(s.gov.signal(&caller, input).await?))
+) -> Result<Response, ApiError> {
+    let key = header_str(&headers, "Idempotency-Key")?;
+    let (outcome, replayed) = s.gov.signal_once(&caller, input.into(), key).await?;
+    let mut response = Json(outcome).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 /// `GET /v1/incidents?model=&cursor=&limit=`

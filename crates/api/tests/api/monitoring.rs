@@ -220,3 +220,56 @@ async fn a_retirement_confirmation_needs_a_pending_retirement_and_a_confirming_r
     assert_eq!(app.snapshot().await?, before);
     Ok(())
 }
+
+async fn signal_with_key(app: &App, key: &str, body: &serde_json::Value) -> Result<Resp> {
+    let r = app
+        .client
+        .post(app.url("/v1/signals"))
+        .bearer_auth(token("ops"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await?;
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.json().await?;
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[tokio::test]
+async fn a_signal_delivered_again_with_its_idempotency_key_opens_no_second_incident() -> Result<()>
+{
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    let drift = signal("credit-risk", 1, "drift", "psi", 0.9);
+    let first = signal_with_key(&app, "evt-1", &drift).await?.expect(200)?;
+    assert!(first.header("Idempotent-Replayed").is_none());
+    let incident = first.body["incident"]["id"].clone();
+    assert!(incident.is_string(), "{}", first.body);
+    let after_first = app.snapshot().await?;
+
+    let again = signal_with_key(&app, "evt-1", &drift).await?.expect(200)?;
+    assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(again.body["incident"]["id"], incident);
+    assert_eq!(
+        app.snapshot().await?,
+        after_first,
+        "a replay writes nothing"
+    );
+
+    // The same key with another signal is a conflict, and writes nothing either.
+    let other = signal("credit-risk", 1, "drift", "psi", 0.95);
+    signal_with_key(&app, "evt-1", &other).await?.expect(409)?;
+    assert_eq!(app.snapshot().await?, after_first);
+    let incidents = app
+        .get("ops", "/v1/incidents?model=credit-risk")
+        .await?
+        .expect(200)?
+        .body;
+    assert_eq!(incidents["items"].as_array().unwrap().len(), 1);
+    Ok(())
+}
