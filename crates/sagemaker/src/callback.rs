@@ -510,55 +510,6 @@ impl PipelineRegistrar {
     }
 }
 
-/// Simulates a SageMaker pipeline's CallbackStep delivering `manifest` (inline) for `model`:
-/// builds the documented SQS message body with a fresh 10-character token and `execution_arn`,
-/// and handles it exactly as `sagemaker-callback` would, as `principal` (which must hold the
-/// developer role in the registry), with the step's answer recorded in memory instead of sent
-/// to SageMaker. Returns that answer. For tests (e.g. a retraining round trip) on either
-/// backend: no S3 or SageMaker request is made.
-pub async fn simulate_pipeline_callback(
-    gov: Arc<Governance>,
-    principal: &PrincipalId,
-    model: &str,
-    manifest: Value,
-    execution_arn: &str,
-) -> Result<Answer, Failure> {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos()
-        .to_string();
-    let token = hex_sha256(&[execution_arn, model, &nanos, &n.to_string()])[..10].to_owned();
-    // Never used for an inline manifest; built offline, it sends nothing.
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .build(),
-    );
-    let answers = Arc::new(RecordedAnswers::default());
-    let registrar = PipelineRegistrar {
-        gov,
-        s3,
-        answers: answers.clone(),
-        principal: principal.clone(),
-        manifest_bucket: None,
-    };
-    let body = json!({
-        "token": token,
-        "pipelineExecutionArn": execution_arn,
-        "arguments": {"model_name": model, "manifest": manifest},
-    });
-    registrar.handle_callback(&body.to_string()).await?;
-    answers
-        .answers()
-        .pop()
-        .map(|(_, _, answer)| answer)
-        .ok_or_else(|| Failure::validation("the callback was not answered"))
-}
-
 /// The `sagemaker-callback` function on an SQS batch.
 pub async fn sagemaker_callback(
     event: &SqsEvent,

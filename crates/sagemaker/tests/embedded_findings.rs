@@ -233,7 +233,7 @@ async fn a_pipeline_answer_is_recorded_once() {
 #[tokio::test]
 async fn a_simulated_pipeline_callback_registers_as_the_pipeline_principal_on_the_embedded_backend()
 {
-    use steward_sagemaker::callback::{simulate_pipeline_callback, Answer};
+    use steward_sagemaker::callback::Answer;
     let tmp = tempfile::tempdir().unwrap();
     let embedded = Embedded::open(tmp.path(), Policy::default()).await.unwrap();
     let pipeline = PrincipalId::parse("arn:aws:iam::123456789012:role/pipeline").unwrap();
@@ -276,4 +276,49 @@ async fn a_simulated_pipeline_callback_registers_as_the_pipeline_principal_on_th
         matches!(&refused, Answer::Failure(reason) if reason.starts_with("invalid fields: ")),
         "{refused:?}"
     );
+}
+
+/// A SageMaker pipeline's CallbackStep delivering `manifest` (inline) for `model`: the
+/// documented SQS message body with a fresh 10-character token and `execution_arn`, handled as
+/// `sagemaker-callback` would, as `principal`, with the step's answer recorded in memory
+/// instead of sent to SageMaker. No S3 or SageMaker request is made.
+async fn simulate_pipeline_callback(
+    gov: std::sync::Arc<steward_core::Governance>,
+    principal: &PrincipalId,
+    model: &str,
+    manifest: Value,
+    execution_arn: &str,
+) -> Result<steward_sagemaker::callback::Answer, steward_aws::handlers::Failure> {
+    use steward_sagemaker::callback::{PipelineRegistrar, RecordedAnswers};
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let token = format!(
+        "sim{:07}",
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    // Never used for an inline manifest; built offline, it sends nothing.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .build(),
+    );
+    let answers = std::sync::Arc::new(RecordedAnswers::default());
+    let registrar = PipelineRegistrar {
+        gov,
+        s3,
+        answers: answers.clone(),
+        principal: principal.clone(),
+        manifest_bucket: None,
+    };
+    let body = json!({
+        "token": token,
+        "pipelineExecutionArn": execution_arn,
+        "arguments": {"model_name": model, "manifest": manifest},
+    });
+    registrar.handle_callback(&body.to_string()).await?;
+    answers
+        .answers()
+        .pop()
+        .map(|(_, _, answer)| answer)
+        .ok_or_else(|| steward_aws::handlers::Failure::validation("the callback was not answered"))
 }
