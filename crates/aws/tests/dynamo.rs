@@ -24,6 +24,7 @@ use steward_core::audit::verify::verify_log;
 use steward_core::audit::{AuditDraft, CheckpointSigner, Ed25519Signer, MerkleTree};
 use steward_core::ports::{
     AuditLog, Caller, Commit, Expect, InProcessWorkflows, ModelFilter, Put, Registry, SystemClock,
+    Workflows,
 };
 use steward_core::records::{IdempotencyRecord, ReviewStatus};
 use steward_core::service::{DecisionInput, SignalInput};
@@ -1452,9 +1453,24 @@ impl Env {
     }
 }
 
+/// A workflows port whose retirements wait for the retirement workflow, as Step Functions'
+/// does, without calling it.
+struct ConfirmingWorkflows;
+impl Workflows for ConfirmingWorkflows {
+    fn confirms_retirements(&self) -> bool {
+        true
+    }
+}
+
 /// Operations that need more than two requests, and why. Anything not listed here must make
 /// at most two.
-const OVER_TWO: &[(&str, u64, &str)] = &[];
+const OVER_TWO: &[(&str, u64, &str)] = &[(
+    "retirement archive (workflow step)",
+    3,
+    "not an API operation: the workflow's archive step reads the version to find the \
+     confirmed request, then plans the retirement as the API does (version, model and \
+     replacement in one batch) before the commit",
+)];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
@@ -1685,10 +1701,32 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "signal (quality, auto-rollback)",
         &ops(),
-        gov.signal(&ops(), quality),
+        gov.signal(&ops(), quality.clone()),
     )
     .await
     .unwrap();
+    let keyed = SignalInput {
+        value: 0.71,
+        ..quality
+    };
+    env.measure(
+        &mut c,
+        "signal (with Idempotency-Key)",
+        &ops(),
+        gov.signal_once(&ops(), keyed.clone().into(), Some("evt-1")),
+    )
+    .await
+    .unwrap();
+    let (_, replayed) = env
+        .measure(
+            &mut c,
+            "signal (idempotent replay)",
+            &ops(),
+            gov.signal_once(&ops(), keyed.into(), Some("evt-1")),
+        )
+        .await
+        .unwrap();
+    assert!(replayed);
     env.measure(
         &mut c,
         "incidents",
@@ -1702,6 +1740,47 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         "retire (with replacement)",
         &rel(),
         gov.retire(&rel(), m, 2, "superseded", Some(1)),
+    )
+    .await
+    .unwrap();
+    // Where retirements go through the retirement workflow (AWS): the request, the
+    // confirmation and the workflow's archive step (Step Functions calls not counted).
+    let workflow = Governance::new(
+        env.store.clone(),
+        env.store.clone(),
+        Arc::new(ConfirmingWorkflows),
+        Arc::new(SystemClock),
+        Arc::new(UuidIds),
+        Policy::default(),
+    );
+    gov.register(&dev(), "retiring", manifest(), None)
+        .await
+        .unwrap();
+    let pending = env
+        .measure(
+            &mut c,
+            "retirement request (workflow)",
+            &dev(),
+            workflow.retire(&dev(), "retiring", 1, "superseded", None),
+        )
+        .await
+        .unwrap()
+        .into_version()
+        .pending_retirement
+        .expect("a pending retirement");
+    env.measure(
+        &mut c,
+        "retirement confirmation",
+        &comp,
+        workflow.decide_retirement(&comp, "retiring", 1, Decision::Approve, None),
+    )
+    .await
+    .unwrap();
+    env.measure(
+        &mut c,
+        "retirement archive (workflow step)",
+        &dev(),
+        workflow.archive_retirement(&pending.id),
     )
     .await
     .unwrap();
