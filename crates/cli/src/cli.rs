@@ -370,6 +370,10 @@ pub struct SignalArgs {
     pub metric: String,
     #[arg(long, allow_negative_numbers = true)]
     pub value: f64,
+    /// Makes a redelivery safe: the same key and signal return the first outcome and open no
+    /// second incident
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
     #[command(flatten)]
     pub conn: Conn,
 }

@@ -411,11 +411,27 @@ impl Client {
         metric: &str,
         value: f64,
     ) -> Result<Value> {
-        self.post(
-            "/v1/signals",
+        self.signal_with_key(model, version, kind, metric, value, None)
+            .await
+    }
+
+    /// `POST /v1/signals` with an optional `Idempotency-Key`.
+    pub async fn signal_with_key(
+        &self,
+        model: &str,
+        version: u32,
+        kind: SignalKind,
+        metric: &str,
+        value: f64,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value> {
+        let mut req = self.request(Method::POST, "/v1/signals").json(
             &json!({"model": model, "version": version, "kind": kind, "metric": metric, "value": value}),
-        )
-        .await
+        );
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        self.send(req).await
     }
 
     /// `GET /v1/incidents?model=`

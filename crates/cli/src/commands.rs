@@ -237,7 +237,14 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let c = client(&a.conn)?;
             show(
                 &a.conn,
-                c.signal(&a.model, a.version, a.kind, &a.metric, a.value),
+                c.signal_with_key(
+                    &a.model,
+                    a.version,
+                    a.kind,
+                    &a.metric,
+                    a.value,
+                    a.idempotency_key.as_deref(),
+                ),
                 render::signal,
             )
             .await

@@ -132,6 +132,41 @@ fn a_model_is_registered_gated_promoted_reviewed_and_deployed_through_the_cli_wi
         .success()
         .stdout(contains("credit-risk").and(contains("credit-ml")));
 
+    // A monitoring job reports drift twice with one key: one incident.
+    let drift = [
+        "signal",
+        "--model",
+        "credit-risk",
+        "--version",
+        "1",
+        "--kind",
+        "drift",
+        "--metric",
+        "psi",
+        "--value",
+        "0.9",
+        "--idempotency-key",
+        "job-42",
+        "-o",
+        "json",
+    ];
+    let first = json_of(&as_("ops").args(drift).output().unwrap().stdout);
+    let again = json_of(&as_("ops").args(drift).output().unwrap().stdout);
+    assert!(first["incident"]["id"].is_string(), "{first}");
+    assert_eq!(again["incident"]["id"], first["incident"]["id"]);
+    let incidents = json_of(
+        &as_("ops")
+            .args(["incidents", "--model", "credit-risk", "-o", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(
+        incidents["items"].as_array().unwrap().len(),
+        1,
+        "{incidents}"
+    );
+
     // Audit: events and a proof through the API, then a full verification.
     as_("audit")
         .args(["audit", "events", "--model", "credit-risk"])
