@@ -602,9 +602,11 @@ impl Governance {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(GovError::Conflict(format!(
+        // A lost race, not a state the caller must change: the store's conflict, so that
+        // callers that retry races (the pipeline callback) retry it. Same 409 and message.
+        Err(GovError::Store(StoreError::Conflict(format!(
             "too many concurrent registrations of {name}; retry"
-        )))
+        ))))
     }
 
     // ----------------------------------------------------------------- reads
