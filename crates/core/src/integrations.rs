@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::audit::canonical_json;
-use crate::error::{GovError, StoreError};
+use crate::error::GovError;
 use crate::ports::{Commit, Key, Put};
 use crate::records::{
     incident_model_name, IdempotencyRecord, Incident, IncidentKind, IncidentStatus, ModelVersion,
@@ -334,12 +334,12 @@ impl Governance {
     }
 
     async fn commit_finding(&self, commit: Commit, id: String) -> Result<Finding, GovError> {
-        match self.registry().commit(commit).await {
-            Ok(_) => Ok(Finding::Recorded { incident_id: id }),
+        Ok(if self.commit_once(commit).await? {
+            Finding::Recorded { incident_id: id }
+        } else {
             // A concurrent delivery of the same change recorded it first.
-            Err(StoreError::IdempotencyKeyTaken) => Ok(Finding::Duplicate { incident_id: id }),
-            Err(e) => Err(e.into()),
-        }
+            Finding::Duplicate { incident_id: id }
+        })
     }
 
     /// The answer already recorded for a pipeline callback step (`key` names the step, e.g.
@@ -349,8 +349,8 @@ impl Governance {
         caller: &PrincipalId,
         key: &str,
     ) -> Result<Option<Value>, GovError> {
-        let key = format!("{caller}/pipeline-answer/{key}");
-        Ok(self.registry().idempotency(&key).await?.map(|r| r.response))
+        self.recorded(&format!("{caller}/pipeline-answer/{key}"))
+            .await
     }
 
     /// Records (audited, action `pipeline.step_answered`) the answer Steward sent to a pipeline
@@ -364,28 +364,19 @@ impl Governance {
         version: Option<u32>,
         answer: Value,
     ) -> Result<bool, GovError> {
-        let scoped = format!("{caller}/pipeline-answer/{key}");
-        let commit = Commit {
-            audit: vec![self.draft(
-                caller,
-                "pipeline.step_answered",
-                name,
-                version,
-                answer.clone(),
-            )],
-            idempotency: Some(IdempotencyRecord {
-                key: scoped,
-                request_sha256: Sha256::digest(&canonical_json(&answer)),
-                status: 200,
-                response: answer,
-                at: self.now(),
-            }),
-            ..Commit::default()
-        };
-        match self.registry().commit(commit).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::IdempotencyKeyTaken) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        let audit = self.draft(
+            caller,
+            "pipeline.step_answered",
+            name,
+            version,
+            answer.clone(),
+        );
+        self.record_once(
+            audit,
+            format!("{caller}/pipeline-answer/{key}"),
+            Sha256::digest(&canonical_json(&answer)),
+            answer,
+        )
+        .await
     }
 }

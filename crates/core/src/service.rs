@@ -280,6 +280,46 @@ impl Governance {
         }
     }
 
+    /// Commits a change that carries an idempotency record, once: `false` (nothing written)
+    /// when its key was already taken, by a repeat or by a concurrent twin that committed
+    /// first.
+    pub(crate) async fn commit_once(&self, commit: Commit) -> Result<bool, GovError> {
+        debug_assert!(commit.idempotency.is_some(), "commit_once needs a key");
+        match self.registry.commit(commit).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::IdempotencyKeyTaken) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Audits `audit` once per idempotency `key`, keeping `response` under the key (read back
+    /// with [`Self::recorded`]). Returns `false` when the key already had a record.
+    pub(crate) async fn record_once(
+        &self,
+        audit: AuditDraft,
+        key: String,
+        request_sha256: Sha256,
+        response: Value,
+    ) -> Result<bool, GovError> {
+        self.commit_once(Commit {
+            audit: vec![audit],
+            idempotency: Some(IdempotencyRecord {
+                key,
+                request_sha256,
+                status: 200,
+                response,
+                at: self.now(),
+            }),
+            ..Commit::default()
+        })
+        .await
+    }
+
+    /// The response kept under an idempotency `key`, if any.
+    pub(crate) async fn recorded(&self, key: &str) -> Result<Option<Value>, GovError> {
+        Ok(self.registry.idempotency(key).await?.map(|r| r.response))
+    }
+
     /// When reviews of a `tier` promotion requested at `now` fall due.
     pub(crate) fn review_deadline(&self, tier: RiskTier, now: DateTime<Utc>) -> DateTime<Utc> {
         let timeout = self.policy.tier(tier).review_timeout;

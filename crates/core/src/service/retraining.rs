@@ -18,11 +18,7 @@ fn retraining_key(incident_id: &str) -> String {
 impl Governance {
     /// The execution recorded for `incident_id`, if one was: `{pipeline, execution_arn}`.
     pub async fn retraining_started(&self, incident_id: &str) -> Result<Option<Value>, GovError> {
-        Ok(self
-            .registry
-            .idempotency(&retraining_key(incident_id))
-            .await?
-            .map(|r| r.response))
+        self.recorded(&retraining_key(incident_id)).await
     }
 
     /// Records (audited as `retraining.started` by `system:retraining`) that `pipeline`
@@ -38,29 +34,19 @@ impl Governance {
     ) -> Result<bool, GovError> {
         let name = ModelName::parse(name)?;
         let incident_id = non_empty("incident_id", incident_id)?;
-        let response = json!({"pipeline": pipeline, "execution_arn": execution_arn});
-        let key = retraining_key(&incident_id);
-        let commit = Commit {
-            audit: vec![self.draft(
-                &PrincipalId::system(ACTOR),
-                "retraining.started",
-                Some(&name),
-                Some(version),
-                json!({"incident_id": incident_id, "pipeline": pipeline, "execution_arn": execution_arn}),
-            )],
-            idempotency: Some(IdempotencyRecord {
-                key,
-                request_sha256: Sha256::digest(incident_id.as_bytes()),
-                status: 200,
-                response,
-                at: self.now(),
-            }),
-            ..Commit::default()
-        };
-        match self.registry.commit(commit).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::IdempotencyKeyTaken) => Ok(false),
-            Err(e) => Err(conflict(e)),
-        }
+        let audit = self.draft(
+            &PrincipalId::system(ACTOR),
+            "retraining.started",
+            Some(&name),
+            Some(version),
+            json!({"incident_id": incident_id, "pipeline": pipeline, "execution_arn": execution_arn}),
+        );
+        self.record_once(
+            audit,
+            retraining_key(&incident_id),
+            Sha256::digest(incident_id.as_bytes()),
+            json!({"pipeline": pipeline, "execution_arn": execution_arn}),
+        )
+        .await
     }
 }
