@@ -362,10 +362,14 @@ pub async fn pump_workflow_queues(
     loop {
         let mut idle = true;
         for (is_inbox, (url, arn)) in [(true, &queues.inbox), (false, &queues.workflow_events)] {
+            // A short visibility timeout: a message whose receive answer or delete the
+            // emulator dropped comes back in 5 s, well inside the tests' patience (SQS's
+            // default, 30 s, is all of it). Handlers are idempotent, as in production.
             let Ok(out) = sqs
                 .receive_message()
                 .queue_url(url)
                 .max_number_of_messages(10)
+                .visibility_timeout(5)
                 .send()
                 .await
             else {
