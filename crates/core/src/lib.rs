@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod ids;
 pub mod integrations;
 pub mod manifest;
 pub mod policy;
