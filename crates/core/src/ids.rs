@@ -384,7 +384,11 @@ mod tests {
         assert_eq!(id.promotion().to_string(), "credit-risk.2.pr-ab12");
         assert_eq!(id.to_string(), "credit-risk.2.pr-ab12-technical");
         assert_eq!(id.promotion().review(ReviewStage::Technical), id);
-        for bad in ["credit-risk.2.pr-ab12", "credit-risk.2.pr-ab12-legal", "-technical"] {
+        for bad in [
+            "credit-risk.2.pr-ab12",
+            "credit-risk.2.pr-ab12-legal",
+            "-technical",
+        ] {
             assert!(ReviewId::parse(bad).is_err(), "{bad}");
         }
         let json = serde_json::to_string(&id).unwrap();
