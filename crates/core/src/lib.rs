@@ -7,13 +7,14 @@
 
 pub mod audit;
 pub mod error;
-pub mod integrations;
 pub mod manifest;
 pub mod policy;
 pub mod ports;
 pub mod records;
 pub mod service;
 pub mod types;
+
+pub use service::integrations;
 
 pub use error::{FieldError, GovError, StoreError};
 pub use policy::Policy;
