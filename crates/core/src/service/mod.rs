@@ -40,6 +40,7 @@ mod registration;
 mod retirement;
 mod retraining;
 mod reviews;
+mod separation;
 
 pub use gates::GateResult;
 pub use monitoring::{card_kind, MonitoringSignal, SignalInput, SignalOutcome};

@@ -1,9 +1,11 @@
 //! Reviews: the inbox of reviews a caller may decide, and decisions.
 //!
-//! Invariants: a decision is checked by [`separation_of_duties`] before anything is read for
-//! it twice or written; a rejection says why; the last approval approves the promotion and a
-//! rejection cancels the reviews still pending, in the same commit.
+//! Invariants: the inbox and a decision apply the same rules (`separation.rs`), so a caller
+//! never sees a pending review it may not decide; a rejection says why; the last approval
+//! approves the promotion and a rejection cancels the reviews still pending, all in the
+//! decision's one commit.
 
+use super::separation::separation_of_duties;
 use super::*;
 
 /// A review decision as posted.
@@ -55,13 +57,7 @@ impl Governance {
             .into_iter()
             .filter(|i| {
                 status != ReviewStatus::Pending
-                    || self
-                        .separation_of_duties(
-                            caller,
-                            &i.promotion,
-                            i.review.stage,
-                            Decision::Approve,
-                        )
+                    || separation_of_duties(caller, &i.promotion, i.review.stage, Decision::Approve)
                         .is_ok()
             })
             .map(|i| i.review)
@@ -70,45 +66,6 @@ impl Governance {
             items,
             next_cursor: page.next_cursor,
         })
-    }
-
-    fn separation_of_duties(
-        &self,
-        caller: &Caller,
-        p: &Promotion,
-        stage: ReviewStage,
-        decision: Decision,
-    ) -> Result<(), GovError> {
-        if caller.has(Role::Admin) {
-            return Err(GovError::SeparationOfDuties(
-                "an admin manages principals and policy and may not decide reviews".into(),
-            ));
-        }
-        if caller.id == p.registered_by {
-            return Err(GovError::SeparationOfDuties(format!(
-                "{} registered {} version {} and may not review its promotion",
-                caller.id, p.name, p.version
-            )));
-        }
-        if caller.id == p.requested_by {
-            return Err(GovError::SeparationOfDuties(format!(
-                "{} requested this promotion and may not review it",
-                caller.id
-            )));
-        }
-        if p.risk_tier == RiskTier::High && decision == Decision::Approve {
-            if let Some(other) = p.reviews.iter().find(|r| {
-                r.stage != stage
-                    && r.status == ReviewStatus::Approved
-                    && r.decided_by.as_ref() == Some(&caller.id)
-            }) {
-                return Err(GovError::SeparationOfDuties(format!(
-                    "{} already approved the {} review of this high-risk promotion; another person must approve {stage}",
-                    caller.id, other.stage
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// A review's promotion, the review's index in it and the promotion's version, read in one
@@ -149,13 +106,7 @@ impl Governance {
     ) -> Result<Promotion, GovError> {
         let (mut p, idx, v) = self.load_review(review_id).await?;
         let stage = p.reviews[idx].stage;
-        let role = stage.reviewer_role();
-        if !caller.has(role) {
-            return Err(GovError::Forbidden(format!(
-                "deciding a {stage} review requires the role {role}"
-            )));
-        }
-        self.separation_of_duties(caller, &p, stage, input.decision)?;
+        separation_of_duties(caller, &p, stage, input.decision)?;
         let comment = match input.comment.as_deref() {
             Some(c) if !c.trim().is_empty() => Some(non_empty("comment", c)?),
             _ if input.decision == Decision::Reject => {
