@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod events;
 pub mod manifest;
 pub mod policy;
 pub mod ports;
