@@ -7,14 +7,16 @@
 
 pub mod audit;
 pub mod error;
+pub mod events;
 pub mod ids;
-pub mod integrations;
 pub mod manifest;
 pub mod policy;
 pub mod ports;
 pub mod records;
 pub mod service;
 pub mod types;
+
+pub use service::integrations;
 
 pub use error::{FieldError, GovError, StoreError};
 pub use policy::Policy;

@@ -25,6 +25,31 @@ use serde::Deserialize;
 
 use super::*;
 
+/// A monitoring signal as posted.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalInput {
+    pub model: ModelName,
+    pub version: u32,
+    pub kind: SignalKind,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// What happened to a monitoring signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalOutcome {
+    pub name: ModelName,
+    pub version: u32,
+    pub kind: SignalKind,
+    pub metric: String,
+    pub value: f64,
+    pub threshold: Option<f64>,
+    pub breached: bool,
+    pub incident: Option<Incident>,
+    pub actions: Vec<String>,
+}
+
 /// A monitoring signal as the AWS `monitor` function (or any internal caller) reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitoringSignal {
@@ -240,6 +265,22 @@ impl Governance {
             outcome.actions = actions;
         }
         (commit, outcome)
+    }
+}
+
+impl Governance {
+    /// Incidents, of one model or all, a page at a time.
+    pub async fn incidents(
+        &self,
+        name: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Incident>, GovError> {
+        let name = name.map(ModelName::parse).transpose()?;
+        Ok(self
+            .registry
+            .incidents(name.as_ref(), cursor, limit.clamp(1, 500))
+            .await?)
     }
 }
 

@@ -248,3 +248,67 @@ impl Governance {
         Some((audit, event, incident))
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeriodicReview {
+    pub name: ModelName,
+    pub version: u32,
+    pub risk_tier: RiskTier,
+    pub last_reviewed_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub overdue: bool,
+}
+
+impl Governance {
+    pub(super) fn periodic_due(&self, v: &ModelVersion) -> Option<DateTime<Utc>> {
+        let last = v
+            .approvals
+            .iter()
+            .filter(|a| a.environment == Environment::Production)
+            .map(|a| a.approved_at)
+            .max()?;
+        let every = ChronoDuration::from_std(self.policy.tier(v.risk_tier).periodic_review).ok()?;
+        Some(last + every)
+    }
+
+    /// Production versions with the date their periodic review falls due, soonest first.
+    pub async fn periodic_reviews(&self) -> Result<Vec<PeriodicReview>, GovError> {
+        let now = self.now();
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .registry
+                .production_models(cursor.as_deref(), 200)
+                .await?;
+            for m in &page.items {
+                let Some(pv) = m.production_version else {
+                    continue;
+                };
+                let Some(v) = self.registry.version(&m.name, pv).await? else {
+                    continue;
+                };
+                let Some(due_at) = self.periodic_due(&v) else {
+                    continue;
+                };
+                let last_reviewed_at = due_at
+                    - ChronoDuration::from_std(self.policy.tier(v.risk_tier).periodic_review)
+                        .unwrap_or_default();
+                out.push(PeriodicReview {
+                    name: m.name.clone(),
+                    version: pv,
+                    risk_tier: v.risk_tier,
+                    last_reviewed_at,
+                    due_at,
+                    overdue: due_at <= now,
+                });
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        out.sort_by_key(|p| p.due_at);
+        Ok(out)
+    }
+}

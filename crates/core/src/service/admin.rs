@@ -1,0 +1,126 @@
+//! Administration: principals' roles and the policy record.
+//!
+//! Invariants: only an admin sets roles, through the API; the last admin cannot lose the
+//! role; roles set through the API win over configuration seeding. Every change is audited
+//! and emitted.
+
+use super::*;
+
+impl Governance {
+    pub async fn principals(&self, caller: &Caller) -> Result<Vec<PrincipalRecord>, GovError> {
+        require_role(caller, &[Role::Admin], "listing principals")?;
+        Ok(self.registry.principals().await?)
+    }
+
+    /// Sets a principal's roles (admin only, audited). Refuses to remove the last admin.
+    pub async fn set_roles(
+        &self,
+        caller: &Caller,
+        id: &str,
+        roles: Vec<Role>,
+    ) -> Result<PrincipalRecord, GovError> {
+        require_role(caller, &[Role::Admin], "managing principals")?;
+        let id = PrincipalId::parse(id)?;
+        let mut roles = roles;
+        roles.sort();
+        roles.dedup();
+        // One read of all principals answers both "who is this" and "is this the last admin".
+        let all = self.registry.principals().await?;
+        let existing = all.iter().find(|p| p.id == id).cloned();
+        let is_admin = existing
+            .as_ref()
+            .is_some_and(|p| p.roles.contains(&Role::Admin));
+        if is_admin && !roles.contains(&Role::Admin) {
+            let admins = all
+                .iter()
+                .filter(|p| p.roles.contains(&Role::Admin))
+                .count();
+            if admins <= 1 {
+                return Err(GovError::Conflict(
+                    "this is the last admin; name another admin first".into(),
+                ));
+            }
+        }
+        self.put_principal(&caller.id, id, roles, "api", existing)
+            .await
+    }
+
+    /// Seeds a principal from configuration (principals file or bootstrap admins). Writes and
+    /// audits only when the stored roles differ; roles an admin set through the API win.
+    pub async fn seed_principal(
+        &self,
+        id: &PrincipalId,
+        roles: Vec<Role>,
+        source: &str,
+    ) -> Result<Option<PrincipalRecord>, GovError> {
+        let existing = self.registry.principal(id).await?;
+        match &existing {
+            Some(p) if p.managed_by == "api" => return Ok(None),
+            Some(p) if p.roles == roles => return Ok(None),
+            _ => {}
+        }
+        let system = PrincipalId::system(source);
+        self.put_principal(&system, id.clone(), roles, source, existing)
+            .await
+            .map(Some)
+    }
+
+    async fn put_principal(
+        &self,
+        actor: &PrincipalId,
+        id: PrincipalId,
+        roles: Vec<Role>,
+        source: &str,
+        existing: Option<PrincipalRecord>,
+    ) -> Result<PrincipalRecord, GovError> {
+        let now = self.now();
+        let (expect, revision, before) = match &existing {
+            Some(p) => (
+                Expect::Revision(p.revision),
+                p.revision + 1,
+                Some(p.roles.clone()),
+            ),
+            None => (Expect::Absent, 1, None),
+        };
+        let record = PrincipalRecord {
+            id: id.clone(),
+            roles: roles.clone(),
+            managed_by: source.to_owned(),
+            updated_at: now,
+            revision,
+        };
+        let commit = Commit {
+            puts: vec![Put::Principal(record.clone(), expect)],
+            audit: vec![self.draft(actor, "principal.roles_set", None, None, json!({"principal": id, "roles": roles, "previous_roles": before, "source": source}))],
+            events: vec![Self::event("PrincipalRolesChanged", json!({"principal": id, "roles": roles}))],
+            idempotency: None,
+        };
+        self.registry.commit(commit).await.map_err(conflict)?;
+        Ok(record)
+    }
+
+    /// Records the policy in force when it differs from the last one recorded.
+    pub async fn record_policy(&self, last_digest: Option<&str>) -> Result<bool, GovError> {
+        let digest = self.policy.digest();
+        if last_digest == Some(digest.as_str()) {
+            return Ok(false);
+        }
+        let system = PrincipalId::system("config");
+        let commit = Commit {
+            audit: vec![self.draft(
+                &system,
+                "policy.loaded",
+                None,
+                None,
+                json!({"policy_sha256": digest, "policy": self.policy}),
+            )],
+            events: vec![Self::event(
+                "PolicyChanged",
+                json!({"policy_sha256": digest}),
+            )],
+            ..Commit::default()
+        };
+        self.registry.commit(commit).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,299 @@
+//! The governance service: every rule of DESIGN.md, applied over the ports.
+//!
+//! Invariants:
+//! - Each action reads what it needs, decides, and submits one [`Commit`] holding the records
+//!   it changes, their expected revisions, the audit events and the outbox events. Nothing is
+//!   written when a rule refuses the action or when another writer got there first.
+//! - Identities come from [`Caller`] only (authentication), never from request bodies.
+//! - Separation of duties: the registrant and the promoter never decide a review of their own
+//!   promotion; reviewers decide only the stages their roles allow; in the high tier nobody
+//!   approves two stages of one promotion; admins decide no reviews at all.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::audit::{canonical_json, AuditDraft, AuditEvent, Checkpoint, Hash};
+use crate::error::{FieldError, GovError, StoreError};
+use crate::manifest::{from_value, Dependency, EvaluationInput, ModelCard, Registration};
+use crate::policy::{unmet_thresholds, Policy};
+use crate::ports::{
+    ArtifactCheck, AuditLog, Caller, Clock, Commit, Evidence, EvidenceKind, Expect, IdGen, Key,
+    ModelFilter, Page, Put, Registry, ReviewFilter, Workflows,
+};
+use crate::records::*;
+use crate::types::*;
+
+mod admin;
+mod audit;
+mod cards;
+mod deployment;
+mod gates;
+pub mod integrations;
+mod monitoring;
+mod periodic;
+mod promotions;
+mod reads;
+mod registration;
+mod retirement;
+mod retraining;
+mod reviews;
+mod separation;
+
+pub use gates::GateResult;
+pub use monitoring::{card_kind, MonitoringSignal, SignalInput, SignalOutcome};
+pub use periodic::{periodic_promotion_id, PeriodicReview, PERIODIC_REVIEW_ACTOR};
+pub use reads::{ModelDetail, ProductionAt, VersionDetail};
+pub use retirement::RetireOutcome;
+pub use reviews::DecisionInput;
+
+/// The governance service, shared by the HTTP API, the CLI's offline commands and the Lambdas.
+pub struct Governance {
+    registry: Arc<dyn Registry>,
+    audit: Arc<dyn AuditLog>,
+    workflows: Arc<dyn Workflows>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    policy: Policy,
+    evidence: Option<Arc<dyn Evidence>>,
+}
+
+fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), GovError> {
+    if roles.iter().any(|r| caller.has(*r)) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(GovError::Forbidden(format!(
+            "{action} requires one of the roles: {}",
+            names.join(", ")
+        )))
+    }
+}
+
+fn not_found_version(name: &ModelName, version: u32) -> GovError {
+    GovError::NotFound(format!("model {name} has no version {version}"))
+}
+
+fn not_found_model(name: &ModelName) -> GovError {
+    GovError::NotFound(format!("no model named {name}"))
+}
+
+fn expect_revision(current: u64, expected: Option<u64>, what: &str) -> Result<(), GovError> {
+    match expected {
+        Some(e) if e != current => Err(GovError::Conflict(format!(
+            "{what} is at revision {current}, not {e}: re-read it and retry"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn conflict(e: StoreError) -> GovError {
+    match e {
+        StoreError::Conflict(m) => GovError::Conflict(format!(
+            "{m}: another change landed first; re-read and retry"
+        )),
+        other => GovError::Store(other),
+    }
+}
+
+fn non_empty(field: &str, value: &str) -> Result<String, GovError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(GovError::field(field, "must not be empty"));
+    }
+    if v.len() > 4000 {
+        return Err(GovError::field(field, "must be at most 4000 bytes"));
+    }
+    Ok(v.to_owned())
+}
+
+impl Governance {
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        audit: Arc<dyn AuditLog>,
+        workflows: Arc<dyn Workflows>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        policy: Policy,
+    ) -> Self {
+        Self {
+            registry,
+            audit,
+            workflows,
+            clock,
+            ids,
+            policy,
+            evidence: None,
+        }
+    }
+
+    /// Keeps manifests, card revisions and evaluation reports in `evidence`, and checks
+    /// artifact hashes wherever it can read the artifact.
+    pub fn with_evidence(mut self, evidence: Arc<dyn Evidence>) -> Self {
+        self.evidence = Some(evidence);
+        self
+    }
+
+    /// Stores evidence when an evidence store is configured.
+    async fn keep(&self, kind: EvidenceKind, value: &Value) -> Result<(), GovError> {
+        if let Some(e) = &self.evidence {
+            e.put(kind, &canonical_json(value)).await?;
+        }
+        Ok(())
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn draft(
+        &self,
+        caller: &PrincipalId,
+        action: &str,
+        name: Option<&ModelName>,
+        version: Option<u32>,
+        details: Value,
+    ) -> AuditDraft {
+        AuditDraft {
+            time: self.now(),
+            actor: caller.to_string(),
+            action: action.to_owned(),
+            name: name.map(ToString::to_string),
+            version,
+            details,
+        }
+    }
+
+    pub(crate) fn event(detail_type: &str, detail: Value) -> DomainEvent {
+        let mut detail = detail;
+        if let Value::Object(m) = &mut detail {
+            m.insert("schema_version".into(), json!("1"));
+        }
+        DomainEvent {
+            detail_type: detail_type.to_owned(),
+            detail,
+        }
+    }
+
+    /// Commits a change that carries an idempotency record, once: `false` (nothing written)
+    /// when its key was already taken, by a repeat or by a concurrent twin that committed
+    /// first.
+    pub(crate) async fn commit_once(&self, commit: Commit) -> Result<bool, GovError> {
+        debug_assert!(commit.idempotency.is_some(), "commit_once needs a key");
+        match self.registry.commit(commit).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::IdempotencyKeyTaken) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Audits `audit` once per idempotency `key`, keeping `response` under the key (read back
+    /// with [`Self::recorded`]). Returns `false` when the key already had a record.
+    pub(crate) async fn record_once(
+        &self,
+        audit: AuditDraft,
+        key: String,
+        request_sha256: Sha256,
+        response: Value,
+    ) -> Result<bool, GovError> {
+        self.commit_once(Commit {
+            audit: vec![audit],
+            idempotency: Some(IdempotencyRecord {
+                key,
+                request_sha256,
+                status: 200,
+                response,
+                at: self.now(),
+            }),
+            ..Commit::default()
+        })
+        .await
+    }
+
+    /// The response kept under an idempotency `key`, if any.
+    pub(crate) async fn recorded(&self, key: &str) -> Result<Option<Value>, GovError> {
+        Ok(self.registry.idempotency(key).await?.map(|r| r.response))
+    }
+
+    /// When reviews of a `tier` promotion requested at `now` fall due.
+    pub(crate) fn review_deadline(&self, tier: RiskTier, now: DateTime<Utc>) -> DateTime<Utc> {
+        let timeout = self.policy.tier(tier).review_timeout;
+        now + ChronoDuration::from_std(timeout).unwrap_or(ChronoDuration::days(3))
+    }
+
+    /// The pending reviews a promotion `id` of `v` to `target` needs under the policy, each
+    /// due the tier's review timeout after `now`.
+    pub(crate) fn pending_reviews(
+        &self,
+        v: &ModelVersion,
+        id: &str,
+        target: Environment,
+        now: DateTime<Utc>,
+    ) -> Vec<Review> {
+        let deadline = self.review_deadline(v.risk_tier, now);
+        self.policy
+            .reviews_for(v.risk_tier, target)
+            .into_iter()
+            .map(|stage| Review {
+                id: format!("{id}-{stage}"),
+                promotion_id: id.to_owned(),
+                name: v.name.clone(),
+                version: v.version,
+                target,
+                stage,
+                status: ReviewStatus::Pending,
+                deadline,
+                decided_by: None,
+                decided_at: None,
+                decision: None,
+                comment: None,
+                conditions: vec![],
+            })
+            .collect()
+    }
+
+    async fn load_version(&self, name: &ModelName, version: u32) -> Result<ModelVersion, GovError> {
+        self.registry
+            .version(name, version)
+            .await?
+            .ok_or_else(|| not_found_version(name, version))
+    }
+
+    /// A version and its model, in one batched read.
+    async fn load_version_and_model(
+        &self,
+        name: &ModelName,
+        version: u32,
+    ) -> Result<(ModelVersion, Model), GovError> {
+        let mut f = self
+            .registry
+            .get_many(&[
+                Key::Version(name.clone(), version),
+                Key::Model(name.clone()),
+            ])
+            .await?;
+        let v = f
+            .versions
+            .remove(&(name.clone(), version))
+            .ok_or_else(|| not_found_version(name, version))?;
+        let m = f.models.remove(name).ok_or_else(|| not_found_model(name))?;
+        Ok((v, m))
+    }
+
+    async fn load_model(&self, name: &ModelName) -> Result<Model, GovError> {
+        self.registry
+            .model(name)
+            .await?
+            .ok_or_else(|| not_found_model(name))
+    }
+}

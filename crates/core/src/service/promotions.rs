@@ -1,0 +1,205 @@
+//! Promotions: requesting one (which opens the reviews the tier's policy requires) and ending
+//! one whose review passed its deadline.
+//!
+//! Invariants: a version has at most one open promotion; a promotion is refused unless the
+//! rules of its target are met now; an expired review ends its whole promotion (the others are
+//! cancelled), once, however many ticks or workflow reports see it.
+
+use super::*;
+
+impl Governance {
+    /// Starts the review workflow that promotion to `target` needs.
+    pub async fn request_promotion(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: u32,
+        target: Environment,
+        expected: Option<u64>,
+    ) -> Result<Promotion, GovError> {
+        require_role(
+            caller,
+            &[Role::Developer, Role::ReleaseManager],
+            "requesting a promotion",
+        )?;
+        let name = ModelName::parse(name)?;
+        let mut v = self.load_version(&name, version).await?;
+        expect_revision(v.revision, expected, "the version")?;
+        if let Some(open) = &v.open_promotion {
+            return Err(GovError::Conflict(format!(
+                "promotion {open} of this version is still in review"
+            )));
+        }
+        // A version in production may be re-certified (a periodic review opened by hand).
+        let recertification = target == Environment::Production && v.stage == Stage::Production;
+        if v.approved_for(target) && !recertification {
+            return Err(GovError::Conflict(format!(
+                "version {version} is already approved for {target}"
+            )));
+        }
+        let mut reasons = Vec::new();
+        match (target, v.stage) {
+            (_, Stage::Retired) => reasons.push(format!("version {version} is retired")),
+            (Environment::Staging, Stage::Development) => reasons.extend(self.threshold_reasons(&v, false)),
+            (Environment::Staging, s) => reasons.push(format!("version {version} is already in {s}")),
+            (Environment::Production, Stage::Staging | Stage::Production) => reasons.extend(self.production_readiness(&v)),
+            (Environment::Production, s) => reasons.push(format!(
+                "version {version} is in {s}: production promotion needs the version deployed to staging first"
+            )),
+        }
+        if !reasons.is_empty() {
+            return Err(GovError::Policy(reasons));
+        }
+        let now = self.now();
+        let id = promotion_id(&name, version, &self.ids.id("pr"));
+        let reviews = self.pending_reviews(&v, &id, target, now);
+        let deadline = self.review_deadline(v.risk_tier, now);
+        let promotion = Promotion {
+            id: id.clone(),
+            name: name.clone(),
+            version,
+            target,
+            status: PromotionStatus::InReview,
+            reviews,
+            requested_by: caller.id.clone(),
+            requested_at: now,
+            registered_by: v.registered_by.clone(),
+            risk_tier: v.risk_tier,
+            closed_at: None,
+            revision: 1,
+        };
+        let prev = v.revision;
+        v.open_promotion = Some(id.clone());
+        v.revision += 1;
+        let stages: Vec<_> = promotion.reviews.iter().map(|r| r.stage).collect();
+        let mut events = vec![Self::event(
+            "PromotionRequested",
+            json!({"name": name, "version": version, "target": target, "promotion_id": id, "reviews": stages}),
+        )];
+        events.extend(promotion.reviews.iter().map(|r| {
+            Self::event("ReviewRequested", json!({"review_id": r.id, "promotion_id": id, "name": name, "version": version, "target": target, "stage": r.stage, "deadline": r.deadline}))
+        }));
+        let commit = Commit {
+            puts: vec![
+                Put::Version(v, Expect::Revision(prev)),
+                Put::Promotion(promotion.clone(), Expect::Absent),
+            ],
+            audit: vec![self.draft(
+                &caller.id,
+                "promotion.requested",
+                Some(&name),
+                Some(version),
+                json!({
+                    "promotion_id": id, "target": target, "reviews": stages, "deadline": deadline,
+                }),
+            )],
+            events,
+            idempotency: None,
+        };
+        self.registry.commit(commit).await.map_err(conflict)?;
+        self.workflows.promotion_started(&promotion).await?;
+        Ok(promotion)
+    }
+
+    /// Ends a promotion because review `idx` passed its deadline.
+    pub(super) async fn expire_promotion(
+        &self,
+        mut p: Promotion,
+        idx: usize,
+        mut v: ModelVersion,
+    ) -> Result<(), GovError> {
+        let now = self.now();
+        let system = PrincipalId::system("workflow");
+        let prev = p.revision;
+        let expired_stage = p.reviews[idx].stage;
+        p.reviews[idx].status = ReviewStatus::Expired;
+        for r in p
+            .reviews
+            .iter_mut()
+            .filter(|r| r.status == ReviewStatus::Pending)
+        {
+            r.status = ReviewStatus::Cancelled;
+        }
+        p.status = PromotionStatus::Expired;
+        p.closed_at = Some(now);
+        p.revision += 1;
+        let vprev = v.revision;
+        v.open_promotion = None;
+        v.revision += 1;
+        let review_id = p.reviews[idx].id.clone();
+        let commit = Commit {
+            audit: vec![
+                self.draft(&system, "review.expired", Some(&p.name), Some(p.version), json!({"review_id": review_id, "promotion_id": p.id, "stage": expired_stage, "deadline": p.reviews[idx].deadline})),
+                self.draft(&system, "promotion.expired", Some(&p.name), Some(p.version), json!({"promotion_id": p.id, "target": p.target, "expired_stage": expired_stage})),
+            ],
+            events: vec![
+                Self::event("ReviewTimedOut", json!({"review_id": review_id, "promotion_id": p.id, "name": p.name, "version": p.version, "stage": expired_stage})),
+                Self::event("PromotionExpired", json!({"promotion_id": p.id, "name": p.name, "version": p.version, "target": p.target})),
+            ],
+            puts: vec![Put::Version(v, Expect::Revision(vprev)), Put::Promotion(p, Expect::Revision(prev))],
+            idempotency: None,
+        };
+        self.registry.commit(commit).await.map_err(conflict)?;
+        Ok(())
+    }
+
+    /// Expires every pending review past its deadline (the workflow runner's tick). Returns how
+    /// many promotions it ended; a promotion another writer changed meanwhile is left for the
+    /// next tick.
+    pub async fn expire_due_reviews(&self) -> Result<usize, GovError> {
+        let now = self.now();
+        let mut ended = 0;
+        for r in self.registry.reviews_due(now, 100).await? {
+            let mut f = self
+                .registry
+                .get_many(&[
+                    Key::Promotion(r.promotion_id.clone()),
+                    Key::Version(r.name.clone(), r.version),
+                ])
+                .await?;
+            let (Some(p), Some(v)) = (
+                f.promotions.remove(&r.promotion_id),
+                f.versions.remove(&(r.name.clone(), r.version)),
+            ) else {
+                continue;
+            };
+            let Some(idx) = p.reviews.iter().position(|x| x.id == r.id) else {
+                continue;
+            };
+            if p.status != PromotionStatus::InReview
+                || p.reviews[idx].status != ReviewStatus::Pending
+                || p.reviews[idx].deadline > now
+            {
+                continue;
+            }
+            match self.expire_promotion(p, idx, v).await {
+                Ok(()) => ended += 1,
+                Err(GovError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Expires the promotion of review `review_id` because its workflow timed the review out
+    /// (the approval state machine's `ReviewTimedOut`). The workflow no longer waits for this
+    /// review, so a pending review ends now even if its deadline is a moment away (clocks
+    /// differ). Idempotent: `Ok(false)` when the review is no longer pending or its promotion
+    /// is closed; `NotFound` for an id this registry never issued; a concurrent change is a
+    /// `Conflict` (retry re-reads and usually finds nothing left to do).
+    pub async fn expire_review(&self, review_id: &str) -> Result<bool, GovError> {
+        let (p, idx, v) = self.load_review(review_id).await?;
+        if p.status != PromotionStatus::InReview || p.reviews[idx].status != ReviewStatus::Pending {
+            return Ok(false);
+        }
+        self.expire_promotion(p, idx, v).await?;
+        Ok(true)
+    }
+
+    pub async fn promotion(&self, id: &str) -> Result<Promotion, GovError> {
+        self.registry
+            .promotion(id)
+            .await?
+            .ok_or_else(|| GovError::NotFound(format!("no promotion {id}")))
+    }
+}

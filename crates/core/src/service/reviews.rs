@@ -1,0 +1,229 @@
+//! Reviews: the inbox of reviews a caller may decide, and decisions.
+//!
+//! Invariants: the inbox and a decision apply the same rules (`separation.rs`), so a caller
+//! never sees a pending review it may not decide; a rejection says why; the last approval
+//! approves the promotion and a rejection cancels the reviews still pending, all in the
+//! decision's one commit.
+
+use super::separation::separation_of_duties;
+use super::*;
+
+/// A review decision as posted.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionInput {
+    pub decision: Decision,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub conditions: Vec<String>,
+}
+
+impl Governance {
+    /// Reviews with `status` that the caller's roles allow it to decide.
+    pub async fn list_reviews(
+        &self,
+        caller: &Caller,
+        status: ReviewStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Review>, GovError> {
+        let stages: Vec<ReviewStage> = if caller.has(Role::Admin) {
+            vec![]
+        } else {
+            ReviewStage::ALL
+                .iter()
+                .copied()
+                .filter(|s| caller.has(s.reviewer_role()))
+                .collect()
+        };
+        if stages.is_empty() {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
+        }
+        let page = self
+            .registry
+            .list_reviews(
+                &ReviewFilter { status, stages },
+                cursor,
+                limit.clamp(1, 500),
+            )
+            .await?;
+        // Hide pending reviews that separation of duties would refuse this caller.
+        let items = page
+            .items
+            .into_iter()
+            .filter(|i| {
+                status != ReviewStatus::Pending
+                    || separation_of_duties(caller, &i.promotion, i.review.stage, Decision::Approve)
+                        .is_ok()
+            })
+            .map(|i| i.review)
+            .collect();
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// A review's promotion, the review's index in it and the promotion's version, read in one
+    /// batch: the review id names the promotion, and the promotion id names the version.
+    pub(super) async fn load_review(
+        &self,
+        review_id: &str,
+    ) -> Result<(Promotion, usize, ModelVersion), GovError> {
+        let unknown = || GovError::NotFound(format!("no review {review_id}"));
+        let (promotion_id, stage) = parse_review_id(review_id).ok_or_else(unknown)?;
+        let (name, version) = parse_promotion_id(promotion_id).ok_or_else(unknown)?;
+        let mut f = self
+            .registry
+            .get_many(&[
+                Key::Promotion(promotion_id.to_owned()),
+                Key::Version(name.clone(), version),
+            ])
+            .await?;
+        let p = f.promotions.remove(promotion_id).ok_or_else(unknown)?;
+        let v = f
+            .versions
+            .remove(&(name, version))
+            .ok_or_else(|| not_found_version(&p.name, p.version))?;
+        let idx = p
+            .reviews
+            .iter()
+            .position(|r| r.stage == stage && r.id == review_id)
+            .ok_or_else(unknown)?;
+        Ok((p, idx, v))
+    }
+
+    /// Records a reviewer's decision and advances the promotion.
+    pub async fn decide(
+        &self,
+        caller: &Caller,
+        review_id: &str,
+        input: DecisionInput,
+    ) -> Result<Promotion, GovError> {
+        let (mut p, idx, v) = self.load_review(review_id).await?;
+        let stage = p.reviews[idx].stage;
+        separation_of_duties(caller, &p, stage, input.decision)?;
+        let comment = match input.comment.as_deref() {
+            Some(c) if !c.trim().is_empty() => Some(non_empty("comment", c)?),
+            _ if input.decision == Decision::Reject => {
+                return Err(GovError::field("comment", "a rejection must say why"))
+            }
+            _ => None,
+        };
+        let mut conditions = Vec::new();
+        for (i, c) in input.conditions.iter().enumerate() {
+            conditions.push(non_empty(&format!("conditions[{i}]"), c)?);
+        }
+        if p.status != PromotionStatus::InReview || p.reviews[idx].status != ReviewStatus::Pending {
+            return Err(GovError::Conflict(format!(
+                "review {review_id} is {:?} and promotion {} is {:?}; nothing to decide",
+                p.reviews[idx].status, p.id, p.status
+            )));
+        }
+        let now = self.now();
+        if p.reviews[idx].deadline <= now {
+            self.expire_promotion(p, idx, v).await?;
+            return Err(GovError::Conflict(format!(
+                "review {review_id} expired before the decision"
+            )));
+        }
+        let prev = p.revision;
+        {
+            let r = &mut p.reviews[idx];
+            r.status = if input.decision == Decision::Approve {
+                ReviewStatus::Approved
+            } else {
+                ReviewStatus::Rejected
+            };
+            r.decision = Some(input.decision);
+            r.decided_by = Some(caller.id.clone());
+            r.decided_at = Some(now);
+            r.comment = comment.clone();
+            r.conditions = conditions.clone();
+        }
+        p.revision += 1;
+        let name = p.name.clone();
+        let version = p.version;
+        let mut audit =
+            vec![self.draft(&caller.id, "review.decided", Some(&name), Some(version), json!({
+            "review_id": review_id, "promotion_id": p.id, "stage": stage, "target": p.target,
+            "decision": input.decision, "comment": comment, "conditions": conditions,
+        }))];
+        let mut events = vec![Self::event(
+            "ReviewDecided",
+            json!({"review_id": review_id, "promotion_id": p.id, "name": name, "version": version, "stage": stage, "decision": input.decision, "decided_by": caller.id}),
+        )];
+        let mut puts = Vec::new();
+        let all_approved = p.reviews.iter().all(|r| r.status == ReviewStatus::Approved);
+        if input.decision == Decision::Reject || all_approved {
+            let mut v = v;
+            let vprev = v.revision;
+            v.open_promotion = None;
+            v.revision += 1;
+            p.closed_at = Some(now);
+            if input.decision == Decision::Reject {
+                p.status = PromotionStatus::Rejected;
+                for r in p
+                    .reviews
+                    .iter_mut()
+                    .filter(|r| r.status == ReviewStatus::Pending)
+                {
+                    r.status = ReviewStatus::Cancelled;
+                }
+                audit.push(self.draft(
+                    &caller.id,
+                    "promotion.rejected",
+                    Some(&name),
+                    Some(version),
+                    json!({"promotion_id": p.id, "target": p.target, "rejected_stage": stage}),
+                ));
+                events.push(Self::event("PromotionRejected", json!({"promotion_id": p.id, "name": name, "version": version, "target": p.target, "stage": stage})));
+                // A failed re-certification of a production version opens an incident (periodic.rs).
+                if let Some((a, e, incident)) =
+                    self.recertification_rejected(&p, &v, stage, &caller.id, comment.as_deref())
+                {
+                    audit.push(a);
+                    events.push(e);
+                    puts.push(Put::Incident(incident));
+                }
+            } else {
+                p.status = PromotionStatus::Approved;
+                v.approvals.push(Approval {
+                    environment: p.target,
+                    promotion_id: p.id.clone(),
+                    approved_at: now,
+                });
+                let approvers: Vec<_> = p
+                    .reviews
+                    .iter()
+                    .map(|r| json!({"stage": r.stage, "by": r.decided_by}))
+                    .collect();
+                audit.push(self.draft(
+                    &caller.id,
+                    "promotion.approved",
+                    Some(&name),
+                    Some(version),
+                    json!({"promotion_id": p.id, "target": p.target, "approvals": approvers}),
+                ));
+                events.push(Self::event("PromotionApproved", json!({"promotion_id": p.id, "name": name, "version": version, "target": p.target})));
+            }
+            puts.push(Put::Version(v, Expect::Revision(vprev)));
+        }
+        puts.push(Put::Promotion(p.clone(), Expect::Revision(prev)));
+        self.registry
+            .commit(Commit {
+                puts,
+                audit,
+                events,
+                idempotency: None,
+            })
+            .await
+            .map_err(conflict)?;
+        self.workflows.review_decided(&p, &p.reviews[idx]).await?;
+        Ok(p)
+    }
+}
