@@ -157,8 +157,8 @@ impl From<GovError> for ApiError {
             .with_details(vec![
                 json!({"field": "cursor", "message": "is not a cursor this list returned"}),
             ]),
-            GovError::Store(StoreError::Backend(cause)) => {
-                tracing::error!(%cause, "storage backend failed");
+            GovError::Store(StoreError::Backend(ref cause)) => {
+                tracing::error!(cause = %steward_core::error::chain(cause), "storage backend failed");
                 Self::internal()
             }
         }

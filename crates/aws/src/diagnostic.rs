@@ -5,6 +5,7 @@
 //! `Steward.Transient` is worth retrying. [`Failure`] carries a type and a message from the
 //! handlers to the Lambda mains, which hand both to the runtime as its `Diagnostic`.
 
+use steward_core::error::chain;
 use steward_core::{GovError, StoreError};
 
 use crate::env::ConfigError;
@@ -113,13 +114,14 @@ impl Failure {
 
 impl From<GovError> for Failure {
     fn from(e: GovError) -> Self {
-        Self::new(error_type(&e), e.to_string())
+        // The whole chain: a backend failure's cause (the SDK error) is its source.
+        Self::new(error_type(&e), chain(&e).to_string())
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Self::new(store_error_type(&e), e.to_string())
+        Self::new(store_error_type(&e), chain(&e).to_string())
     }
 }
 

@@ -163,7 +163,7 @@ fn describe(failed: &[FailedEntry]) -> String {
 
 impl From<PublishError> for StoreError {
     fn from(e: PublishError) -> Self {
-        StoreError::Backend(e.to_string())
+        StoreError::backend("publishing governance events failed", e)
     }
 }
 

@@ -312,7 +312,7 @@ pub enum EvidenceError {
 
 impl From<EvidenceError> for StoreError {
     fn from(e: EvidenceError) -> Self {
-        StoreError::Backend(e.to_string())
+        StoreError::backend("the evidence bucket failed", e)
     }
 }
 
@@ -471,7 +471,7 @@ impl From<AuditObjectError> for StoreError {
     fn from(e: AuditObjectError) -> Self {
         match e {
             AuditObjectError::AuditConflict { .. } => StoreError::Conflict(e.to_string()),
-            _ => StoreError::Backend(e.to_string()),
+            _ => StoreError::backend("the audit bucket failed", e),
         }
     }
 }
@@ -795,7 +795,7 @@ impl steward_core::ports::Evidence for EvidenceStore {
     ) -> Result<Sha256, steward_core::StoreError> {
         EvidenceStore::put(self, kind_of(kind), bytes)
             .await
-            .map_err(|e| steward_core::StoreError::Backend(e.to_string()))
+            .map_err(steward_core::StoreError::from)
     }
 
     async fn check_artifact(
@@ -812,7 +812,7 @@ impl steward_core::ports::Evidence for EvidenceStore {
             Err(EvidenceError::ArtifactUnreadable { reason, .. }) => Ok(Core::NotChecked {
                 reason: format!("cannot read it: {reason}"),
             }),
-            Err(e) => Err(steward_core::StoreError::Backend(e.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -115,7 +115,7 @@ impl From<WorkflowError> for StoreError {
     fn from(e: WorkflowError) -> Self {
         match e {
             WorkflowError::Tokens(inner) => inner,
-            other => StoreError::Backend(other.to_string()),
+            other => StoreError::backend("a Step Functions request failed", other),
         }
     }
 }

@@ -1192,7 +1192,7 @@ async fn a_commit_too_large_for_one_transaction_is_refused_and_writes_nothing() 
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Backend(m) if m.contains("at most 100")),
+        matches!(&err, StoreError::Backend(m) if m.to_string().contains("at most 100")),
         "{err}"
     );
     assert_eq!(env.store.head().await.unwrap().size, 0);

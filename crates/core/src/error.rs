@@ -41,7 +41,7 @@ impl std::fmt::Display for FieldError {
 impl std::error::Error for FieldError {}
 
 /// Failures of the storage ports.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum StoreError {
     /// A condition of the commit did not hold: someone else changed the record first.
     #[error("conflict: {0}")]
@@ -53,12 +53,123 @@ pub enum StoreError {
     #[error("invalid cursor")]
     InvalidCursor,
     /// The backend failed; the commit did not happen.
-    #[error("storage failure: {0}")]
-    Backend(String),
+    #[error(transparent)]
+    Backend(BackendError),
+}
+
+impl StoreError {
+    /// A backend failure caused by `source` (an SDK, database or decoding error), which is
+    /// kept as the error's [`source`](std::error::Error::source) rather than formatted away.
+    pub fn backend(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Backend(BackendError::new(context, source))
+    }
+
+    /// A backend failure found by the store itself (a missing or inconsistent item), with
+    /// no underlying error.
+    pub fn backend_msg(context: impl Into<String>) -> Self {
+        StoreError::Backend(BackendError::msg(context))
+    }
+}
+
+impl std::fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", chain(self))
+    }
+}
+
+/// A storage backend's failure: what the store was doing, and the error that stopped it.
+///
+/// Its `Display` is `storage failure: {context}`; the cause is its `source()`, so a cause
+/// is printed once, by whoever walks the chain ([`chain`], or `Debug`).
+pub struct BackendError {
+    context: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl BackendError {
+    /// A failure in `context` caused by `source`.
+    pub fn new(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A failure with no underlying error.
+    pub fn msg(context: impl Into<String>) -> Self {
+        Self {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// What the store was doing when it failed.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "storage failure: {}", self.context)
+    }
+}
+
+impl std::fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", chain(self))
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<&str> for BackendError {
+    fn from(context: &str) -> Self {
+        Self::msg(context)
+    }
+}
+
+impl From<String> for BackendError {
+    fn from(context: String) -> Self {
+        Self::msg(context)
+    }
+}
+
+/// An error and its causes on one line: `outer: caused by: inner: caused by: root`, for
+/// logs and for messages that leave the process (a Lambda's `Diagnostic`).
+pub fn chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> ErrorChain<'a> {
+    ErrorChain(e)
+}
+
+/// See [`chain`].
+pub struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": caused by: {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
 }
 
 /// Why a governance operation was refused.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum GovError {
     /// The input is not acceptable (HTTP 422, or 400 when it is not even well-formed).
     #[error("validation failed: {}", list(.0))]
@@ -107,6 +218,13 @@ impl GovError {
             GovError::Store(StoreError::InvalidCursor) => "validation_failed",
             GovError::Store(StoreError::Backend(_)) => "internal",
         }
+    }
+}
+
+// Printed by `unwrap`, `?` in mains and `{:?}` in logs: the message and every cause.
+impl std::fmt::Debug for GovError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", chain(self))
     }
 }
 

@@ -33,7 +33,7 @@ impl FileEvidence {
 }
 
 fn io(e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("evidence: {e}"))
+    StoreError::backend("evidence", e)
 }
 
 #[async_trait]

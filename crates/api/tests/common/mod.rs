@@ -634,7 +634,7 @@ mod aws_backend {
                 if let Some(time) = head.time {
                     let cp = sign_checkpoint(self.signer.as_ref(), head.size, head.root, time)
                         .await
-                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                        .map_err(|e| StoreError::backend("cannot sign a checkpoint", e))?;
                     self.store.put_checkpoint(&cp).await?;
                 }
             }

@@ -14,13 +14,17 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put as PutAction, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem,
 };
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use chrono::{DateTime, Utc};
-use steward_core::audit::leaf_hash;
-use steward_core::ports::{Commit, Expect, Put};
+use steward_core::audit::{leaf_hash, merkle};
+use steward_core::ports::{Commit, Expect, Put, Receipt};
 use steward_core::StoreError;
 
 use super::items::{self, n, Head, Item};
-use super::merkle;
+use super::requests::{jitter, sdk_error};
+use super::DynamoStore;
 
 /// DynamoDB's limit on the actions of one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
@@ -102,7 +106,7 @@ fn put(
     }
     let put = b
         .build()
-        .map_err(|e| StoreError::Backend(format!("cannot build a DynamoDB put: {e}")))?;
+        .map_err(|e| StoreError::backend("cannot build a DynamoDB put", e))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -115,16 +119,16 @@ pub fn plan(
 ) -> Result<Plan, StoreError> {
     if commit.audit.is_empty() && !commit.events.is_empty() {
         // The outbox rides on the first audit event item; without one the events would be lost.
-        return Err(StoreError::Backend(
-            "a commit with governance events must append an audit event to carry them".into(),
+        return Err(StoreError::backend_msg(
+            "a commit with governance events must append an audit event to carry them",
         ));
     }
     let old = match (commit.audit.is_empty(), head) {
         (true, _) => None,
         (false, Some(h)) => Some(h),
         (false, None) => {
-            return Err(StoreError::Backend(
-                "planning an audit append needs the audit head".into(),
+            return Err(StoreError::backend_msg(
+                "planning an audit append needs the audit head",
             ))
         }
     };
@@ -240,7 +244,7 @@ pub fn plan(
             let bytes = event.canonical_bytes();
             let leaf = leaf_hash(&bytes);
             let completed = merkle::append(head.size, &mut head.frontier, leaf)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+                .map_err(|e| StoreError::backend("cannot append to the audit head", e))?;
             let outbox = (i == 0).then_some(commit.events.as_slice());
             push(
                 put(
@@ -283,7 +287,7 @@ pub fn plan(
     }
 
     if items.len() > MAX_TRANSACTION_ITEMS {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend_msg(format!(
             "this commit needs {} DynamoDB items (records, reviews, audit events, Merkle nodes, \
              head), but one transaction holds at most {MAX_TRANSACTION_ITEMS}",
             items.len()
@@ -406,115 +410,128 @@ pub fn classify(slots: &[Slot], reasons: &[CancellationReason]) -> Outcome {
     Outcome::Failed(format!("transaction cancelled: {}", detail.join("; ")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How many times a commit is re-planned after losing the race for the audit head.
+const COMMIT_ATTEMPTS: u32 = 16;
 
-    fn reason(code: &str, item: Option<Item>) -> CancellationReason {
-        CancellationReason::builder()
-            .code(code)
-            .set_item(item)
-            .build()
-    }
+/// Lost races seen by this instance in quick succession, to size the pause before the
+/// next one is reported (see [`DynamoStore::lost_race_pause`]).
+#[derive(Debug)]
+pub(super) struct Contention {
+    last: Instant,
+    level: u32,
+}
 
-    fn none() -> CancellationReason {
-        reason("None", None)
-    }
-
-    fn slots() -> Vec<Slot> {
-        vec![
-            Slot::Idempotency,
-            Slot::Record {
-                what: "credit-risk version 1".into(),
-                expect: Some(Expect::Revision(3)),
-            },
-            Slot::Review,
-            Slot::Event(8),
-            Slot::Node,
-            Slot::Head,
-        ]
-    }
-
-    fn failed() -> CancellationReason {
-        reason(CONDITION_FAILED, None)
-    }
-
-    #[test]
-    fn a_failed_record_condition_is_a_conflict_naming_the_revision_found() {
-        let mut old = Item::new();
-        old.insert("revision".into(), n(5));
-        let r = vec![
-            none(),
-            reason(CONDITION_FAILED, Some(old)),
-            none(),
-            failed(),
-            none(),
-            failed(),
-        ];
-        assert_eq!(
-            classify(&slots(), &r),
-            Outcome::Conflict("credit-risk version 1 is at revision 5, expected 3".into())
-        );
-        let r = vec![none(), failed(), none(), none(), none(), none()];
-        assert_eq!(
-            classify(&slots(), &r),
-            Outcome::Conflict("credit-risk version 1 does not exist".into())
-        );
-    }
-
-    #[test]
-    fn a_taken_idempotency_key_wins_over_a_record_conflict() {
-        let r = vec![failed(), failed(), none(), none(), none(), none()];
-        assert_eq!(classify(&slots(), &r), Outcome::IdempotencyKeyTaken);
-    }
-
-    #[test]
-    fn a_failed_head_alone_is_a_lost_race_for_the_log_position() {
-        let head = Head {
-            size: 9,
-            frontier: vec![[1; 32], [2; 32]],
-            time: None,
-        };
-        let item = items::head_item(&head).unwrap();
-        let r = vec![
-            none(),
-            none(),
-            none(),
-            failed(),
-            none(),
-            reason(CONDITION_FAILED, Some(item)),
-        ];
-        assert_eq!(classify(&slots(), &r), Outcome::HeadMoved(Some(head)));
-        let r = vec![none(), none(), none(), none(), none(), failed()];
-        assert_eq!(classify(&slots(), &r), Outcome::HeadMoved(None));
-    }
-
-    #[test]
-    fn a_transaction_conflict_is_retried_and_anything_else_fails() {
-        let r = vec![
-            none(),
-            none(),
-            none(),
-            none(),
-            none(),
-            reason("TransactionConflict", None),
-        ];
-        assert_eq!(
-            classify(&slots(), &r),
-            Outcome::Retry("TransactionConflict".into())
-        );
-        let r = vec![none(), none(), none(), failed(), none(), none()];
-        assert_eq!(classify(&slots(), &r), Outcome::AuditItemExists(8));
-        let r = vec![
-            none(),
-            none(),
-            reason("ValidationError", None),
-            none(),
-            none(),
-            none(),
-        ];
-        assert!(
-            matches!(classify(&slots(), &r), Outcome::Failed(m) if m.contains("ValidationError"))
-        );
+impl Contention {
+    pub(super) fn new() -> Self {
+        Self {
+            last: Instant::now(),
+            level: 0,
+        }
     }
 }
+
+impl DynamoStore {
+    /// How long to wait before reporting a lost race as `Conflict`: random, within a window
+    /// of the transaction's own round trip (at least 5 ms) for an isolated conflict, doubling
+    /// up to 32 round trips (at most 1 s) while this instance keeps losing races. The caller re-reads and
+    /// retries at once (core's `register` does, a few times); without the pause, writers
+    /// that collided once collide again in lockstep and only one of them wins per round.
+    pub(super) fn lost_race_pause(&self, round_trip: Duration) -> Duration {
+        let level = {
+            let mut c = self.contention.lock().unwrap_or_else(|e| e.into_inner());
+            if c.last.elapsed() > Duration::from_secs(2) {
+                c.level = 0;
+            }
+            c.level = (c.level + 1).min(5);
+            c.last = Instant::now();
+            c.level
+        };
+        let unit = (round_trip.as_millis() as u64).clamp(5, 200);
+        let window = (unit << level).min(1000);
+        Duration::from_millis(1 + (uuid::Uuid::new_v4().as_u128() % u128::from(window)) as u64)
+    }
+
+    pub(super) async fn try_commit(&self, commit: &Commit) -> Result<Receipt, StoreError> {
+        let appends = !commit.audit.is_empty();
+        let mut last = String::new();
+        for attempt in 0..COMMIT_ATTEMPTS {
+            let head = match (appends, self.cached_head()) {
+                (false, _) => None,
+                (true, Some(h)) => Some(h),
+                (true, None) => Some(self.read_head().await?),
+            };
+            let plan = plan(&self.table, commit, head.as_ref(), Utc::now())?;
+            let sent = Instant::now();
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(plan.items))
+                // Lets the SDK's own retry of a timed-out attempt succeed idempotently
+                // instead of failing on conditions its first attempt already satisfied.
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => {
+                    if let Some(h) = plan.new_head {
+                        self.observe_head(h);
+                    }
+                    return Ok(Receipt {
+                        audit_seqs: plan.seqs,
+                    });
+                }
+                Err(e) => e,
+            };
+            let reasons = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    c.cancellation_reasons().to_vec()
+                }
+                _ => return Err(sdk_error("TransactWriteItems", err)),
+            };
+            match classify(&plan.slots, &reasons) {
+                Outcome::IdempotencyKeyTaken => return Err(StoreError::IdempotencyKeyTaken),
+                Outcome::Conflict(m) => {
+                    tokio::time::sleep(self.lost_race_pause(sent.elapsed())).await;
+                    return Err(StoreError::Conflict(m));
+                }
+                Outcome::HeadMoved(Some(h)) => {
+                    last = format!("the audit head moved to {}", h.size);
+                    *self.head.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                    if attempt > 0 {
+                        tokio::time::sleep(jitter(attempt)).await;
+                    }
+                }
+                Outcome::HeadMoved(None) => {
+                    last = "the audit head moved".into();
+                    self.forget_head();
+                }
+                Outcome::Retry(code) => {
+                    last = code;
+                    self.forget_head();
+                    tokio::time::sleep(jitter(attempt)).await;
+                }
+                Outcome::AuditItemExists(seq) => {
+                    // Either the head moved and DynamoDB reported only the event, or the log
+                    // is inconsistent; a fresh head tells which.
+                    let fresh = self.read_head().await?;
+                    if fresh.size == plan.old_size {
+                        return Err(StoreError::backend_msg(format!(
+                            "the audit log is inconsistent: an item for event {seq} exists \
+                             beyond the head's size {}",
+                            fresh.size
+                        )));
+                    }
+                    last = format!("audit event {seq} was taken");
+                }
+                Outcome::Failed(m) => return Err(StoreError::backend_msg(m)),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "the audit log is busy: the commit lost the race for the next position \
+             {COMMIT_ATTEMPTS} times ({last}); retry"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -24,7 +24,7 @@ use steward_core::records::{
 use steward_core::StoreError;
 
 use super::keys::{self, ItemKey};
-use super::merkle::Subtree;
+use steward_core::audit::merkle::{check_frontier, Subtree};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -62,21 +62,21 @@ pub fn str_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-fn corrupt(item: &Item, e: impl std::fmt::Display) -> StoreError {
+fn corrupt(item: &Item, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
     let at = item_key(item)
         .map(|(pk, sk)| format!("{pk} / {sk}"))
         .unwrap_or_else(|| "an item without keys".to_owned());
-    StoreError::Backend(format!("corrupt item {at}: {e}"))
+    StoreError::backend(format!("corrupt item {at}"), e)
 }
 
 pub fn to_attr<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
     sd::to_attribute_value(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a record for DynamoDB: {e}")))
+        .map_err(|e| StoreError::backend("cannot encode a record for DynamoDB", e))
 }
 
 fn record<T: Serialize>(value: &T, key: ItemKey, entity: &str) -> Result<Item, StoreError> {
     let mut item: Item = sd::to_item(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a {entity} for DynamoDB: {e}")))?;
+        .map_err(|e| StoreError::backend(format!("cannot encode a {entity} for DynamoDB"), e))?;
     item.insert(PK.to_owned(), s(key.0));
     item.insert(SK.to_owned(), s(key.1));
     item.insert(ENTITY.to_owned(), s(entity));
@@ -90,7 +90,7 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
         let at = at
             .map(|(pk, sk)| format!("{pk} / {sk}"))
             .unwrap_or_default();
-        StoreError::Backend(format!("corrupt item {at}: {e}"))
+        StoreError::backend(format!("corrupt item {at}"), e)
     })
 }
 
@@ -133,7 +133,7 @@ pub fn version_item(v: &ModelVersion) -> Result<Item, StoreError> {
 /// The promotion's own item; `None` when its id does not name its version (never issued here).
 pub fn promotion_item(p: &Promotion) -> Result<Item, StoreError> {
     let key = keys::promotion_key(&p.id).ok_or_else(|| {
-        StoreError::Backend(format!(
+        StoreError::backend_msg(format!(
             "promotion id {:?} does not name its model and version",
             p.id
         ))
@@ -299,7 +299,7 @@ pub fn head_from_item(item: Item) -> Result<Head, StoreError> {
         .map(Bytes::hash)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| corrupt(&at, e))?;
-    super::merkle::check_frontier(row.size, &frontier).map_err(|e| corrupt(&at, e))?;
+    check_frontier(row.size, &frontier).map_err(|e| corrupt(&at, e))?;
     Ok(Head {
         size: row.size,
         frontier,

@@ -62,7 +62,7 @@ pub fn audit_event_from_image(
     let at = items::item_key(&image);
     let row: items::EventRow = from_item(image)?;
     let leaf_hash = Hash::try_from(row.leaf_hash.0.as_slice()).map_err(|_| {
-        StoreError::Backend(format!(
+        StoreError::backend_msg(format!(
             "corrupt audit event item {at:?}: leaf_hash has {} bytes, not 32",
             row.leaf_hash.0.len()
         ))
@@ -96,7 +96,7 @@ impl DynamoStore {
     /// replacing an older token of the same review).
     pub async fn put_task_token(&self, review_id: &str, token: &str) -> Result<(), StoreError> {
         let key = token_key(review_id).ok_or_else(|| {
-            StoreError::Backend(format!(
+            StoreError::backend_msg(format!(
                 "{review_id:?} is not a review or retirement id this registry issued"
             ))
         })?;

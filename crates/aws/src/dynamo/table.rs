@@ -14,8 +14,8 @@ use steward_core::StoreError;
 use super::items::EXPIRES_AT;
 use super::sdk_error;
 
-fn build_error(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("cannot build the table definition: {e}"))
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::backend("cannot build the table definition", e)
 }
 
 fn key(name: &str, t: KeyType) -> Result<KeySchemaElement, StoreError> {
@@ -101,7 +101,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             break;
         }
         if waited > Duration::from_secs(300) {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend_msg(format!(
                 "table {table} did not become active within 5 minutes"
             )));
         }

@@ -174,6 +174,6 @@ impl Governance {
         };
         self.registry.commit(commit).await.map_err(conflict)?;
         committed
-            .ok_or_else(|| GovError::Store(StoreError::Backend("rollback built no model".into())))
+            .ok_or_else(|| GovError::Store(StoreError::backend_msg("rollback built no model")))
     }
 }

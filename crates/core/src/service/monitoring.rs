@@ -303,9 +303,6 @@ fn replay_signal(rec: &IdempotencyRecord, request: &Sha256) -> Result<SignalOutc
             "this idempotency key was used with a different signal".into(),
         ));
     }
-    SignalOutcome::deserialize(&rec.response).map_err(|e| {
-        GovError::Store(StoreError::Backend(format!(
-            "corrupt idempotency record: {e}"
-        )))
-    })
+    SignalOutcome::deserialize(&rec.response)
+        .map_err(|e| GovError::Store(StoreError::backend("corrupt idempotency record", e)))
 }

@@ -279,9 +279,6 @@ fn replay(rec: &IdempotencyRecord, request: &Sha256) -> Result<ModelVersion, Gov
             "this Idempotency-Key was used with a different request body".into(),
         ));
     }
-    serde_json::from_value(rec.response.clone()).map_err(|e| {
-        GovError::Store(StoreError::Backend(format!(
-            "corrupt idempotency record: {e}"
-        )))
-    })
+    serde_json::from_value(rec.response.clone())
+        .map_err(|e| GovError::Store(StoreError::backend("corrupt idempotency record", e)))
 }

@@ -1,24 +1,16 @@
-//! The audit log's Merkle tree as DynamoDB holds it, as pure functions (no I/O).
-//!
-//! DynamoDB cannot keep `steward_core::audit::MerkleTree` in memory across Lambdas, so the
-//! tree lives in the table:
-//! - the head holds `size` and the *frontier*: the roots of the perfect subtrees that the
-//!   binary decomposition of `size` splits the leaves into, left (largest) to right. Appending
-//!   a leaf needs only the frontier ([`append`]), and so does the root ([`frontier_root`]);
-//! - every complete perfect subtree is stored once, when the append that completes it commits:
-//!   level 0 is the leaf hash on the event item, level ≥ 1 a node item.
+//! Proofs as plans over perfect subtrees, shared by every way a tree is stored.
 //!
 //! Every range that RFC 6962's `MTH`, `PATH` and `SUBPROOF` recursions visit starts at a
-//! multiple of a power of two at least as large as itself, so it is a fold of at most
-//! `log2 n` stored perfect subtrees ([`decompose`]). A proof is therefore planned as a list
-//! of ranges ([`inclusion_plan`], [`consistency_plan`]), the perfect subtrees they need are
-//! fetched in one batch ([`needed`]), and the proof is folded from them ([`assemble`]). The
-//! result equals `MerkleTree::inclusion_proof` / `consistency_proof` hash for hash.
+//! multiple of a power of two at least as large as itself, so its `MTH` is a right-to-left
+//! fold of at most `log2 n` complete perfect subtrees ([`decompose`], [`fold`]). A proof is
+//! therefore a list of ranges ([`inclusion_plan`], [`consistency_plan`]) that any store of
+//! perfect subtrees can answer: [`super::MerkleTree`] from its in-memory levels, the DynamoDB
+//! store from the node items one batch read fetches ([`needed`], [`assemble`]). One recursion
+//! serves both, so they agree hash for hash by construction.
 
 use std::collections::{BTreeSet, HashMap};
 
-use steward_core::audit::merkle::{empty_root, node_hash, ProofError};
-use steward_core::audit::Hash;
+use super::{empty_root, node_hash, split_point, Hash, ProofError};
 
 /// A complete perfect subtree: leaves `[index << level, (index + 1) << level)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,72 +24,6 @@ pub struct Subtree {
 pub struct Range {
     pub start: u64,
     pub len: u64,
-}
-
-/// Why a frontier cannot be extended: it does not match the size it claims to describe.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "audit head is corrupt: a log of {size} events needs {expected} frontier hashes, found {found}"
-)]
-pub struct CorruptFrontier {
-    pub size: u64,
-    pub expected: u32,
-    pub found: usize,
-}
-
-/// Checks that `frontier` has one hash per set bit of `size`.
-pub fn check_frontier(size: u64, frontier: &[Hash]) -> Result<(), CorruptFrontier> {
-    if frontier.len() == size.count_ones() as usize {
-        Ok(())
-    } else {
-        Err(CorruptFrontier {
-            size,
-            expected: size.count_ones(),
-            found: frontier.len(),
-        })
-    }
-}
-
-/// Appends `leaf` (leaf index `size`) to the tree whose frontier is `frontier`, updating the
-/// frontier in place. Returns the perfect subtrees of level ≥ 1 the append completes, lowest
-/// first, with their hashes: exactly the node items the commit must write.
-pub fn append(
-    size: u64,
-    frontier: &mut Vec<Hash>,
-    leaf: Hash,
-) -> Result<Vec<(Subtree, Hash)>, CorruptFrontier> {
-    check_frontier(size, frontier)?;
-    let mut completed = Vec::new();
-    let mut node = leaf;
-    let mut level = 0u32;
-    let mut bits = size;
-    // Like a binary counter: each trailing 1 of `size` is a left sibling waiting for this one.
-    while bits & 1 == 1 {
-        let left = frontier
-            .pop()
-            .expect("check_frontier guarantees one hash per set bit");
-        node = node_hash(&left, &node);
-        level += 1;
-        bits >>= 1;
-        completed.push((
-            Subtree {
-                level,
-                index: ((size + 1) >> level) - 1,
-            },
-            node,
-        ));
-    }
-    frontier.push(node);
-    Ok(completed)
-}
-
-/// The RFC 6962 root of the tree whose frontier is `frontier`.
-pub fn frontier_root(frontier: &[Hash]) -> Hash {
-    let mut it = frontier.iter().rev();
-    let Some(last) = it.next() else {
-        return empty_root();
-    };
-    it.fold(*last, |right, left| node_hash(left, &right))
 }
 
 /// The perfect subtrees whose fold is `MTH` of `range`, left (largest) to right. Requires the
@@ -117,9 +43,21 @@ pub fn decompose(range: Range) -> Vec<Subtree> {
     out
 }
 
-/// The largest power of two strictly smaller than `n`; requires `n >= 2`.
-fn split_point(n: u64) -> u64 {
-    1 << (63 - (n - 1).leading_zeros())
+/// `MTH` of `range`, joining the hashes `subtree` gives for its decomposition right to left;
+/// the first subtree `subtree` cannot give is the error. The empty range has the empty root.
+pub fn fold<F>(range: Range, mut subtree: F) -> Result<Hash, Subtree>
+where
+    F: FnMut(Subtree) -> Option<Hash>,
+{
+    let mut acc: Option<Hash> = None;
+    for s in decompose(range).into_iter().rev() {
+        let h = subtree(s).ok_or(s)?;
+        acc = Some(match acc {
+            None => h,
+            Some(right) => node_hash(&h, &right),
+        });
+    }
+    Ok(acc.unwrap_or_else(empty_root))
 }
 
 /// The ranges of `PATH(index, D[0:size])`, in proof order (from the leaf upwards).
@@ -132,6 +70,7 @@ pub fn inclusion_plan(index: u64, size: u64) -> Result<Vec<Range>, ProofError> {
     Ok(out)
 }
 
+/// Appends the ranges of `PATH(m, D[start:start+n])` to `out`.
 fn path(start: u64, n: u64, m: u64, out: &mut Vec<Range>) {
     if n <= 1 {
         return;
@@ -149,8 +88,8 @@ fn path(start: u64, n: u64, m: u64, out: &mut Vec<Range>) {
     }
 }
 
-/// The ranges of `PROOF(old_size, D[0:new_size])`; empty when `old_size` is 0 or equals
-/// `new_size`.
+/// The ranges of `PROOF(old_size, D[0:new_size])` (RFC 6962 section 2.1.2 `SUBPROOF`); empty
+/// when `old_size` is 0 or equals `new_size`.
 pub fn consistency_plan(old_size: u64, new_size: u64) -> Result<Vec<Range>, ProofError> {
     if old_size > new_size {
         return Err(ProofError::OldSizeExceedsNew { old_size, new_size });
@@ -162,8 +101,12 @@ pub fn consistency_plan(old_size: u64, new_size: u64) -> Result<Vec<Range>, Proo
     Ok(out)
 }
 
+/// Appends the ranges of `SUBPROOF(m, D[start:start+n], complete)` to `out`; requires
+/// `0 < m <= n`.
 fn subproof(start: u64, n: u64, m: u64, complete: bool, out: &mut Vec<Range>) {
     if m == n {
+        // The old tree's root is a node of the new tree: the verifier already knows it when
+        // the old tree is this very subtree (`complete`), otherwise it must be sent.
         if !complete {
             out.push(Range { start, len: n });
         }
@@ -192,34 +135,22 @@ pub fn needed(ranges: &[Range]) -> BTreeSet<Subtree> {
 pub fn assemble(ranges: &[Range], hashes: &HashMap<Subtree, Hash>) -> Result<Vec<Hash>, Subtree> {
     ranges
         .iter()
-        .map(|r| {
-            let parts = decompose(*r);
-            let mut acc: Option<Hash> = None;
-            for s in parts.iter().rev() {
-                let h = hashes.get(s).ok_or(*s)?;
-                acc = Some(match acc {
-                    None => *h,
-                    Some(right) => node_hash(h, &right),
-                });
-            }
-            Ok(acc.unwrap_or_else(empty_root))
-        })
+        .map(|r| fold(*r, |s| hashes.get(&s).copied()))
         .collect()
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use super::super::{leaf_hash, root_from_leaves, MerkleTree};
     use super::*;
     use proptest::prelude::*;
-    use steward_core::audit::merkle::{leaf_hash, root_from_leaves};
-    use steward_core::audit::MerkleTree;
 
-    fn leaves(n: u64) -> Vec<Hash> {
+    pub(in crate::audit::merkle) fn leaves(n: u64) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
     }
 
-    /// Every complete perfect subtree of `leaves`, as the table would hold them.
-    fn stored(leaves: &[Hash]) -> HashMap<Subtree, Hash> {
+    /// Every complete perfect subtree of `leaves`, as a table of node items would hold them.
+    pub(in crate::audit::merkle) fn stored(leaves: &[Hash]) -> HashMap<Subtree, Hash> {
         let mut out = HashMap::new();
         let n = leaves.len() as u64;
         for level in 0..64u32 {
@@ -236,49 +167,6 @@ mod tests {
             }
         }
         out
-    }
-
-    #[test]
-    fn appending_leaves_writes_each_perfect_subtree_once_and_keeps_the_root() {
-        let all = leaves(37);
-        let mut frontier = Vec::new();
-        let mut written = HashMap::new();
-        for (i, leaf) in all.iter().enumerate() {
-            for (s, h) in append(i as u64, &mut frontier, *leaf).unwrap() {
-                assert!(written.insert(s, h).is_none(), "{s:?} written twice");
-            }
-            let size = i + 1;
-            assert_eq!(frontier.len(), (size as u64).count_ones() as usize);
-            assert_eq!(frontier_root(&frontier), root_from_leaves(&all[..size]));
-        }
-        let mut expected = stored(&all);
-        expected.retain(|s, _| s.level >= 1);
-        assert_eq!(written, expected);
-    }
-
-    #[test]
-    fn the_empty_frontier_has_the_empty_root() {
-        assert_eq!(frontier_root(&[]), empty_root());
-    }
-
-    #[test]
-    fn a_frontier_that_does_not_match_its_size_is_refused() {
-        let mut frontier = vec![[0u8; 32]];
-        let err = append(3, &mut frontier, [1; 32]).unwrap_err();
-        assert_eq!(
-            err,
-            CorruptFrontier {
-                size: 3,
-                expected: 2,
-                found: 1
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "audit head is corrupt: a log of 3 events needs 2 frontier hashes, found 1"
-        );
-        assert_eq!(frontier.len(), 1, "a refused append changes nothing");
-        assert!(append(2, &mut vec![[0u8; 32]; 2], [1; 32]).is_err());
     }
 
     #[test]
