@@ -12,6 +12,8 @@ pub mod env;
 pub mod events;
 pub mod handlers;
 pub mod kms;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod s3;
 pub mod workflows;
 

@@ -14,8 +14,10 @@ use serde_json::Value;
 use steward_core::types::Decision;
 
 use crate::cli::{
-    AuditCmd, CardCmd, Command, Conn, ModelsCmd, Output, PrincipalsCmd, PromotionsCmd, ReviewsCmd,
-    VersionsCmd,
+    AuditCmd, CardCmd, Command, ConfirmRetirementArgs, Conn, ConnOnly, DeployArgs, EvaluateArgs,
+    GateArgs, IdArgs, IncidentsArgs, ModelsCmd, Output, PrincipalsCmd, ProductionArgs, PromoteArgs,
+    PromotionsCmd, RegisterArgs, RetireArgs, ReviewsCmd, RollbackArgs, SignalArgs, VerifyArgs,
+    VersionArgs, VersionsCmd,
 };
 use crate::client::{Client, ClientError, ModelQuery};
 use crate::{principals_file, render, verify};
@@ -88,19 +90,42 @@ async fn show(
 
 /// Runs a client subcommand (anything but `serve` and `demo`).
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
-    Ok(match command {
+    match command {
         Command::Serve(_) | Command::Demo(_) => unreachable!("handled by main"),
-        Command::Register(a) => {
-            let manifest = read_json(&a.manifest)?;
-            let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.register(&a.name, &manifest, a.idempotency_key.as_deref()),
-                render::version,
-            )
-            .await
-        }
-        Command::Models(ModelsCmd::List(a)) => {
+        Command::Register(a) => register(a).await,
+        Command::Models(cmd) => models(cmd).await,
+        Command::Versions(VersionsCmd::Get(a)) => version(a).await,
+        Command::Card(cmd) => card(cmd).await,
+        Command::Evaluate(a) => evaluate(a).await,
+        Command::Gate(a) => gate(a).await,
+        Command::Promote(a) => promote(a).await,
+        Command::Promotions(PromotionsCmd::Get(a)) => promotion(a).await,
+        Command::Reviews(cmd) => reviews(cmd).await,
+        Command::Deploy(a) => deploy(a).await,
+        Command::Rollback(a) => rollback(a).await,
+        Command::Signal(a) => signal(a).await,
+        Command::Incidents(a) => incidents(a).await,
+        Command::PeriodicReviews(a) => periodic_reviews(a).await,
+        Command::Retire(a) => retire(a).await,
+        Command::ConfirmRetirement(a) => confirm_retirement(a).await,
+        Command::Production(a) => production(a).await,
+        Command::Audit(cmd) => audit(cmd).await,
+        Command::Principals(cmd) => principals(cmd).await,
+    }
+}
+
+/// `steward register`
+async fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
+    let manifest = read_json(&a.manifest)?;
+    let c = client(&a.conn)?;
+    let call = c.register(&a.name, &manifest, a.idempotency_key.as_deref());
+    Ok(show(&a.conn, call, render::version).await)
+}
+
+/// `steward models list|get`
+async fn models(cmd: ModelsCmd) -> anyhow::Result<ExitCode> {
+    Ok(match cmd {
+        ModelsCmd::List(a) => {
             let q = ModelQuery {
                 stage: a.stage.map(|s| s.as_str().to_owned()),
                 owner: a.owner.clone(),
@@ -110,278 +135,243 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             show(&a.conn, client(&a.conn)?.models(&q), render::models).await
         }
-        Command::Models(ModelsCmd::Get(a)) => {
-            show(&a.conn, client(&a.conn)?.model(&a.name), render::model).await
+        ModelsCmd::Get(a) => show(&a.conn, client(&a.conn)?.model(&a.name), render::model).await,
+    })
+}
+
+/// `steward versions get`
+async fn version(a: VersionArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    Ok(show(&a.conn, c.version(&a.name, a.version), render::version).await)
+}
+
+/// `steward card get|put|revisions`
+async fn card(cmd: CardCmd) -> anyhow::Result<ExitCode> {
+    Ok(match cmd {
+        CardCmd::Get(a) => {
+            let c = client(&a.conn)?;
+            show(&a.conn, c.card(&a.name, a.version), render::card).await
         }
-        Command::Versions(VersionsCmd::Get(a)) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.version(&a.name, a.version),
-                render::version,
-            )
-            .await
-        }
-        Command::Card(CardCmd::Get(a)) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.card(&a.name, a.version),
-                render::card,
-            )
-            .await
-        }
-        Command::Card(CardCmd::Put(a)) => {
+        CardCmd::Put(a) => {
             let card = read_json(&a.file)?;
             let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.put_card(&a.name, a.version, &card, a.if_match),
-                render::version,
-            )
-            .await
+            let call = c.put_card(&a.name, a.version, &card, a.if_match);
+            show(&a.conn, call, render::version).await
         }
-        Command::Card(CardCmd::Revisions(a)) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.card_revisions(&a.name, a.version),
-                render::card_revisions,
-            )
-            .await
-        }
-        Command::Evaluate(a) => {
-            let body = read_json(&a.file)?;
+        CardCmd::Revisions(a) => {
             let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.add_evaluation(&a.name, a.version, &body),
-                render::version,
-            )
-            .await
+            let call = c.card_revisions(&a.name, a.version);
+            show(&a.conn, call, render::card_revisions).await
         }
-        Command::Gate(a) => {
-            let c = client(&a.conn)?;
-            match c.gate(&a.name, a.version, a.environment).await {
-                Ok(v) => {
-                    print(&a.conn, &v, |v| {
-                        render::gate(v, &a.name, a.version, a.environment.as_str())
-                    });
-                    if v["allowed"].as_bool() == Some(true) {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    print_client_error(&e);
-                    ExitCode::FAILURE
-                }
+    })
+}
+
+/// `steward evaluate`
+async fn evaluate(a: EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let body = read_json(&a.file)?;
+    let c = client(&a.conn)?;
+    let call = c.add_evaluation(&a.name, a.version, &body);
+    Ok(show(&a.conn, call, render::version).await)
+}
+
+/// `steward gate`: like [`show`], but a closed gate exits 1 as well.
+async fn gate(a: GateArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    Ok(match c.gate(&a.name, a.version, a.environment).await {
+        Ok(v) => {
+            print(&a.conn, &v, |v| {
+                render::gate(v, &a.name, a.version, a.environment.as_str())
+            });
+            if v["allowed"].as_bool() == Some(true) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
         }
-        Command::Promote(a) => {
+        Err(e) => {
+            print_client_error(&e);
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// `steward promote`
+async fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    let call = c.promote(&a.name, a.version, a.target);
+    Ok(show(&a.conn, call, render::promotion).await)
+}
+
+/// `steward promotions get`
+async fn promotion(a: IdArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    Ok(show(&a.conn, c.promotion(&a.id), render::promotion).await)
+}
+
+/// `steward reviews list|decide`
+async fn reviews(cmd: ReviewsCmd) -> anyhow::Result<ExitCode> {
+    Ok(match cmd {
+        ReviewsCmd::List(a) => {
             let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.promote(&a.name, a.version, a.target),
-                render::promotion,
-            )
-            .await
+            let call = c.reviews(a.status.as_deref(), a.cursor.as_deref(), a.limit);
+            show(&a.conn, call, render::reviews).await
         }
-        Command::Promotions(PromotionsCmd::Get(a)) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.promotion(&a.id),
-                render::promotion,
-            )
-            .await
-        }
-        Command::Reviews(ReviewsCmd::List(a)) => {
-            let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.reviews(a.status.as_deref(), a.cursor.as_deref(), a.limit),
-                render::reviews,
-            )
-            .await
-        }
-        Command::Reviews(ReviewsCmd::Decide(a)) => {
+        ReviewsCmd::Decide(a) => {
             let decision = if a.approve {
                 Decision::Approve
             } else {
                 Decision::Reject
             };
             let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.decide(&a.id, decision, a.comment.as_deref(), &a.conditions),
-                render::promotion,
-            )
-            .await
+            let call = c.decide(&a.id, decision, a.comment.as_deref(), &a.conditions);
+            show(&a.conn, call, render::promotion).await
         }
-        Command::Deploy(a) => {
+    })
+}
+
+/// `steward deploy`
+async fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    let call = c.deploy(&a.name, a.version, a.environment);
+    Ok(show(&a.conn, call, render::version).await)
+}
+
+/// `steward rollback`
+async fn rollback(a: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    Ok(show(&a.conn, c.rollback(&a.name, &a.reason), render::model).await)
+}
+
+/// `steward signal`
+async fn signal(a: SignalArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    let call = c.signal_with_key(
+        &a.model,
+        a.version,
+        a.kind,
+        &a.metric,
+        a.value,
+        a.idempotency_key.as_deref(),
+    );
+    Ok(show(&a.conn, call, render::signal).await)
+}
+
+/// `steward incidents`
+async fn incidents(a: IncidentsArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    let call = c.incidents(a.model.as_deref(), a.cursor.as_deref(), a.limit);
+    Ok(show(&a.conn, call, render::incidents).await)
+}
+
+/// `steward periodic-reviews`
+async fn periodic_reviews(a: ConnOnly) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    Ok(show(&a.conn, c.periodic_reviews(), render::periodic_reviews).await)
+}
+
+/// `steward retire`
+async fn retire(a: RetireArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    let call = c.retire(&a.name, a.version, &a.reason, a.replacement);
+    Ok(show(&a.conn, call, render::version).await)
+}
+
+/// `steward confirm-retirement`
+async fn confirm_retirement(a: ConfirmRetirementArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    let call = c.confirm_retirement(&a.name, a.version, a.approve, a.comment.as_deref());
+    Ok(show(&a.conn, call, render::version).await)
+}
+
+/// `steward production`
+async fn production(a: ProductionArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    Ok(show(&a.conn, c.production(&a.name, a.at), render::production).await)
+}
+
+/// `steward audit events|checkpoint|proof|consistency` (`verify` is [`audit_verify`]).
+async fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    Ok(match cmd {
+        AuditCmd::Events(a) => {
             let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.deploy(&a.name, a.version, a.environment),
-                render::version,
-            )
-            .await
+            let call = c.audit_events(a.model.as_deref(), a.after, a.limit);
+            show(&a.conn, call, render::audit_events).await
         }
-        Command::Rollback(a) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.rollback(&a.name, &a.reason),
-                render::model,
-            )
-            .await
-        }
-        Command::Signal(a) => {
+        AuditCmd::Checkpoint(a) => {
             let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.signal_with_key(
-                    &a.model,
-                    a.version,
-                    a.kind,
-                    &a.metric,
-                    a.value,
-                    a.idempotency_key.as_deref(),
-                ),
-                render::signal,
-            )
-            .await
+            show(&a.conn, c.audit_checkpoint(), render::checkpoint).await
         }
-        Command::Incidents(a) => {
-            let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.incidents(a.model.as_deref(), a.cursor.as_deref(), a.limit),
-                render::incidents,
-            )
-            .await
-        }
-        Command::PeriodicReviews(a) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.periodic_reviews(),
-                render::periodic_reviews,
-            )
-            .await
-        }
-        Command::Retire(a) => {
-            let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.retire(&a.name, a.version, &a.reason, a.replacement),
-                render::version,
-            )
-            .await
-        }
-        Command::ConfirmRetirement(a) => {
-            let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.confirm_retirement(&a.name, a.version, a.approve, a.comment.as_deref()),
-                render::version,
-            )
-            .await
-        }
-        Command::Production(a) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.production(&a.name, a.at),
-                render::production,
-            )
-            .await
-        }
-        Command::Audit(AuditCmd::Events(a)) => {
-            let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.audit_events(a.model.as_deref(), a.after, a.limit),
-                render::audit_events,
-            )
-            .await
-        }
-        Command::Audit(AuditCmd::Checkpoint(a)) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.audit_checkpoint(),
-                render::checkpoint,
-            )
-            .await
-        }
-        Command::Audit(AuditCmd::Proof(a)) => {
+        AuditCmd::Proof(a) => {
             show(&a.conn, client(&a.conn)?.audit_proof(a.seq), render::proof).await
         }
-        Command::Audit(AuditCmd::Consistency(a)) => {
+        AuditCmd::Consistency(a) => {
             let c = client(&a.conn)?;
-            show(
-                &a.conn,
-                c.audit_consistency(a.first, a.second),
-                render::consistency,
+            let call = c.audit_consistency(a.first, a.second);
+            show(&a.conn, call, render::consistency).await
+        }
+        AuditCmd::Verify(a) => audit_verify(a).await?,
+    })
+}
+
+/// `steward audit verify`: offline from a data directory or S3, or through the API.
+async fn audit_verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if cfg!(not(feature = "aws")) && a.s3.is_some() {
+        eprintln!("error: {NO_AWS}");
+        return Ok(ExitCode::from(2));
+    }
+    let pinned = match (&a.public_key, &a.public_key_file) {
+        (Some(hex_key), _) => Some(verify::parse_public_key(hex_key).context("--public-key")?),
+        (None, Some(path)) => Some(verify::read_public_key_file(path)?),
+        (None, None) => None,
+    };
+    // clap keeps --s3, --data and --server apart; --s3 without AWS support is refused above.
+    let (result, whence) = match (&a.s3, &a.data) {
+        #[cfg(feature = "aws")]
+        (Some(location), _) => {
+            let key = pinned.expect("clap requires a key with --s3");
+            match verify_s3(location, &key, &a).await {
+                Some(outcome) => outcome,
+                None => return Ok(ExitCode::from(2)),
+            }
+        }
+        (_, Some(dir)) => (
+            verify::offline(dir, pinned),
+            format!("offline, from {}", dir.display()),
+        ),
+        _ => {
+            let c = client(&a.conn())?;
+            (
+                verify::online(&c, pinned, usize::from(a.concurrency)).await,
+                format!("through {}", c.server()),
             )
-            .await
         }
-        Command::Audit(AuditCmd::Verify(a)) => {
-            if cfg!(not(feature = "aws")) && a.s3.is_some() {
-                eprintln!("error: {NO_AWS}");
-                return Ok(ExitCode::from(2));
+    };
+    Ok(match result {
+        Ok(report) => {
+            match a.output {
+                Output::Json => println!("{:#}", report.to_json()),
+                Output::Table => print!("{}", report.render(&whence)),
             }
-            let pinned = match (&a.public_key, &a.public_key_file) {
-                (Some(hex_key), _) => {
-                    Some(verify::parse_public_key(hex_key).context("--public-key")?)
-                }
-                (None, Some(path)) => Some(verify::read_public_key_file(path)?),
-                (None, None) => None,
-            };
-            // clap keeps --s3, --data and --server apart; --s3 without AWS support is refused
-            // above.
-            let (result, whence) = match (&a.s3, &a.data) {
-                #[cfg(feature = "aws")]
-                (Some(location), _) => {
-                    let key = pinned.expect("clap requires a key with --s3");
-                    match verify_s3(location, &key, &a).await {
-                        Some(outcome) => outcome,
-                        None => return Ok(ExitCode::from(2)),
-                    }
-                }
-                (_, Some(dir)) => (
-                    verify::offline(dir, pinned),
-                    format!("offline, from {}", dir.display()),
-                ),
-                _ => {
-                    let c = client(&a.conn())?;
-                    (
-                        verify::online(&c, pinned, usize::from(a.concurrency)).await,
-                        format!("through {}", c.server()),
-                    )
-                }
-            };
-            match result {
-                Ok(report) => {
-                    match a.output {
-                        Output::Json => println!("{:#}", report.to_json()),
-                        Output::Table => print!("{}", report.render(&whence)),
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("audit verification FAILED ({whence}): {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            ExitCode::SUCCESS
         }
-        Command::Principals(PrincipalsCmd::List(a)) => {
+        Err(e) => {
+            eprintln!("audit verification FAILED ({whence}): {e:#}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// `steward principals list|set|add`
+async fn principals(cmd: PrincipalsCmd) -> anyhow::Result<ExitCode> {
+    Ok(match cmd {
+        PrincipalsCmd::List(a) => {
             show(&a.conn, client(&a.conn)?.principals(), render::principals).await
         }
-        Command::Principals(PrincipalsCmd::Set(a)) => {
-            show(
-                &a.conn,
-                client(&a.conn)?.set_roles(&a.id, &a.roles),
-                render::principal,
-            )
-            .await
+        PrincipalsCmd::Set(a) => {
+            let c = client(&a.conn)?;
+            show(&a.conn, c.set_roles(&a.id, &a.roles), render::principal).await
         }
-        Command::Principals(PrincipalsCmd::Add(a)) => {
+        PrincipalsCmd::Add(a) => {
             let token =
                 principals_file::add(&a.file, &a.name, &a.roles).map_err(|e| anyhow!("{e:#}"))?;
             // The token alone on stdout, so `TOKEN=$(steward principals add ...)` works; it is
@@ -405,7 +395,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
 async fn verify_s3(
     location: &str,
     key: &steward_core::audit::PublicKey,
-    a: &crate::cli::VerifyArgs,
+    a: &VerifyArgs,
 ) -> Option<(anyhow::Result<verify::Report>, String)> {
     let (bucket, prefix) = match steward_aws::s3::parse_s3_location(location) {
         Ok(parsed) => parsed,

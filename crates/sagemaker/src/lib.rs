@@ -25,6 +25,7 @@ pub mod sync;
 pub use aws_sdk_sagemaker;
 use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::handlers::Failure;
+use steward_core::types::PrincipalId;
 
 /// The SageMaker client of a function, from the backend's shared SDK configuration.
 pub fn client(backend: &AwsBackend) -> aws_sdk_sagemaker::Client {
@@ -39,6 +40,25 @@ pub const MANIFEST_BUCKET_VAR: &str = "STEWARD_SAGEMAKER_MANIFEST_BUCKET";
 /// `STEWARD_SAGEMAKER_REVERT_APPROVALS`: `true` sets packages approved in SageMaker without a
 /// Steward production approval back to `PendingManualApproval` (sync function; default `false`).
 pub const REVERT_VAR: &str = "STEWARD_SAGEMAKER_REVERT_APPROVALS";
+
+/// The principal pipelines register as, from [`PRINCIPAL_VAR`] (`get` reads the environment;
+/// tests pass a map). Missing or not a principal id is a configuration failure naming it.
+pub fn pipeline_principal(get: impl Fn(&str) -> Option<String>) -> Result<PrincipalId, Failure> {
+    let principal = set(&get, PRINCIPAL_VAR)
+        .ok_or_else(|| Failure::config(format!("{PRINCIPAL_VAR} is not set")))?;
+    PrincipalId::parse(principal.trim())
+        .map_err(|e| Failure::config(format!("{PRINCIPAL_VAR}: {e}")))
+}
+
+/// The only bucket manifests may be read from, from [`MANIFEST_BUCKET_VAR`]; `None`: any.
+pub fn manifest_bucket(get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    set(&get, MANIFEST_BUCKET_VAR)
+}
+
+// A blank variable counts as unset, as in `steward_aws::env`.
+fn set(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    get(name).filter(|v| !v.trim().is_empty())
+}
 
 /// Reads a boolean setting: `true`/`false` (any case), `1`/`0`; absent is `false`.
 pub fn flag(value: Option<&str>, name: &str) -> Result<bool, Failure> {
@@ -89,5 +109,22 @@ mod tests {
         assert!(!flag(Some("false"), REVERT_VAR).unwrap());
         let err = flag(Some("yes please"), REVERT_VAR).unwrap_err();
         assert!(err.message.contains(REVERT_VAR), "{err}");
+    }
+
+    #[test]
+    fn the_pipeline_principal_must_be_set_and_a_principal_id() {
+        let err = pipeline_principal(|_| Some("  ".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Steward.Config: STEWARD_SAGEMAKER_PRINCIPAL is not set"
+        );
+        let role = "arn:aws:iam::123456789012:role/pipeline";
+        let p = pipeline_principal(|k| (k == PRINCIPAL_VAR).then(|| format!(" {role} "))).unwrap();
+        assert_eq!(p.as_ref(), role);
+        assert_eq!(manifest_bucket(|_| Some(String::new())), None);
+        assert_eq!(
+            manifest_bucket(|k| (k == MANIFEST_BUCKET_VAR).then(|| "manifests".into())),
+            Some("manifests".to_owned())
+        );
     }
 }

@@ -6,23 +6,13 @@ use std::sync::Arc;
 use lambda_http::tower::ServiceBuilder;
 use lambda_http::Error;
 use steward_api::{router, AppState, IamCallerArn};
-use steward_aws::env::AwsEnv;
-use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::handlers::Failure;
+use steward_aws::lambda;
 use steward_fn_api::with_caller_arn;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .init();
-
-    let env = AwsEnv::from_env().map_err(Failure::from)?;
-    env.require(&["STEWARD_TABLE"]).map_err(Failure::from)?;
-    let backend = AwsBackend::connect(&env).await?;
+    let (env, backend) = lambda::init(&["STEWARD_TABLE"]).await?;
     backend.require_signer()?; // the checkpoint route serves its public key
     let seeded = backend
         .seed_bootstrap_admins(&env.bootstrap_admins)

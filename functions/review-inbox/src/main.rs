@@ -3,32 +3,19 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use steward_aws::env::AwsEnv;
-use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
-use steward_aws::handlers::Failure;
-use tracing_subscriber::EnvFilter;
+use steward_aws::lambda;
 
 const REQUIRED: &[&str] = &["STEWARD_TABLE", "STEWARD_APPROVAL_STATE_MACHINE_ARN"];
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .init();
-
-    let env = AwsEnv::from_env().map_err(Failure::from)?;
-    env.require(REQUIRED).map_err(Failure::from)?;
-    let backend = AwsBackend::connect(&env).await?;
-    let inbox = ReviewInbox {
+    let (_, backend) = lambda::init(REQUIRED).await?;
+    let inbox = &ReviewInbox {
         gov: backend.gov.clone(),
         store: backend.store.clone(),
         workflows: backend.require_step_functions()?,
     };
-
-    let inbox = &inbox;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(review_inbox(&event.payload, inbox).await)
     }))

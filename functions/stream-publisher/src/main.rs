@@ -3,32 +3,19 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use steward_aws::env::AwsEnv;
-use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::handlers::stream::{publish_stream, StreamPublisher};
-use steward_aws::handlers::Failure;
-use tracing_subscriber::EnvFilter;
+use steward_aws::lambda;
 
 const REQUIRED: &[&str] = &["STEWARD_TABLE", "STEWARD_AUDIT_BUCKET", "STEWARD_EVENT_BUS"];
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .init();
-
-    let env = AwsEnv::from_env().map_err(Failure::from)?;
-    env.require(REQUIRED).map_err(Failure::from)?;
-    let backend = AwsBackend::connect(&env).await?;
-    let publisher = StreamPublisher {
+    let (env, backend) = lambda::init(REQUIRED).await?;
+    let publisher = &StreamPublisher {
         store: backend.store.clone(),
         objects: backend.audit_objects(&env)?,
         events: backend.publisher(&env)?,
     };
-
-    let publisher = &publisher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<_, Error>(publish_stream(&event.payload, publisher).await.response())
     }))

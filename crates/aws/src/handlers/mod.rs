@@ -1,6 +1,7 @@
 //! What Steward's Lambdas do, as plain async functions over the backend's clients: each
 //! `functions/<name>/src/main.rs` only reads its configuration, builds these once at cold
-//! start and hands every invocation to one of them. Tests call them directly, without a
+//! start (the shared part of that is `crate::lambda`, behind the `lambda` feature) and hands
+//! every invocation to one of them. Tests call them directly, without a
 //! Lambda runtime.
 //!
 //! | function | handler | input |

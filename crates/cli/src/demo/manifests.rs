@@ -1,0 +1,82 @@
+//! What the demo registers: version 1 is DESIGN.md's example manifest, compiled in; version 2
+//! is the same model retrained on newer data; staging evaluations are made up per version.
+//!
+//! Invariant: every hash here is a real SHA-256 (of a label), so the server checks them as it
+//! would any other.
+
+use serde_json::{json, Value};
+use steward_core::types::Sha256;
+
+/// The registration manifest of version 1 (DESIGN.md's example), compiled in.
+const MANIFEST_V1: &str = include_str!("credit-risk-v1.json");
+
+/// Version 1's manifest.
+pub(super) fn manifest_v1() -> anyhow::Result<Value> {
+    use anyhow::Context;
+    serde_json::from_str(MANIFEST_V1).context("the built-in manifest")
+}
+
+fn fake_sha(label: &str) -> String {
+    Sha256::digest(label.as_bytes()).to_hex()
+}
+
+/// Version 2: retrained on newer data, with version 1 as its parent.
+pub(super) fn manifest_v2(v1: &Value) -> Value {
+    let mut m = v1.clone();
+    m["artifact"] = json!({
+        "uri": "s3://acme-models/credit-risk/2/model.tar.gz",
+        "sha256": fake_sha("credit-risk v2 model.tar.gz"),
+        "size_bytes": 49_003_118,
+    });
+    m["lineage"]["code"]["commit"] = json!("8c2e91d04b7a5f3362e1d0c9b8a7f6e5d4c3b2a1");
+    m["lineage"]["training_data"] = json!([{
+        "uri": "s3://acme-data/credit/applications-2025h2-2026h1.parquet",
+        "sha256": fake_sha("applications-2025h2-2026h1.parquet"),
+        "period": {"from": "2025-07-01", "to": "2026-06-30"},
+    }]);
+    m["lineage"]["training_job"] = json!(
+        "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/credit-risk/execution/7p3m2q8rz4cd"
+    );
+    m["lineage"]["parent_version"] = json!(1);
+    m["evaluations"] = json!([{
+        "name": "holdout-2026q3",
+        "dataset": {"uri": "s3://acme-data/credit/holdout-2026q3.parquet", "sha256": fake_sha("holdout-2026q3.parquet")},
+        "metrics": {"auc": 0.921, "accuracy": 0.881, "ks": 0.63},
+        "slices": [
+            {"group": "age:18-29", "metrics": {"auc": 0.909}},
+            {"group": "age:30-59", "metrics": {"auc": 0.924}},
+            {"group": "age:60+", "metrics": {"auc": 0.915}},
+        ],
+    }]);
+    m["card"]["training_data"]["period"] = json!({"from": "2025-07-01", "to": "2026-06-30"});
+    m["card"]["evaluation"] = json!({
+        "summary": "AUC 0.921 on the 2026 Q3 out-of-time holdout; retrained after PSI drift on live traffic.",
+        "evaluations": ["holdout-2026q3"],
+    });
+    m
+}
+
+pub(super) fn staging_evaluation(version: u32, auc: f64) -> Value {
+    json!({
+        "name": format!("staging-shadow-v{version}"),
+        "dataset": {
+            "uri": format!("s3://acme-data/credit/staging-shadow-v{version}.parquet"),
+            "sha256": fake_sha(&format!("staging-shadow-v{version}.parquet")),
+        },
+        "metrics": {"auc": auc, "accuracy": 0.87},
+        "environment": "staging",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_manifests_parse_as_registrations() {
+        let v1: Value = serde_json::from_str(MANIFEST_V1).unwrap();
+        steward_core::manifest::Registration::parse(v1.clone()).unwrap();
+        let v2 = steward_core::manifest::Registration::parse(manifest_v2(&v1)).unwrap();
+        assert_eq!(v2.lineage.parent_version, Some(1));
+    }
+}
