@@ -173,7 +173,6 @@ impl Governance {
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;
-        committed
-            .ok_or_else(|| GovError::Store(StoreError::backend_msg("rollback built no model")))
+        committed.ok_or_else(|| GovError::Store(StoreError::backend_msg("rollback built no model")))
     }
 }
