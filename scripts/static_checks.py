@@ -321,11 +321,13 @@ def cmd_asl(outdir: str) -> int:
 
 
 def service_detail_types() -> set[str]:
-    core = ROOT / "crates" / "core" / "src"
-    # The service's files (service/*.rs, the SageMaker findings in service/integrations.rs
-    # among them) emit through the same Self::event.
-    text = "".join(p.read_text() for p in sorted((core / "service").glob("*.rs")))
-    return set(re.findall(r'Self::event\(\s*"([A-Za-z]+)"', text))
+    # Every governance event is a variant of the typed GovernanceEvent, declared (one name a
+    # line) in the governance_events! block of crates/core/src/events/mod.rs.
+    text = (ROOT / "crates" / "core" / "src" / "events" / "mod.rs").read_text()
+    block = re.search(r"^governance_events! \{(.*?)^\}", text, re.S | re.M)
+    if not block:
+        return set()
+    return set(re.findall(r"^\s+([A-Z][A-Za-z]+),\s*$", block.group(1), re.M))
 
 
 def workflow_detail_types() -> set[str]:
@@ -405,7 +407,7 @@ def cmd_events() -> int:
 
     # Coverage: every detail-type Steward emits has a schema allowing its source.
     by_dt = {s["properties"]["detail-type"]["const"]: (name, s) for name, s in schemas.items()}
-    for label, types, source in (("crates/core/src/service/", service_detail_types(), "steward.governance"),
+    for label, types, source in (("GovernanceEvent (crates/core/src/events/mod.rs)", service_detail_types(), "steward.governance"),
                                  ("statemachines", workflow_detail_types(), "steward.workflow")):
         before = len(failures)
         if not types:

@@ -161,6 +161,10 @@ impl From<GovError> for ApiError {
                 tracing::error!(cause = %steward_core::error::chain(cause), "storage backend failed");
                 Self::internal()
             }
+            GovError::Serialization { .. } => {
+                tracing::error!(cause = %steward_core::error::chain(&e), "serialisation failed");
+                Self::internal()
+            }
         }
     }
 }

@@ -62,6 +62,8 @@ pub fn error_type(e: &GovError) -> &'static str {
         | GovError::Store(StoreError::Conflict(_))
         | GovError::Store(StoreError::IdempotencyKeyTaken) => CONFLICT,
         GovError::Store(StoreError::Backend(_)) => TRANSIENT,
+        // A record that cannot be serialised is a bug: retrying cannot help.
+        GovError::Serialization { .. } => WORKFLOW_FAILED_ERROR,
     }
 }
 

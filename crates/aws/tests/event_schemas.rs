@@ -1,14 +1,14 @@
 //! Every governance event the code emits validates against its schema in `events/schemas/`.
 //!
 //! A full governance scenario runs on the embedded backend (SQLite, no emulator, no env vars)
-//! until every detail-type `crates/core/src/service.rs` can emit has been committed at least
+//! until every detail-type `crates/core/src/service/` can emit has been committed at least
 //! once. Each outbox event is then wrapped in the EventBridge envelope exactly as EventBridge
 //! delivers what the stream publisher puts (`source` `steward.governance`, the detail plus
 //! `audit_seq`, see `handlers::stream::with_audit_seq`) and validated against
 //! `events/schemas/<DetailType>.json` (Draft 2020-12, formats asserted).
 //!
-//! The set of detail-types is read from `service.rs` at test time, so a new event without a
-//! schema, or one the scenario does not reach, fails here.
+//! The set of detail-types is the typed events the service's files build (read at test time),
+//! so a new event without a schema, or one the scenario does not reach, fails here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use steward_aws::events::SOURCE;
 use steward_aws::handlers::stream::with_audit_seq;
+use steward_core::events::GovernanceEvent;
 use steward_core::ports::{Caller, SystemClock, Workflows};
 use steward_core::records::{DomainEvent, ReviewStatus};
 use steward_core::service::RetireOutcome;
@@ -52,8 +53,8 @@ fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/schemas")
 }
 
-/// The detail-types `service.rs` and its submodules emit: every `Self::event("X"`
-/// (whitespace allowed).
+/// The detail-types the service's files emit: every [`GovernanceEvent`] variant whose detail
+/// struct one of them builds (`X {`).
 fn emitted_by_core() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for source in std::iter::once(&SERVICE_RS).chain(SERVICE_SUBMODULES) {
@@ -63,15 +64,9 @@ fn emitted_by_core() -> BTreeSet<String> {
 }
 
 fn emitted_in(source: &str, names: &mut BTreeSet<String>) {
-    let mut rest = source;
-    while let Some(i) = rest.find("Self::event(") {
-        rest = &rest[i + "Self::event(".len()..];
-        let after = rest.trim_start();
-        if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted
-                .find('"')
-                .expect("an unterminated string in service.rs");
-            names.insert(quoted[..end].to_owned());
+    for detail_type in GovernanceEvent::DETAIL_TYPES {
+        if source.contains(&format!("{detail_type} {{")) {
+            names.insert((*detail_type).to_owned());
         }
     }
 }

@@ -190,6 +190,15 @@ pub enum GovError {
     Conflict(String),
     #[error(transparent)]
     Store(StoreError),
+    /// A record or event could not be turned into JSON (HTTP 500): a bug, never user input.
+    /// Refusing the action keeps a `null` out of the audit log, the outbox and idempotency
+    /// records.
+    #[error("could not serialise {what}")]
+    Serialization {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 fn list(errors: &[FieldError]) -> String {
@@ -201,6 +210,14 @@ fn list(errors: &[FieldError]) -> String {
 }
 
 impl GovError {
+    /// `value` as JSON, or a [`GovError::Serialization`] naming `what`.
+    pub fn to_json<T: serde::Serialize + ?Sized>(
+        what: &'static str,
+        value: &T,
+    ) -> Result<serde_json::Value, GovError> {
+        serde_json::to_value(value).map_err(|source| GovError::Serialization { what, source })
+    }
+
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         GovError::Validation(vec![FieldError::new(field, message)])
     }
@@ -217,6 +234,7 @@ impl GovError {
             GovError::Store(StoreError::IdempotencyKeyTaken) => "conflict",
             GovError::Store(StoreError::InvalidCursor) => "validation_failed",
             GovError::Store(StoreError::Backend(_)) => "internal",
+            GovError::Serialization { .. } => "internal",
         }
     }
 }

@@ -222,10 +222,11 @@ impl Policy {
         out
     }
 
-    /// A stable digest of the policy, recorded in the audit log when it changes.
-    pub fn digest(&self) -> String {
-        let value = serde_json::to_value(self).unwrap_or_default();
-        crate::types::Sha256::digest(&crate::audit::canonical_json(&value)).to_hex()
+    /// A stable digest of the policy, recorded in the audit log when it changes. An error
+    /// (never the digest of `null`) if the policy cannot be serialised.
+    pub fn digest(&self) -> Result<String, crate::GovError> {
+        let value = crate::GovError::to_json("the policy", self)?;
+        Ok(crate::types::Sha256::digest(&crate::audit::canonical_json(&value)).to_hex())
     }
 }
 

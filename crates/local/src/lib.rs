@@ -123,7 +123,7 @@ impl Embedded {
         );
         let last = store.meta("policy_sha256")?;
         if gov.record_policy(last.as_deref()).await? {
-            store.set_meta("policy_sha256", &gov.policy().digest())?;
+            store.set_meta("policy_sha256", &gov.policy().digest()?)?;
         }
         Ok(Self {
             gov,

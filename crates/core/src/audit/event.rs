@@ -107,8 +107,8 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                // Serializing a string cannot fail.
-                out.extend_from_slice(&serde_json::to_vec(k).unwrap_or_default());
+                // `Value`'s `Display` is its compact JSON; a string always has one.
+                out.extend_from_slice(Value::String((*k).clone()).to_string().as_bytes());
                 out.push(b':');
                 write_canonical(&map[k.as_str()], out);
             }
@@ -124,7 +124,8 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        other => out.extend_from_slice(&serde_json::to_vec(other).unwrap_or_default()),
+        // Null, booleans, numbers and strings: their compact JSON, which always exists.
+        other => out.extend_from_slice(other.to_string().as_bytes()),
     }
 }
 

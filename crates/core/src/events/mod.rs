@@ -3,7 +3,7 @@
 //! [`GovernanceEvent`] has one variant per detail-type, each holding a struct of exactly the
 //! fields its detail carries, so a renamed or dropped field is a compile error where it is
 //! built, and `events/schemas/<DetailType>.json` is checked against these types (see the tests
-//! next to this module). The service still builds its events as `json!` (to be switched over).
+//! next to this module). The service builds every event it emits as one of these types.
 //!
 //! Invariants:
 //! - The stored and published form stays [`DomainEvent`] `{detail_type, detail}`: the detail is

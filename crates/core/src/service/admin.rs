@@ -92,7 +92,10 @@ impl Governance {
         let commit = Commit {
             puts: vec![Put::Principal(record.clone(), expect)],
             audit: vec![self.draft(actor, "principal.roles_set", None, None, json!({"principal": id, "roles": roles, "previous_roles": before, "source": source}))],
-            events: vec![Self::event("PrincipalRolesChanged", json!({"principal": id, "roles": roles}))],
+            events: vec![Self::event(PrincipalRolesChanged {
+                principal: id.clone(),
+                roles: roles.clone(),
+            })?],
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;
@@ -101,7 +104,7 @@ impl Governance {
 
     /// Records the policy in force when it differs from the last one recorded.
     pub async fn record_policy(&self, last_digest: Option<&str>) -> Result<bool, GovError> {
-        let digest = self.policy.digest();
+        let digest = self.policy.digest()?;
         if last_digest == Some(digest.as_str()) {
             return Ok(false);
         }
@@ -114,10 +117,9 @@ impl Governance {
                 None,
                 json!({"policy_sha256": digest, "policy": self.policy}),
             )],
-            events: vec![Self::event(
-                "PolicyChanged",
-                json!({"policy_sha256": digest}),
-            )],
+            events: vec![Self::event(PolicyChanged {
+                policy_sha256: digest.clone(),
+            })?],
             ..Commit::default()
         };
         self.registry.commit(commit).await?;

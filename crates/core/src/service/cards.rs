@@ -33,7 +33,7 @@ impl Governance {
         }
         expect_revision(v.revision, expected, "the version")?;
         let now = self.now();
-        let card_value = serde_json::to_value(&card).unwrap_or_default();
+        let card_value = GovError::to_json("a model card", &card)?;
         self.keep(EvidenceKind::ModelCard, &card_value).await?;
         let card_sha256 = Sha256::digest(&canonical_json(&card_value));
         let prev = v.revision;
@@ -60,10 +60,12 @@ impl Governance {
                 Some(version),
                 json!({"card_revision": v.card_revision, "card_sha256": card_sha256}),
             )],
-            events: vec![Self::event(
-                "ModelCardRevised",
-                json!({"name": name, "version": version, "card_revision": v.card_revision, "card_sha256": card_sha256}),
-            )],
+            events: vec![Self::event(ModelCardRevised {
+                name: name.clone(),
+                version,
+                card_revision: v.card_revision,
+                card_sha256,
+            })?],
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;
@@ -103,9 +105,15 @@ impl Governance {
         }
         let now = self.now();
         let prev = v.revision;
-        let report = serde_json::to_value(&input).unwrap_or_default();
+        let report = GovError::to_json("an evaluation report", &input)?;
         self.keep(EvidenceKind::EvaluationReport, &report).await?;
-        let details = json!({"evaluation": input.name, "dataset_sha256": input.dataset.sha256, "environment": input.environment, "metrics": input.metrics, "report_sha256": Sha256::digest(&canonical_json(&report))});
+        let details = EvaluationDetails {
+            evaluation: input.name.clone(),
+            dataset_sha256: input.dataset.sha256,
+            environment: input.environment,
+            metrics: input.metrics.clone(),
+            report_sha256: Sha256::digest(&canonical_json(&report)),
+        };
         v.evaluations.push(Evaluation {
             result: input,
             recorded_by: caller.id.clone(),
@@ -119,12 +127,13 @@ impl Governance {
                 "evaluation.recorded",
                 Some(&name),
                 Some(version),
-                details.clone(),
+                GovError::to_json("evaluation details", &details)?,
             )],
-            events: vec![Self::event(
-                "EvaluationRecorded",
-                json!({"name": name, "version": version, "details": details}),
-            )],
+            events: vec![Self::event(EvaluationRecorded {
+                name: name.clone(),
+                version,
+                details,
+            })?],
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;

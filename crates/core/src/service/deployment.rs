@@ -78,10 +78,13 @@ impl Governance {
                 Some(version),
                 json!({"environment": env, "previous_production_version": previous}),
             )],
-            events: vec![Self::event(
-                "ModelDeployed",
-                json!({"name": name, "version": version, "environment": env, "previous_version": previous, "deployed_by": caller.id}),
-            )],
+            events: vec![Self::event(ModelDeployed {
+                name: name.clone(),
+                version,
+                environment: env,
+                previous_version: previous,
+                deployed_by: caller.id.clone(),
+            })?],
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;
@@ -166,10 +169,14 @@ impl Governance {
                 Some(to),
                 json!({"from": current, "to": to, "reason": reason, "automatic": false}),
             )],
-            events: vec![Self::event(
-                "ModelRolledBack",
-                json!({"name": name, "from_version": current, "to_version": to, "reason": reason, "automatic": false}),
-            )],
+            events: vec![Self::event(ModelRolledBack {
+                name: name.clone(),
+                from_version: current,
+                to_version: to,
+                reason: reason.clone(),
+                automatic: false,
+                incident_id: None,
+            })?],
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;

@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 
 use crate::audit::canonical_json;
 use crate::error::GovError;
+use crate::events::{ModelPackage, ModelPackageApprovalViolation, ShadowModelDetected};
 use crate::ports::{Commit, Key, Put};
 use crate::records::{
     incident_model_name, IdempotencyRecord, Incident, IncidentKind, IncidentStatus, ModelVersion,
@@ -178,25 +179,31 @@ impl Governance {
             return Ok(outcome);
         }
         let fetched = self.registry().get_many(&keys).await?;
-        let package = json!({
-            "model_package_arn": pkg.arn,
-            "model_package_group": pkg.group,
-            "model_package_version": pkg.package_version,
-            "approval_status": pkg.approval_status,
-            "model_data_urls": pkg.model_data_urls,
-            "generated_by": pkg.generated_by,
-        });
+        let typed_package = ModelPackage {
+            model_package_arn: pkg.arn.clone(),
+            model_package_group: pkg.group.clone(),
+            model_package_version: pkg.package_version,
+            approval_status: pkg.approval_status.clone(),
+            model_data_urls: pkg.model_data_urls.clone(),
+            generated_by: pkg.generated_by.clone(),
+        };
+        let package = GovError::to_json("a model package", &typed_package)?;
 
         if matched.is_none() {
             let id = incident_id(&shadow_key);
             outcome.shadow_model = if fetched.idempotency(&shadow_key).is_some() {
                 Finding::Duplicate { incident_id: id }
             } else {
+                let registered_model = name.is_some() && !versions.is_empty();
                 let mut details = package.clone();
                 details["incident_id"] = json!(id);
-                details["registered_model"] = json!(name.is_some() && !versions.is_empty());
-                let mut detail = details.clone();
-                detail["name"] = json!(name);
+                details["registered_model"] = json!(registered_model);
+                let event = Self::event(ShadowModelDetected {
+                    package: typed_package.clone(),
+                    incident_id: id.clone(),
+                    registered_model,
+                    name: name.clone(),
+                })?;
                 let incident = self.finding_incident(
                     &id,
                     IncidentKind::ShadowModel,
@@ -212,7 +219,7 @@ impl Governance {
                     name.as_ref(),
                     None,
                     details,
-                    Self::event("ShadowModelDetected", detail),
+                    event,
                     &shadow_key,
                     incident,
                 );
@@ -239,13 +246,15 @@ impl Governance {
                 details["reason"] = json!(reason);
                 details["revert"] = json!(revert);
                 details["last_modified"] = json!(pkg.last_modified);
-                let mut detail = details.clone();
-                detail["name"] = json!(outcome.name.as_ref().or(name.as_ref()));
-                detail["version"] = json!(outcome.version);
-                detail["stage"] = json!(matched.map(|v| v.stage));
-                if let Some(m) = detail.as_object_mut() {
-                    m.remove("last_modified");
-                }
+                let event = Self::event(ModelPackageApprovalViolation {
+                    package: typed_package.clone(),
+                    incident_id: id.clone(),
+                    reason: reason.clone(),
+                    revert,
+                    stage: matched.map(|v| v.stage),
+                    name: outcome.name.clone().or_else(|| name.clone()),
+                    version: outcome.version,
+                })?;
                 let mut incident = self.finding_incident(
                     &id,
                     IncidentKind::ApprovalViolation,
@@ -266,7 +275,7 @@ impl Governance {
                     outcome.name.as_ref().or(name.as_ref()),
                     outcome.version,
                     details,
-                    Self::event("ModelPackageApprovalViolation", detail),
+                    event,
                     &violation_key,
                     incident,
                 );

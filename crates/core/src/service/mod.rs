@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::audit::{canonical_json, AuditDraft, AuditEvent, Checkpoint, Hash};
 use crate::error::{FieldError, GovError, StoreError};
+use crate::events::*;
 use crate::manifest::{from_value, Dependency, EvaluationInput, ModelCard, Registration};
 use crate::policy::{unmet_thresholds, Policy};
 use crate::ports::{
@@ -174,15 +175,13 @@ impl Governance {
         }
     }
 
-    pub(crate) fn event(detail_type: &str, detail: Value) -> DomainEvent {
-        let mut detail = detail;
-        if let Value::Object(m) = &mut detail {
-            m.insert("schema_version".into(), json!("1"));
-        }
-        DomainEvent {
-            detail_type: detail_type.to_owned(),
-            detail,
-        }
+    /// A typed governance event in its stored form (`schema_version` added); an event that
+    /// cannot be serialised refuses the action rather than put a `null` in the outbox.
+    pub(crate) fn event(event: impl Into<GovernanceEvent>) -> Result<DomainEvent, GovError> {
+        DomainEvent::try_from(event.into()).map_err(|source| GovError::Serialization {
+            what: "a governance event",
+            source,
+        })
     }
 
     /// Commits a change that carries an idempotency record, once: `false` (nothing written)

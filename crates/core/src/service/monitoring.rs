@@ -151,12 +151,13 @@ impl Governance {
                 SignalKind::Quality => input.values.iter().copied().fold(f64::MAX, f64::min),
             };
             let (mut commit, outcome) =
-                self.signal_commit(caller, &v, &model, kind, &metric, worst);
+                self.signal_commit(caller, &v, &model, kind, &metric, worst)?;
+            let response = GovError::to_json("a signal outcome", &outcome)?;
             commit.idempotency = scoped_key.as_ref().map(|key| IdempotencyRecord {
                 key: key.clone(),
                 request_sha256: request,
                 status: 200,
-                response: serde_json::to_value(&outcome).unwrap_or_default(),
+                response,
                 at: self.now(),
             });
             match self.registry.commit(commit).await {
@@ -180,7 +181,7 @@ impl Governance {
         kind: SignalKind,
         metric: &str,
         value: f64,
-    ) -> (Commit, SignalOutcome) {
+    ) -> Result<(Commit, SignalOutcome), GovError> {
         let name = v.name.clone();
         let mon = &v.card.operational.monitoring;
         let (threshold, breached) = match kind {
@@ -219,11 +220,16 @@ impl Governance {
                 SignalKind::Drift => {
                     actions.push("retraining_requested".to_owned());
                     commit.audit.push(self.draft(&caller.id, "retraining.requested", Some(&name), Some(v.version), json!({"incident_id": incident_id, "metric": metric, "value": value, "max": threshold})));
-                    commit.events.push(Self::event("RetrainingRequested", json!({
-                        "name": name, "version": v.version, "incident_id": incident_id, "metric": metric, "value": value, "threshold": threshold,
-                        "training_job": v.lineage.training_job,
-                        "retraining_pipeline": v.card.operational.monitoring.retraining_pipeline,
-                    })));
+                    commit.events.push(Self::event(RetrainingRequested {
+                        name: name.clone(),
+                        version: v.version,
+                        incident_id: incident_id.clone(),
+                        metric: metric.to_owned(),
+                        value,
+                        threshold,
+                        training_job: v.lineage.training_job.clone(),
+                        retraining_pipeline: mon.retraining_pipeline.clone(),
+                    })?);
                 }
                 SignalKind::Quality => {
                     actions.push("alerted".to_owned());
@@ -236,7 +242,15 @@ impl Governance {
                             let reason =
                                 format!("{metric} = {value} under the card's minimum {threshold}");
                             commit.audit.push(self.draft(&caller.id, "model.rolled_back", Some(&name), Some(to), json!({"from": from, "to": to, "reason": reason, "automatic": true, "incident_id": incident_id})));
-                            commit.events.push(Self::event("ModelRolledBack", json!({"name": name, "from_version": from, "to_version": to, "reason": reason, "automatic": true, "incident_id": incident_id})));
+                            commit.events.push(Self::event(ModelRolledBack {
+                                name: name.clone(),
+                                // Serving was checked above: production is this version.
+                                from_version: from.unwrap_or(v.version),
+                                to_version: to,
+                                reason,
+                                automatic: true,
+                                incident_id: Some(incident_id.clone()),
+                            })?);
                         } else {
                             actions.push("no_rollback_target".to_owned());
                         }
@@ -259,12 +273,24 @@ impl Governance {
                 actions: actions.clone(),
             };
             commit.audit.insert(1, self.draft(&caller.id, "incident.opened", Some(&name), Some(v.version), json!({"incident_id": incident_id, "kind": kind, "metric": metric, "value": value, "threshold": threshold, "actions": actions})));
-            commit.events.insert(0, Self::event("IncidentOpened", json!({"incident_id": incident_id, "name": name, "version": v.version, "kind": kind, "metric": metric, "value": value, "threshold": threshold, "actions": actions})));
+            commit.events.insert(
+                0,
+                Self::event(IncidentOpened {
+                    incident_id: incident_id.clone(),
+                    name: name.clone(),
+                    version: v.version,
+                    kind,
+                    metric: metric.to_owned(),
+                    value,
+                    threshold,
+                    actions: actions.clone(),
+                })?,
+            );
             commit.puts.push(Put::Incident(incident.clone()));
             outcome.incident = Some(incident);
             outcome.actions = actions;
         }
-        (commit, outcome)
+        Ok((commit, outcome))
     }
 }
 

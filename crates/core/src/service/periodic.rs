@@ -152,19 +152,27 @@ impl Governance {
         v.open_promotion = Some(id.clone());
         v.revision += 1;
         let mut events = vec![
-            Self::event(
-                "PeriodicReviewDue",
-                json!({"name": name, "version": version, "risk_tier": v.risk_tier, "promotion_id": id,
-                       "due_at": due_at, "last_approved_at": last_approved_at, "reviews": stages, "deadline": deadline}),
-            ),
-            Self::event(
-                "PromotionRequested",
-                json!({"name": name, "version": version, "target": target, "promotion_id": id, "reviews": stages}),
-            ),
+            Self::event(PeriodicReviewDue {
+                name: name.clone(),
+                version,
+                risk_tier: v.risk_tier,
+                promotion_id: id.clone(),
+                due_at,
+                last_approved_at,
+                reviews: stages.clone(),
+                deadline,
+            })?,
+            Self::event(PromotionRequested {
+                name: name.clone(),
+                version,
+                target,
+                promotion_id: id.clone(),
+                reviews: stages.clone(),
+            })?,
         ];
-        events.extend(promotion.reviews.iter().map(|r| {
-            Self::event("ReviewRequested", json!({"review_id": r.id, "promotion_id": id, "name": name, "version": version, "target": target, "stage": r.stage, "deadline": r.deadline}))
-        }));
+        for r in &promotion.reviews {
+            events.push(Self::event(super::promotions::review_requested(r))?);
+        }
         let commit = Commit {
             puts: vec![
                 Put::Version(v, Expect::Revision(prev)),
@@ -208,7 +216,7 @@ impl Governance {
         stage: ReviewStage,
         by: &PrincipalId,
         comment: Option<&str>,
-    ) -> Option<(AuditDraft, DomainEvent, Incident)> {
+    ) -> Option<(AuditDraft, PeriodicReviewRejected, Incident)> {
         if p.target != Environment::Production || v.stage != Stage::Production {
             return None;
         }
@@ -222,11 +230,16 @@ impl Governance {
             json!({"incident_id": incident_id, "promotion_id": p.id, "rejected_stage": stage,
                    "reason": comment, "periodic": periodic}),
         );
-        let event = Self::event(
-            "PeriodicReviewRejected",
-            json!({"incident_id": incident_id, "name": p.name, "version": p.version, "promotion_id": p.id,
-                   "stage": stage, "rejected_by": by, "reason": comment, "periodic": periodic}),
-        );
+        let event = PeriodicReviewRejected {
+            incident_id: incident_id.clone(),
+            name: p.name.clone(),
+            version: p.version,
+            promotion_id: p.id.clone(),
+            stage,
+            rejected_by: by.clone(),
+            reason: comment.map(str::to_owned),
+            periodic,
+        };
         let incident = Incident {
             id: incident_id.clone(),
             name: p.name.clone(),

@@ -7,6 +7,19 @@
 
 use super::*;
 
+/// The `ReviewRequested` event of a review just opened.
+pub(super) fn review_requested(r: &Review) -> ReviewRequested {
+    ReviewRequested {
+        review_id: r.id.clone(),
+        promotion_id: r.promotion_id.clone(),
+        name: r.name.clone(),
+        version: r.version,
+        target: r.target,
+        stage: r.stage,
+        deadline: r.deadline,
+    }
+}
+
 impl Governance {
     /// Starts the review workflow that promotion to `target` needs.
     pub async fn request_promotion(
@@ -72,13 +85,16 @@ impl Governance {
         v.open_promotion = Some(id.clone());
         v.revision += 1;
         let stages: Vec<_> = promotion.reviews.iter().map(|r| r.stage).collect();
-        let mut events = vec![Self::event(
-            "PromotionRequested",
-            json!({"name": name, "version": version, "target": target, "promotion_id": id, "reviews": stages}),
-        )];
-        events.extend(promotion.reviews.iter().map(|r| {
-            Self::event("ReviewRequested", json!({"review_id": r.id, "promotion_id": id, "name": name, "version": version, "target": target, "stage": r.stage, "deadline": r.deadline}))
-        }));
+        let mut events = vec![Self::event(PromotionRequested {
+            name: name.clone(),
+            version,
+            target,
+            promotion_id: id.clone(),
+            reviews: stages.clone(),
+        })?];
+        for r in &promotion.reviews {
+            events.push(Self::event(review_requested(r))?);
+        }
         let commit = Commit {
             puts: vec![
                 Put::Version(v, Expect::Revision(prev)),
@@ -133,8 +149,19 @@ impl Governance {
                 self.draft(&system, "promotion.expired", Some(&p.name), Some(p.version), json!({"promotion_id": p.id, "target": p.target, "expired_stage": expired_stage})),
             ],
             events: vec![
-                Self::event("ReviewTimedOut", json!({"review_id": review_id, "promotion_id": p.id, "name": p.name, "version": p.version, "stage": expired_stage})),
-                Self::event("PromotionExpired", json!({"promotion_id": p.id, "name": p.name, "version": p.version, "target": p.target})),
+                Self::event(ReviewTimedOut {
+                    review_id,
+                    promotion_id: p.id.clone(),
+                    name: p.name.clone(),
+                    version: p.version,
+                    stage: expired_stage,
+                })?,
+                Self::event(PromotionExpired {
+                    promotion_id: p.id.clone(),
+                    name: p.name.clone(),
+                    version: p.version,
+                    target: p.target,
+                })?,
             ],
             puts: vec![Put::Version(v, Expect::Revision(vprev)), Put::Promotion(p, Expect::Revision(prev))],
             idempotency: None,

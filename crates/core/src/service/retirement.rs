@@ -294,10 +294,14 @@ impl Governance {
                 Some(v.version),
                 json!({"retirement_id": pending.id, "reason": reason, "replacement": replacement}),
             )],
-            events: vec![Self::event(
-                "RetirementRequested",
-                json!({"retirement_id": pending.id, "name": name, "version": v.version, "reason": reason, "replacement": replacement, "requested_by": caller.id}),
-            )],
+            events: vec![Self::event(RetirementRequested {
+                retirement_id: pending.id.clone(),
+                name: name.clone(),
+                version: v.version,
+                reason: reason.clone(),
+                replacement,
+                requested_by: caller.id.clone(),
+            })?],
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;
@@ -463,10 +467,12 @@ impl Governance {
                 Some(version),
                 details,
             )],
-            events: vec![Self::event(
-                "ModelRetired",
-                json!({"name": name, "version": version, "reason": reason, "replacement": replacement}),
-            )],
+            events: vec![Self::event(ModelRetired {
+                name: name.clone(),
+                version,
+                reason: reason.to_owned(),
+                replacement,
+            })?],
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(conflict)?;

@@ -153,10 +153,15 @@ impl Governance {
             "review_id": review_id, "promotion_id": p.id, "stage": stage, "target": p.target,
             "decision": input.decision, "comment": comment, "conditions": conditions,
         }))];
-        let mut events = vec![Self::event(
-            "ReviewDecided",
-            json!({"review_id": review_id, "promotion_id": p.id, "name": name, "version": version, "stage": stage, "decision": input.decision, "decided_by": caller.id}),
-        )];
+        let mut events = vec![Self::event(ReviewDecided {
+            review_id: review_id.to_owned(),
+            promotion_id: p.id.clone(),
+            name: name.clone(),
+            version,
+            stage,
+            decision: input.decision,
+            decided_by: caller.id.clone(),
+        })?];
         let mut puts = Vec::new();
         let all_approved = p.reviews.iter().all(|r| r.status == ReviewStatus::Approved);
         if input.decision == Decision::Reject || all_approved {
@@ -181,13 +186,19 @@ impl Governance {
                     Some(version),
                     json!({"promotion_id": p.id, "target": p.target, "rejected_stage": stage}),
                 ));
-                events.push(Self::event("PromotionRejected", json!({"promotion_id": p.id, "name": name, "version": version, "target": p.target, "stage": stage})));
+                events.push(Self::event(PromotionRejected {
+                    promotion_id: p.id.clone(),
+                    name: name.clone(),
+                    version,
+                    target: p.target,
+                    stage,
+                })?);
                 // A failed re-certification of a production version opens an incident (periodic.rs).
                 if let Some((a, e, incident)) =
                     self.recertification_rejected(&p, &v, stage, &caller.id, comment.as_deref())
                 {
                     audit.push(a);
-                    events.push(e);
+                    events.push(Self::event(e)?);
                     puts.push(Put::Incident(incident));
                 }
             } else {
@@ -209,7 +220,12 @@ impl Governance {
                     Some(version),
                     json!({"promotion_id": p.id, "target": p.target, "approvals": approvers}),
                 ));
-                events.push(Self::event("PromotionApproved", json!({"promotion_id": p.id, "name": name, "version": version, "target": p.target})));
+                events.push(Self::event(PromotionApproved {
+                    promotion_id: p.id.clone(),
+                    name: name.clone(),
+                    version,
+                    target: p.target,
+                })?);
             }
             puts.push(Put::Version(v, Expect::Revision(vprev)));
         }
