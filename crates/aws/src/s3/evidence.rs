@@ -1,0 +1,227 @@
+//! Content-addressed evidence, `{prefix}evidence/{kind}/{sha256}`: model card revisions,
+//! evaluation reports and manifests, never overwritten, and artifact hash checks; and core's
+//! [`Evidence`](steward_core::ports::Evidence) port over them.
+
+use super::*;
+
+/// The kinds of evidence Steward keeps, each under its own key prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvidenceKind {
+    /// A model card revision (its canonical JSON).
+    ModelCard,
+    /// An evaluation report.
+    EvaluationReport,
+    /// A registration manifest (its canonical JSON).
+    Manifest,
+}
+
+impl EvidenceKind {
+    /// The key segment: `model-card`, `evaluation-report`, `manifest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::ModelCard => "model-card",
+            EvidenceKind::EvaluationReport => "evaluation-report",
+            EvidenceKind::Manifest => "manifest",
+        }
+    }
+}
+
+/// Why evidence could not be stored, read or checked.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EvidenceError {
+    #[error(transparent)]
+    S3(#[from] S3RequestError),
+    /// The object stored under a content address does not hash to that address.
+    #[error("evidence at {key} is corrupt: its SHA-256 is {actual}, its address says {expected}")]
+    Corrupt {
+        key: String,
+        expected: Sha256,
+        actual: Sha256,
+    },
+    /// The artifact's bytes do not hash to the SHA-256 it was registered with.
+    #[error("artifact {uri} has SHA-256 {actual} ({size} bytes), expected {expected}")]
+    ArtifactMismatch {
+        uri: String,
+        expected: Sha256,
+        actual: Sha256,
+        size: u64,
+    },
+    /// An `s3://` artifact Steward should be able to read but cannot.
+    #[error("artifact {uri} cannot be read: {reason}")]
+    ArtifactUnreadable { uri: String, reason: String },
+}
+
+impl From<EvidenceError> for StoreError {
+    fn from(e: EvidenceError) -> Self {
+        StoreError::backend("the evidence bucket failed", e)
+    }
+}
+
+/// The result of checking an artifact's SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArtifactCheck {
+    /// Steward read every byte and the SHA-256 matched.
+    Verified { size: u64 },
+    /// Steward cannot read artifacts at this kind of URI; the hash was not checked (and the
+    /// registration's SHA-256 stands as declared).
+    NotChecked { reason: String },
+}
+
+/// Content-addressed evidence: `{prefix}evidence/{kind}/{sha256}`.
+#[derive(Debug, Clone)]
+pub struct EvidenceStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl EvidenceStore {
+    /// `prefix` is normalised to `""` or `something/`.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, prefix: &str) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            prefix: normalize_prefix(prefix),
+        }
+    }
+
+    /// The key of a piece of evidence.
+    pub fn key(&self, kind: EvidenceKind, sha: &Sha256) -> String {
+        format!("{}evidence/{}/{sha}", self.prefix, kind.as_str())
+    }
+
+    /// Stores `bytes` under their SHA-256 and returns it. Idempotent: when the key already
+    /// holds the same bytes nothing is written. Requests: one `PutObject`; when the key is
+    /// taken, one `HeadObject` more.
+    pub async fn put(&self, kind: EvidenceKind, bytes: &[u8]) -> Result<Sha256, EvidenceError> {
+        let sha = Sha256::digest(bytes);
+        let key = self.key(kind, &sha);
+        match put_new(&self.client, &self.bucket, &key, bytes, None).await {
+            Ok(_) => Ok(sha),
+            Err(WriteError::Taken { stored }) => Err(EvidenceError::Corrupt {
+                key,
+                expected: sha,
+                actual: stored,
+            }),
+            Err(WriteError::Request(e)) => Err(e.into()),
+        }
+    }
+
+    /// The evidence with this SHA-256, checked against it; `None` if there is none.
+    pub async fn get(
+        &self,
+        kind: EvidenceKind,
+        sha: &Sha256,
+    ) -> Result<Option<Vec<u8>>, EvidenceError> {
+        let key = self.key(kind, sha);
+        let Some(bytes) = read_object(&self.client, &self.bucket, &key).await? else {
+            return Ok(None);
+        };
+        let actual = Sha256::digest(&bytes);
+        if actual != *sha {
+            return Err(EvidenceError::Corrupt {
+                key,
+                expected: *sha,
+                actual,
+            });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Checks the SHA-256 of the artifact at `uri` where Steward can read it: an
+    /// `s3://bucket/key` object is streamed (never held in memory whole) and hashed. Any
+    /// other URI is [`ArtifactCheck::NotChecked`], not an error.
+    pub async fn verify_artifact(
+        &self,
+        uri: &str,
+        expected: &Sha256,
+    ) -> Result<ArtifactCheck, EvidenceError> {
+        let Some(rest) = uri.strip_prefix("s3://") else {
+            let scheme = uri.split_once("://").map_or("(none)", |(s, _)| s);
+            return Ok(ArtifactCheck::NotChecked {
+                reason: format!(
+                    "Steward reads s3:// artifacts only; this URI's scheme is {scheme}"
+                ),
+            });
+        };
+        let unreadable = |reason: String| EvidenceError::ArtifactUnreadable {
+            uri: uri.to_owned(),
+            reason,
+        };
+        let (bucket, key) = rest
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+            .ok_or_else(|| unreadable("expected s3://bucket/key".into()))?;
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| unreadable(DisplayErrorContext(&e).to_string()))?;
+        let mut body = out.body;
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| unreadable(format!("reading the body: {}", DisplayErrorContext(&e))))?
+        {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        let actual = Sha256::from_bytes(hasher.finalize().into());
+        if actual != *expected {
+            return Err(EvidenceError::ArtifactMismatch {
+                uri: uri.to_owned(),
+                expected: *expected,
+                actual,
+                size,
+            });
+        }
+        Ok(ArtifactCheck::Verified { size })
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The core evidence port
+
+fn kind_of(kind: steward_core::ports::EvidenceKind) -> EvidenceKind {
+    match kind {
+        steward_core::ports::EvidenceKind::Manifest => EvidenceKind::Manifest,
+        steward_core::ports::EvidenceKind::ModelCard => EvidenceKind::ModelCard,
+        steward_core::ports::EvidenceKind::EvaluationReport => EvidenceKind::EvaluationReport,
+    }
+}
+
+#[async_trait::async_trait]
+impl steward_core::ports::Evidence for EvidenceStore {
+    async fn put(
+        &self,
+        kind: steward_core::ports::EvidenceKind,
+        bytes: &[u8],
+    ) -> Result<Sha256, steward_core::StoreError> {
+        EvidenceStore::put(self, kind_of(kind), bytes)
+            .await
+            .map_err(steward_core::StoreError::from)
+    }
+
+    async fn check_artifact(
+        &self,
+        uri: &str,
+        expected: &Sha256,
+    ) -> Result<steward_core::ports::ArtifactCheck, steward_core::StoreError> {
+        use steward_core::ports::ArtifactCheck as Core;
+        match self.verify_artifact(uri, expected).await {
+            Ok(ArtifactCheck::Verified { size }) => Ok(Core::Verified { size }),
+            Ok(ArtifactCheck::NotChecked { reason }) => Ok(Core::NotChecked { reason }),
+            Err(EvidenceError::ArtifactMismatch { actual, .. }) => Ok(Core::Mismatch { actual }),
+            // Unreadable here (no such key, no permission): recorded as not checked.
+            Err(EvidenceError::ArtifactUnreadable { reason, .. }) => Ok(Core::NotChecked {
+                reason: format!("cannot read it: {reason}"),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
