@@ -128,54 +128,102 @@ fn unique_part(field: &str, s: &str) -> Result<String, FieldError> {
     Ok(s.to_owned())
 }
 
-/// Splits `<name>.<version>.<rest>`.
-fn split_versioned(field: &str, s: &str) -> Result<(ModelName, VersionNumber, String), FieldError> {
-    let bad = || FieldError::new(field, format!("{s:?} is not a {field}"));
-    let mut parts = s.splitn(3, '.');
-    let name = ModelName::parse(parts.next().ok_or_else(bad)?).map_err(|_| bad())?;
-    let digits = parts.next().ok_or_else(bad)?;
-    // Canonical decimal only, so that an id prints back exactly as it was parsed.
-    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let version = VersionNumber::parse(digits).map_err(|_| bad())?;
-    let rest = unique_part(field, parts.next().ok_or_else(bad)?)?;
-    Ok((name, version, rest))
-}
-
-/// A promotion: `<name>.<version>.<unique>`.
+/// `<name>.<version>.<unique>`: what a promotion id and a retirement id share. The id names
+/// its version, so a store finds the record in the model's partition from the id alone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PromotionId {
+struct Versioned {
     name: ModelName,
     version: VersionNumber,
     unique: String,
 }
 
-impl PromotionId {
-    /// The id of a new promotion of `name` `version`; `unique` comes from the id generator.
-    pub fn new(name: &ModelName, version: VersionNumber, unique: &str) -> Result<Self, FieldError> {
+impl Versioned {
+    fn new(
+        field: &str,
+        name: &ModelName,
+        version: VersionNumber,
+        unique: &str,
+    ) -> Result<Self, FieldError> {
         Ok(Self {
             name: name.clone(),
             version,
-            unique: unique_part("promotion id", unique)?,
+            unique: unique_part(field, unique)?,
         })
     }
 
-    pub fn parse(s: &str) -> Result<Self, FieldError> {
-        let (name, version, unique) = split_versioned("promotion id", s)?;
+    fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        let bad = || FieldError::new(field, format!("{s:?} is not a {field}"));
+        let mut parts = s.splitn(3, '.');
+        let name = ModelName::parse(parts.next().ok_or_else(bad)?).map_err(|_| bad())?;
+        let digits = parts.next().ok_or_else(bad)?;
+        // Canonical decimal only, so that an id prints back exactly as it was parsed.
+        if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let version = VersionNumber::parse(digits).map_err(|_| bad())?;
+        let unique = unique_part(field, parts.next().ok_or_else(bad)?)?;
         Ok(Self {
             name,
             version,
             unique,
         })
     }
+}
 
-    pub fn name(&self) -> &ModelName {
-        &self.name
+impl fmt::Display for Versioned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.name, self.version, self.unique)
+    }
+}
+
+/// Declares a `<name>.<version>.<unique>` id type over [`Versioned`].
+macro_rules! versioned_id {
+    ($(#[$doc:meta])* $t:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $t(Versioned);
+
+        impl $t {
+            /// The model the id names.
+            pub fn name(&self) -> &ModelName {
+                &self.0.name
+            }
+
+            /// The version the id names.
+            pub fn version(&self) -> VersionNumber {
+                self.0.version
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+        string_id!($t);
+
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.to_string() == other
+            }
+        }
+    };
+}
+
+versioned_id!(
+    /// A promotion: `<name>.<version>.<unique>`.
+    PromotionId,
+    "promotion id"
+);
+
+impl PromotionId {
+    /// The id of a new promotion of `name` `version`; `unique` comes from the id generator.
+    pub fn new(name: &ModelName, version: VersionNumber, unique: &str) -> Result<Self, FieldError> {
+        Versioned::new("promotion id", name, version, unique).map(Self)
     }
 
-    pub fn version(&self) -> VersionNumber {
-        self.version
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        Versioned::parse("promotion id", s).map(Self)
     }
 
     /// The id of this promotion's review of `stage`.
@@ -186,13 +234,6 @@ impl PromotionId {
         }
     }
 }
-
-impl fmt::Display for PromotionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.name, self.version, self.unique)
-    }
-}
-string_id!(PromotionId);
 
 /// A review of one stage of a promotion: `<promotion id>-<stage>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -227,51 +268,33 @@ impl fmt::Display for ReviewId {
 }
 string_id!(ReviewId);
 
-/// A retirement request: `<name>.<version>.rt-<unique>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RetirementId {
-    name: ModelName,
-    version: VersionNumber,
-    unique: String,
-}
+versioned_id!(
+    /// A retirement request: `<name>.<version>.rt-<unique>`.
+    RetirementId,
+    "retirement id"
+);
 
 impl RetirementId {
     /// The id of a new retirement request; `unique` must start with `rt-` (the id generator's
     /// prefix for retirements).
     pub fn new(name: &ModelName, version: VersionNumber, unique: &str) -> Result<Self, FieldError> {
-        Self::parse(&format!("{name}.{version}.{unique}"))
+        Self::check(Versioned::new("retirement id", name, version, unique)?)
     }
 
     pub fn parse(s: &str) -> Result<Self, FieldError> {
-        let (name, version, unique) = split_versioned("retirement id", s)?;
-        if unique.len() <= 3 || !unique.starts_with("rt-") {
+        Self::check(Versioned::parse("retirement id", s)?)
+    }
+
+    fn check(id: Versioned) -> Result<Self, FieldError> {
+        if id.unique.len() <= 3 || !id.unique.starts_with("rt-") {
             return Err(FieldError::new(
                 "retirement id",
-                format!("{s:?} is not a retirement id"),
+                format!("{id} is not a retirement id"),
             ));
         }
-        Ok(Self {
-            name,
-            version,
-            unique,
-        })
-    }
-
-    pub fn name(&self) -> &ModelName {
-        &self.name
-    }
-
-    pub fn version(&self) -> VersionNumber {
-        self.version
+        Ok(Self(id))
     }
 }
-
-impl fmt::Display for RetirementId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.name, self.version, self.unique)
-    }
-}
-string_id!(RetirementId);
 
 /// An incident, as the id generator made it (`inc-<hex>`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

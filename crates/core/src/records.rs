@@ -213,41 +213,6 @@ pub struct Promotion {
     pub revision: u64,
 }
 
-/// A promotion id names its version — `<name>.<version>.<unique>` — so a decision reads the
-/// promotion and its version in one batch.
-pub fn promotion_id(name: &ModelName, version: u32, unique: &str) -> String {
-    format!("{name}.{version}.{unique}")
-}
-
-/// The model and version a promotion id names.
-pub fn parse_promotion_id(id: &str) -> Option<(ModelName, u32)> {
-    let mut parts = id.splitn(3, '.');
-    let name = ModelName::parse(parts.next()?).ok()?;
-    let version = parts.next()?.parse().ok()?;
-    parts.next().filter(|u| !u.is_empty())?;
-    Some((name, version))
-}
-
-/// The id of a retirement request: `{name}.{version}.{unique}`, `unique` being `rt-<hex>`.
-pub fn retirement_id(name: &ModelName, version: u32, unique: &str) -> String {
-    format!("{name}.{version}.{unique}")
-}
-
-/// The model and version a retirement request id names.
-pub fn parse_retirement_id(id: &str) -> Option<(ModelName, u32)> {
-    let (name, version) = parse_promotion_id(id)?;
-    let rest = id.splitn(3, '.').nth(2)?;
-    rest.strip_prefix("rt-")
-        .filter(|u| !u.is_empty())
-        .map(|_| (name, version))
-}
-
-/// Splits a review id into its promotion id and stage.
-pub fn parse_review_id(id: &str) -> Option<(&str, ReviewStage)> {
-    let (promotion, stage) = id.rsplit_once('-')?;
-    Some((promotion, ReviewStage::parse(stage).ok()?))
-}
-
 /// A change of which version serves production, for point-in-time queries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductionChange {

@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use steward_core::audit::format_time;
+use steward_core::ids::PromotionId;
 use steward_core::ports::Key;
-use steward_core::records::parse_promotion_id;
 use steward_core::types::ModelName;
 use steward_core::StoreError;
 
@@ -46,8 +46,9 @@ pub fn version_key(name: &ModelName, version: u32) -> ItemKey {
 /// A promotion's key derives from its id (`{name}.{version}.{unique}`); `None` for an id this
 /// registry never issued.
 pub fn promotion_key(id: &str) -> Option<ItemKey> {
-    let (name, version) = parse_promotion_id(id)?;
-    Some((model_pk(&name), format!("P#{version:010}#{id}")))
+    let id = PromotionId::parse(id).ok()?;
+    let version = id.version().get();
+    Some((model_pk(id.name()), format!("P#{version:010}#{id}")))
 }
 
 pub fn promotions_prefix(version: u32) -> String {

@@ -19,9 +19,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use serde::Deserialize;
 use steward_core::audit::Hash;
-use steward_core::records::{
-    parse_promotion_id, parse_retirement_id, parse_review_id, DomainEvent,
-};
+use steward_core::ids::{RetirementId, ReviewId};
+use steward_core::records::DomainEvent;
 use steward_core::StoreError;
 
 use super::items::{self, from_item, n, s, Item, EXPIRES_AT};
@@ -83,12 +82,11 @@ fn expires_at(ttl: Duration) -> AttributeValue {
 /// The item of the task token waiting on a review or on a retirement request's confirmation,
 /// in the model's partition.
 fn token_key(id: &str) -> Option<ItemKey> {
-    if let Some((name, _)) = parse_retirement_id(id) {
-        return Some(keys::task_token_key(&name, id));
+    if let Ok(retirement) = RetirementId::parse(id) {
+        return Some(keys::task_token_key(retirement.name(), id));
     }
-    let (promotion_id, _) = parse_review_id(id)?;
-    let (name, _) = parse_promotion_id(promotion_id)?;
-    Some(keys::task_token_key(&name, id))
+    let review = ReviewId::parse(id).ok()?;
+    Some(keys::task_token_key(review.promotion().name(), id))
 }
 
 impl DynamoStore {

@@ -24,9 +24,8 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use steward_core::records::{
-    parse_promotion_id, parse_retirement_id, parse_review_id, ReviewStatus,
-};
+use steward_core::ids::{RetirementId, ReviewId};
+use steward_core::records::ReviewStatus;
 use steward_core::Governance;
 
 use super::{detail_str, eventbridge_envelope, for_each_message, Failure};
@@ -68,10 +67,9 @@ pub async fn receive_task_token(
 ) -> Result<TokenOutcome, Failure> {
     let unknown =
         || Failure::validation(format!("{review_id:?} is not a review id Steward issued"));
-    let (promotion_id, _) = parse_review_id(review_id).ok_or_else(unknown)?;
-    parse_promotion_id(promotion_id).ok_or_else(unknown)?;
+    let id = ReviewId::parse(review_id).map_err(|_| unknown())?;
     inbox.store.put_task_token(review_id, task_token).await?;
-    let promotion = inbox.gov.promotion(promotion_id).await?;
+    let promotion = inbox.gov.promotion(&id.promotion().to_string()).await?;
     let review = promotion
         .reviews
         .iter()
@@ -99,11 +97,12 @@ pub async fn receive_retirement_token(
     retirement_id: &str,
     task_token: &str,
 ) -> Result<TokenOutcome, Failure> {
-    let (name, version) = parse_retirement_id(retirement_id).ok_or_else(|| {
+    let id = RetirementId::parse(retirement_id).map_err(|_| {
         Failure::validation(format!(
             "{retirement_id:?} is not a retirement id Steward issued"
         ))
     })?;
+    let (name, version) = (id.name().clone(), id.version().get());
     inbox
         .store
         .put_task_token(retirement_id, task_token)

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use crate::audit::{canonical_json, AuditDraft, AuditEvent, Checkpoint, Hash};
 use crate::error::{FieldError, GovError, StoreError};
 use crate::events::*;
+use crate::ids::{IdempotencyKey, IncidentId, PromotionId, RetirementId, ReviewId, VersionNumber};
 use crate::manifest::{from_value, Dependency, EvaluationInput, ModelCard, Registration};
 use crate::policy::{unmet_thresholds, Policy};
 use crate::ports::{

@@ -103,16 +103,10 @@ impl Governance {
         }
         let metric = non_empty("metric", &input.metric)?;
         let name = input.model.clone();
-        let scoped_key = match idempotency_key {
-            Some(k) if k.is_empty() || k.len() > 255 => {
-                return Err(GovError::field(
-                    "Idempotency-Key",
-                    "must be 1-255 characters",
-                ))
-            }
-            Some(k) => Some(format!("{}/signal/{k}", caller.id)),
-            None => None,
-        };
+        let scoped_key = idempotency_key
+            .map(IdempotencyKey::parse)
+            .transpose()?
+            .map(|k| format!("{}/signal/{k}", caller.id));
         let request = Sha256::digest(&canonical_json(&json!({
             "model": name, "version": input.version, "kind": input.kind, "metric": metric, "values": input.values,
         })));

@@ -40,10 +40,11 @@ pub const PERIODIC_REVIEW_ACTOR: &str = "periodic-review";
 
 /// The id of the re-certification promotion of `version` for the due period ending at `due_at`.
 pub fn periodic_promotion_id(name: &ModelName, version: u32, due_at: DateTime<Utc>) -> String {
-    promotion_id(
-        name,
-        version,
-        &format!("pr-periodic-{}", due_at.format("%Y%m%dT%H%M%SZ")),
+    // A `PromotionId` by construction (the test below parses one back): the unique part is a
+    // fixed pattern of visible ASCII.
+    format!(
+        "{name}.{version}.pr-periodic-{}",
+        due_at.format("%Y%m%dT%H%M%SZ")
     )
 }
 
@@ -323,5 +324,22 @@ impl Governance {
         }
         out.sort_by_key(|p| p.due_at);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_periodic_promotion_id_is_a_promotion_id_naming_its_version() {
+        let name = ModelName::parse("credit-risk").unwrap();
+        let due = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let id = periodic_promotion_id(&name, 7, due);
+        assert_eq!(id, "credit-risk.7.pr-periodic-20260301T120000Z");
+        let parsed = PromotionId::parse(&id).unwrap();
+        assert_eq!((parsed.name(), parsed.version().get()), (&name, 7));
+        assert_eq!(parsed.to_string(), id);
     }
 }

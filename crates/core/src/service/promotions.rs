@@ -64,7 +64,8 @@ impl Governance {
             return Err(GovError::Policy(reasons));
         }
         let now = self.now();
-        let id = promotion_id(&name, version, &self.ids.id("pr"));
+        let id =
+            PromotionId::new(&name, VersionNumber::new(version)?, &self.ids.id("pr"))?.to_string();
         let reviews = self.pending_reviews(&v, &id, target, now);
         let deadline = self.review_deadline(v.risk_tier, now);
         let promotion = Promotion {
@@ -224,9 +225,9 @@ impl Governance {
     }
 
     pub async fn promotion(&self, id: &str) -> Result<Promotion, GovError> {
-        self.registry
-            .promotion(id)
-            .await?
-            .ok_or_else(|| GovError::NotFound(format!("no promotion {id}")))
+        let not_found = || GovError::NotFound(format!("no promotion {id}"));
+        // Only a well-formed id reaches the store (whose keys derive from its parts).
+        PromotionId::parse(id).map_err(|_| not_found())?;
+        self.registry.promotion(id).await?.ok_or_else(not_found)
     }
 }

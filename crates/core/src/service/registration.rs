@@ -293,16 +293,10 @@ impl Request {
         let name = ModelName::parse(name)?;
         let manifest_bytes = canonical_json(&body);
         let manifest_sha256 = Sha256::digest(&manifest_bytes);
-        let scoped_key = match idempotency_key {
-            Some(k) if k.is_empty() || k.len() > 255 => {
-                return Err(GovError::field(
-                    "Idempotency-Key",
-                    "must be 1-255 characters",
-                ))
-            }
-            Some(k) => Some(format!("{}/register/{name}/{k}", caller.id)),
-            None => None,
-        };
+        let scoped_key = idempotency_key
+            .map(IdempotencyKey::parse)
+            .transpose()?
+            .map(|k| format!("{}/register/{name}/{k}", caller.id));
         let reg = Registration::parse(body)?;
         Ok(Self {
             name,

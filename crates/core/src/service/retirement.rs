@@ -168,9 +168,7 @@ impl Governance {
     /// archived request returns the retired version. When the version may no longer be
     /// retired, the request ends (audited) and the reasons are the error.
     pub async fn archive_retirement(&self, retirement_id: &str) -> Result<ModelVersion, GovError> {
-        let (name, version) = parse_retirement_id(retirement_id).ok_or_else(|| {
-            GovError::field("retirement_id", "not a retirement id Steward issued")
-        })?;
+        let (name, version) = parse_retirement(retirement_id)?;
         let v = self.load_version(&name, version).await?;
         if v.retirement
             .as_ref()
@@ -217,9 +215,7 @@ impl Governance {
         outcome: &str,
         details: Value,
     ) -> Result<bool, GovError> {
-        let (name, version) = parse_retirement_id(retirement_id).ok_or_else(|| {
-            GovError::field("retirement_id", "not a retirement id Steward issued")
-        })?;
+        let (name, version) = parse_retirement(retirement_id)?;
         let mut v = self.load_version(&name, version).await?;
         if v.pending_retirement.as_ref().map(|p| p.id.as_str()) != Some(retirement_id) {
             return Ok(false);
@@ -274,7 +270,8 @@ impl Governance {
         }
         let name = v.name.clone();
         let pending = PendingRetirement {
-            id: retirement_id(&name, v.version, &self.ids.id("rt")),
+            id: RetirementId::new(&name, VersionNumber::new(v.version)?, &self.ids.id("rt"))?
+                .to_string(),
             reason: reason.clone(),
             replacement,
             requested_by: caller.id.clone(),
@@ -478,4 +475,12 @@ impl Governance {
         self.registry.commit(commit).await.map_err(conflict)?;
         Ok(v)
     }
+}
+
+/// The model and version a retirement id names; a validation error for an id Steward did not
+/// issue.
+fn parse_retirement(retirement_id: &str) -> Result<(ModelName, u32), GovError> {
+    let id = RetirementId::parse(retirement_id)
+        .map_err(|_| GovError::field("retirement_id", "not a retirement id Steward issued"))?;
+    Ok((id.name().clone(), id.version().get()))
 }

@@ -34,6 +34,9 @@ impl Governance {
     ) -> Result<bool, GovError> {
         let name = ModelName::parse(name)?;
         let incident_id = non_empty("incident_id", incident_id)?;
+        let incident_id = IncidentId::parse(&incident_id)
+            .map_err(|e| GovError::field("incident_id", e.message))?
+            .to_string();
         let audit = self.draft(
             &PrincipalId::system(ACTOR),
             "retraining.started",

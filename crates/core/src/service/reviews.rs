@@ -75,16 +75,21 @@ impl Governance {
         review_id: &str,
     ) -> Result<(Promotion, usize, ModelVersion), GovError> {
         let unknown = || GovError::NotFound(format!("no review {review_id}"));
-        let (promotion_id, stage) = parse_review_id(review_id).ok_or_else(unknown)?;
-        let (name, version) = parse_promotion_id(promotion_id).ok_or_else(unknown)?;
+        let id = ReviewId::parse(review_id).map_err(|_| unknown())?;
+        let (name, version, stage) = (
+            id.promotion().name().clone(),
+            id.promotion().version().get(),
+            id.stage(),
+        );
+        let promotion_id = id.promotion().to_string();
         let mut f = self
             .registry
             .get_many(&[
-                Key::Promotion(promotion_id.to_owned()),
+                Key::Promotion(promotion_id.clone()),
                 Key::Version(name.clone(), version),
             ])
             .await?;
-        let p = f.promotions.remove(promotion_id).ok_or_else(unknown)?;
+        let p = f.promotions.remove(&promotion_id).ok_or_else(unknown)?;
         let v = f
             .versions
             .remove(&(name, version))
