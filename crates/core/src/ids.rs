@@ -201,12 +201,6 @@ macro_rules! versioned_id {
             }
         }
         string_id!($t);
-
-        impl PartialEq<str> for $t {
-            fn eq(&self, other: &str) -> bool {
-                self.to_string() == other
-            }
-        }
     };
 }
 
