@@ -152,28 +152,17 @@ impl Governance {
         let prev = v.revision;
         v.open_promotion = Some(id.clone());
         v.revision += 1;
-        let mut events = vec![
-            Self::event(PeriodicReviewDue {
-                name: name.clone(),
-                version,
-                risk_tier: v.risk_tier,
-                promotion_id: id.clone(),
-                due_at,
-                last_approved_at,
-                reviews: stages.clone(),
-                deadline,
-            })?,
-            Self::event(PromotionRequested {
-                name: name.clone(),
-                version,
-                target,
-                promotion_id: id.clone(),
-                reviews: stages.clone(),
-            })?,
-        ];
-        for r in &promotion.reviews {
-            events.push(Self::event(super::promotions::review_requested(r))?);
-        }
+        let mut events = vec![Self::event(PeriodicReviewDue {
+            name: name.clone(),
+            version,
+            risk_tier: v.risk_tier,
+            promotion_id: id.clone(),
+            due_at,
+            last_approved_at,
+            reviews: stages.clone(),
+            deadline,
+        })?];
+        events.extend(super::promotions::requested_events(&promotion)?);
         let commit = Commit {
             puts: vec![
                 Put::Version(v, Expect::Revision(prev)),

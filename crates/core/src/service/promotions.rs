@@ -7,6 +7,21 @@
 
 use super::*;
 
+/// What opening `p` emits: `PromotionRequested`, then one `ReviewRequested` per review.
+pub(super) fn requested_events(p: &Promotion) -> Result<Vec<DomainEvent>, GovError> {
+    let mut events = vec![Governance::event(PromotionRequested {
+        name: p.name.clone(),
+        version: p.version,
+        target: p.target,
+        promotion_id: p.id.clone(),
+        reviews: p.reviews.iter().map(|r| r.stage).collect(),
+    })?];
+    for r in &p.reviews {
+        events.push(Governance::event(review_requested(r))?);
+    }
+    Ok(events)
+}
+
 /// The `ReviewRequested` event of a review just opened.
 pub(super) fn review_requested(r: &Review) -> ReviewRequested {
     ReviewRequested {
@@ -86,16 +101,7 @@ impl Governance {
         v.open_promotion = Some(id.clone());
         v.revision += 1;
         let stages: Vec<_> = promotion.reviews.iter().map(|r| r.stage).collect();
-        let mut events = vec![Self::event(PromotionRequested {
-            name: name.clone(),
-            version,
-            target,
-            promotion_id: id.clone(),
-            reviews: stages.clone(),
-        })?];
-        for r in &promotion.reviews {
-            events.push(Self::event(review_requested(r))?);
-        }
+        let events = requested_events(&promotion)?;
         let commit = Commit {
             puts: vec![
                 Put::Version(v, Expect::Revision(prev)),
