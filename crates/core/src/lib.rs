@@ -14,6 +14,8 @@ pub mod policy;
 pub mod ports;
 pub mod records;
 pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod types;
 
 pub use service::integrations;

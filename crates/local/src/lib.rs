@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use steward_core::audit::verify::{verify_log, VerifyReport};
 use steward_core::audit::Ed25519Signer;
-use steward_core::ports::{IdGen, InProcessWorkflows, SystemClock};
+use steward_core::ports::{Clock, IdGen, InProcessWorkflows, SystemClock};
 use steward_core::{Governance, Policy};
 
 pub use evidence::FileEvidence;
@@ -107,6 +107,16 @@ pub struct Embedded {
 impl Embedded {
     /// Opens (creating if needed) the data directory and records the policy if it changed.
     pub async fn open(data_dir: &Path, policy: Policy) -> Result<Self, LocalError> {
+        Self::open_with_clock(data_dir, policy, Arc::new(SystemClock)).await
+    }
+
+    /// [`Embedded::open`] with the service reading time from `clock` (tests move a manual
+    /// clock instead of sleeping; `steward serve` uses the wall clock).
+    pub async fn open_with_clock(
+        data_dir: &Path,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, LocalError> {
         std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
         let signer = signing_key(data_dir)?;
         let store = Arc::new(SqliteStore::open(&data_dir.join(DB_FILE), signer)?);
@@ -115,7 +125,7 @@ impl Embedded {
                 store.clone(),
                 store.clone(),
                 Arc::new(InProcessWorkflows),
-                Arc::new(SystemClock),
+                clock,
                 Arc::new(UuidIds),
                 policy,
             )

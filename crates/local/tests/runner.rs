@@ -1,12 +1,14 @@
 //! The embedded workflow runner opens periodic reviews that fell due, once per due period,
 //! however often it ticks.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use steward_core::ports::Caller;
 use steward_core::records::ReviewStatus;
 use steward_core::service::DecisionInput;
+use steward_core::testing::ManualClock;
 use steward_core::types::{Decision, Environment, PrincipalId, Role};
 use steward_core::{Governance, Policy};
 use steward_local::Embedded;
@@ -69,14 +71,19 @@ async fn to_production(gov: &Governance) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Tokio's clock is paused: the runner's 100 ms ticks pass as fast as they run, and the
+// governance clock (a ManualClock) decides when the review falls due.
+#[tokio::test(start_paused = true)]
 async fn the_runner_opens_a_due_periodic_review_once_and_puts_it_in_the_review_inbox() {
     let dir = tempfile::tempdir().unwrap();
     let mut policy = Policy::default();
     for tier in policy.tiers.values_mut() {
         tier.periodic_review = Duration::from_secs(1);
     }
-    let embedded = Embedded::open(dir.path(), policy).await.unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let embedded = Embedded::open_with_clock(dir.path(), policy, clock.clone())
+        .await
+        .unwrap();
     let gov = embedded.gov.clone();
     let tech = caller("tom", &[Role::TechnicalReviewer]);
     gov.seed_principal(&tech.id, tech.roles.clone(), "file")
@@ -84,9 +91,18 @@ async fn the_runner_opens_a_due_periodic_review_once_and_puts_it_in_the_review_i
         .unwrap();
     to_production(&gov).await;
 
-    // Ticks every 100 ms: about 20 ticks while the review is due.
+    // Ticks every 100 ms: five ticks before the review is due open nothing...
     let runner = embedded.spawn_runner(Duration::from_millis(100));
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let early = gov
+        .list_reviews(&tech, ReviewStatus::Pending, None, 50)
+        .await
+        .unwrap()
+        .items;
+    assert!(early.is_empty(), "not due yet: {early:?}");
+    // ...then about 20 ticks while it is due.
+    clock.advance(Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     runner.abort();
 
     let inbox = gov

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
+use steward_core::ports::Clock;
 use steward_core::types::RiskTier;
 
 use crate::common::*;
@@ -231,11 +232,12 @@ async fn a_rejection_must_say_why() -> Result<()> {
 
 #[tokio::test]
 async fn a_review_left_past_its_deadline_expires_the_promotion() -> Result<()> {
-    let app = spawn_app_with(quick_expiry_policy()).await?;
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(quick_expiry_policy(), clock.clone()).await?;
     app.register("late", RiskTier::Low).await?;
     app.to_staging("late", 1).await?;
     let p = app.promote_as("dev", "late", 1, "production").await?;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_millis(1200));
     assert_eq!(app.gov.expire_due_reviews().await?, 1);
 
     let id = p["id"].as_str().unwrap();
@@ -259,10 +261,11 @@ async fn a_review_left_past_its_deadline_expires_the_promotion() -> Result<()> {
 
 #[tokio::test]
 async fn a_decision_after_the_deadline_is_a_conflict_and_expires_the_promotion() -> Result<()> {
-    let app = spawn_app_with(quick_expiry_policy()).await?;
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(quick_expiry_policy(), clock.clone()).await?;
     app.register("slow", RiskTier::Low).await?;
     let p = app.promote_as("dev", "slow", 1, "staging").await?;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_millis(1200));
     let r = app
         .decide("tech", review_id(&p, "technical")?, "approve")
         .await?
@@ -329,23 +332,29 @@ async fn a_production_promotion_needs_the_version_on_staging_first() -> Result<(
 
 #[tokio::test]
 async fn production_at_answers_across_deploys_and_rollbacks() -> Result<()> {
-    let app = spawn_app().await?;
-    let pause = || tokio::time::sleep(Duration::from_millis(30));
-    let stamp = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(steward_core::Policy::default(), clock.clone()).await?;
+    // Time moves 30 ms between steps, so each stamp falls strictly between two changes.
+    let pause = || clock.advance(Duration::from_millis(30));
+    let stamp = || {
+        clock
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
 
     app.register("pricing", RiskTier::Low).await?;
-    pause().await;
+    pause();
     let before_any = stamp();
-    pause().await;
+    pause();
     app.to_production("pricing", 1).await?;
-    pause().await;
+    pause();
     let with_v1 = stamp();
-    pause().await;
+    pause();
     app.register("pricing", RiskTier::Low).await?;
     app.to_production("pricing", 2).await?;
-    pause().await;
+    pause();
     let with_v2 = stamp();
-    pause().await;
+    pause();
     let m = app
         .post(
             "ops",
@@ -355,7 +364,7 @@ async fn production_at_answers_across_deploys_and_rollbacks() -> Result<()> {
         .await?
         .expect(200)?;
     assert_eq!(m.body["production_version"], 1);
-    pause().await;
+    pause();
     let after_rollback = stamp();
 
     assert_eq!(

@@ -1,13 +1,17 @@
 //! Periodic reviews: a production version whose review interval passed is re-certified through
 //! the review inbox, once per due period. The runner's tick (`open_due_periodic_reviews`, which
 //! the embedded runner and the AWS checkpoint function call on their schedules) is called
-//! directly; time passes for real, with a policy whose interval is a few seconds.
+//! directly; time is a manual clock the tests move past the due date, with a policy whose
+//! interval is a few seconds.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use steward_core::ports::Clock;
+use steward_core::testing::ManualClock;
 use steward_core::types::RiskTier;
 use steward_core::Policy;
 
@@ -33,13 +37,20 @@ async fn periodic_entry(app: &App, name: &str) -> Result<Value> {
         .context("no periodic review entry")
 }
 
-/// Sleeps until the periodic review of `name` is due (plus a margin).
-async fn wait_until_due(app: &App, name: &str) -> Result<()> {
+/// Moves `clock` to when the periodic review of `name` is due (plus a margin).
+async fn wait_until_due(app: &App, clock: &ManualClock, name: &str) -> Result<()> {
     let entry = periodic_entry(app, name).await?;
     let due: DateTime<Utc> = entry["due_at"].as_str().context("due_at")?.parse()?;
-    let wait = (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(200);
-    tokio::time::sleep(wait).await;
+    let wait = (due - clock.now()).to_std().unwrap_or_default() + Duration::from_millis(200);
+    clock.advance(wait);
     Ok(())
+}
+
+/// An app on the periodic policy whose time is `clock`.
+async fn spawn_periodic_app() -> Result<(App, Arc<ManualClock>)> {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(periodic_policy(), clock.clone()).await?;
+    Ok((app, clock))
 }
 
 /// The pending reviews `who` may decide, for `name`.
@@ -66,7 +77,7 @@ async fn audit_actions(app: &App, name: &str, action: &str) -> Result<Vec<Value>
 #[tokio::test]
 async fn a_production_version_appears_in_the_review_inbox_once_its_review_interval_has_passed(
 ) -> Result<()> {
-    let app = spawn_app_with(periodic_policy()).await?;
+    let (app, clock) = spawn_periodic_app().await?;
     app.register("credit-risk", RiskTier::Medium).await?;
     app.to_production("credit-risk", 1).await?;
 
@@ -75,7 +86,7 @@ async fn a_production_version_appears_in_the_review_inbox_once_its_review_interv
     assert!(inbox(&app, "tech", "credit-risk").await?.is_empty());
     assert_eq!(periodic_entry(&app, "credit-risk").await?["overdue"], false);
 
-    wait_until_due(&app, "credit-risk").await?;
+    wait_until_due(&app, &clock, "credit-risk").await?;
     assert_eq!(periodic_entry(&app, "credit-risk").await?["overdue"], true);
     assert_eq!(app.gov.open_due_periodic_reviews().await?, 1);
 
@@ -112,11 +123,11 @@ async fn a_production_version_appears_in_the_review_inbox_once_its_review_interv
 #[tokio::test]
 async fn approving_a_periodic_review_recertifies_the_version_and_starts_its_next_interval(
 ) -> Result<()> {
-    let app = spawn_app_with(periodic_policy()).await?;
+    let (app, clock) = spawn_periodic_app().await?;
     app.register("credit-risk", RiskTier::Low).await?;
     app.to_production("credit-risk", 1).await?;
     let first_due = periodic_entry(&app, "credit-risk").await?["due_at"].clone();
-    wait_until_due(&app, "credit-risk").await?;
+    wait_until_due(&app, &clock, "credit-risk").await?;
     assert_eq!(app.gov.open_due_periodic_reviews().await?, 1);
 
     let review = inbox(&app, "tech", "credit-risk").await?.remove(0);
@@ -139,7 +150,7 @@ async fn approving_a_periodic_review_recertifies_the_version_and_starts_its_next
     assert_eq!(app.production_version("credit-risk", None).await?, 1);
 
     // The next due period opens the next review.
-    wait_until_due(&app, "credit-risk").await?;
+    wait_until_due(&app, &clock, "credit-risk").await?;
     assert_eq!(app.gov.open_due_periodic_reviews().await?, 1);
     assert_eq!(
         audit_actions(&app, "credit-risk", "periodic_review.due")
@@ -152,12 +163,12 @@ async fn approving_a_periodic_review_recertifies_the_version_and_starts_its_next
 
 #[tokio::test]
 async fn the_registrant_of_a_version_never_sees_or_decides_its_periodic_review() -> Result<()> {
-    let app = spawn_app_with(periodic_policy()).await?;
+    let (app, clock) = spawn_periodic_app().await?;
     // `devtech` registers (and is a technical reviewer too); `dev` requests the promotions.
     app.register_as("devtech", "credit-risk", RiskTier::Low)
         .await?;
     app.to_production("credit-risk", 1).await?;
-    wait_until_due(&app, "credit-risk").await?;
+    wait_until_due(&app, &clock, "credit-risk").await?;
     assert_eq!(app.gov.open_due_periodic_reviews().await?, 1);
 
     assert!(inbox(&app, "devtech", "credit-risk").await?.is_empty());
@@ -173,10 +184,10 @@ async fn the_registrant_of_a_version_never_sees_or_decides_its_periodic_review()
 #[tokio::test]
 async fn a_rejected_periodic_review_is_not_reopened_in_its_due_period_but_can_be_requested_by_hand(
 ) -> Result<()> {
-    let app = spawn_app_with(periodic_policy()).await?;
+    let (app, clock) = spawn_periodic_app().await?;
     app.register("credit-risk", RiskTier::Low).await?;
     app.to_production("credit-risk", 1).await?;
-    wait_until_due(&app, "credit-risk").await?;
+    wait_until_due(&app, &clock, "credit-risk").await?;
     assert_eq!(app.gov.open_due_periodic_reviews().await?, 1);
     let review = inbox(&app, "tech", "credit-risk").await?.remove(0);
     let p = app

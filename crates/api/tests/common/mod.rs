@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use steward_api::{router, AppState, BearerTokens};
+use steward_core::ports::{Clock, SystemClock};
 use steward_core::types::{PrincipalId, RiskTier, Role, Sha256};
 use steward_core::{Governance, Policy};
 use steward_local::Embedded;
@@ -130,6 +131,15 @@ pub fn quick_expiry_policy() -> Policy {
     policy
 }
 
+/// A clock that moves only when a test moves it (for `spawn_app_with_clock`). It starts an
+/// hour behind the wall clock, so everything it stamps lies in the wall clock's past: a route
+/// that defaults to "now" (`GET .../production` without `at`) reads the wall clock.
+pub fn manual_clock() -> Arc<steward_core::testing::ManualClock> {
+    Arc::new(steward_core::testing::ManualClock::new(
+        chrono::Utc::now() - chrono::Duration::hours(1),
+    ))
+}
+
 /// The backend the suite runs on: `embedded` (default) or `aws`.
 pub fn backend() -> &'static str {
     match std::env::var("STEWARD_TEST_BACKEND").as_deref() {
@@ -141,19 +151,26 @@ pub fn backend() -> &'static str {
 
 async fn open_backend(
     policy: Policy,
+    clock: Arc<dyn Clock>,
 ) -> Result<(Arc<Governance>, Box<dyn std::any::Any + Send + Sync>)> {
     match backend() {
-        "aws" => aws_backend::open(policy).await,
+        "aws" => aws_backend::open(policy, clock).await,
         _ => {
             let dir = tempfile::tempdir()?;
-            let emb = Embedded::open(dir.path(), policy).await?;
+            let emb = Embedded::open_with_clock(dir.path(), policy, clock).await?;
             Ok((emb.gov.clone(), Box::new((emb, dir))))
         }
     }
 }
 
 pub async fn spawn_app_with(policy: Policy) -> Result<App> {
-    let (gov, guard) = open_backend(policy).await?;
+    spawn_app_with_clock(policy, Arc::new(SystemClock)).await
+}
+
+/// A running API whose governance service reads time from `clock`: tests move a manual
+/// clock (see [`manual_clock`]) where they would otherwise sleep.
+pub async fn spawn_app_with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<App> {
+    let (gov, guard) = open_backend(policy, clock).await?;
     let mut tokens = Vec::new();
     for (name, roles) in PRINCIPALS {
         let id = PrincipalId::parse(name)?;
@@ -470,6 +487,7 @@ mod aws_backend {
 
     pub async fn open(
         policy: Policy,
+        clock: Arc<dyn Clock>,
     ) -> Result<(Arc<Governance>, Box<dyn std::any::Any + Send + Sync>)> {
         let endpoint = std::env::var("STEWARD_TEST_DYNAMODB_ENDPOINT").context(
             "STEWARD_TEST_BACKEND=aws needs STEWARD_TEST_DYNAMODB_ENDPOINT (scripts/emulators run -- ...)",
@@ -527,7 +545,7 @@ mod aws_backend {
                 registry,
                 store.clone(),
                 Arc::new(InProcessWorkflows),
-                Arc::new(SystemClock),
+                clock,
                 Arc::new(steward_local::UuidIds),
                 policy,
             )
