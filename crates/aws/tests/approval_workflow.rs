@@ -19,7 +19,8 @@
 //! concurrently (separate models). Every wait is bounded; a case that waits too long fails
 //! with its execution's history.
 //!
-//! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` and `STEWARD_TEST_AWS_ENDPOINT` (see `common`).
+//! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` and `STEWARD_TEST_AWS_ENDPOINT`, and fails without
+//! them: `bash scripts/emulators run -- cargo test -p steward-aws --test approval_workflow`.
 
 mod common;
 
@@ -29,18 +30,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use common::*;
 use steward_aws::dynamo::DynamoStore;
 use steward_aws::handlers::inbox::ReviewInbox;
 use steward_aws::workflows::{StepFunctionsWorkflows, TaskTokens};
-use steward_core::ports::{AuditLog, Caller};
+use steward_core::ports::AuditLog;
 use steward_core::records::{PromotionStatus, ReviewStatus};
-use steward_core::service::DecisionInput;
-use steward_core::types::{
-    Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier, Role,
-};
+use steward_core::types::{Decision, Environment, ModelName, ReviewStage, RiskTier};
 use steward_core::{GovError, Governance};
 
 /// How long any one wait may take before the case fails.
@@ -51,23 +49,9 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// that times out must all land within it; 4 s leaves room for the 17 cases contending for the
 /// audit log on 2 cores (at 2 s, the approvals of 2–3 stages sometimes missed it). Each stage's
 /// task in the workflow times out this long after it starts.
-const SHORT_REVIEWS: &str = r#"
-[tiers.low]
-reviews = ["technical"]
-review_timeout = "4s"
-periodic_review = "365days"
-auto_rollback = true
-[tiers.medium]
-reviews = ["technical", "business"]
-review_timeout = "4s"
-periodic_review = "180days"
-auto_rollback = true
-[tiers.high]
-reviews = ["technical", "business", "compliance", "deployment"]
-review_timeout = "4s"
-periodic_review = "90days"
-auto_rollback = true
-"#;
+fn short_reviews() -> String {
+    TestPolicy::review_timeouts("4s").to_string()
+}
 
 #[derive(Debug, Clone, Copy)]
 enum End {
@@ -122,57 +106,6 @@ fn matrix() -> Vec<Case> {
     cases
 }
 
-fn caller(id: &str, roles: &[Role]) -> Caller {
-    Caller {
-        id: PrincipalId::parse(id).unwrap(),
-        roles: roles.to_vec(),
-    }
-}
-
-fn dev() -> Caller {
-    caller("arn:aws:iam::123456789012:user/dev", &[Role::Developer])
-}
-
-/// A distinct reviewer per stage.
-fn reviewer(stage: ReviewStage) -> Caller {
-    let (who, role) = match stage {
-        ReviewStage::Technical => ("tech", Role::TechnicalReviewer),
-        ReviewStage::Business => ("biz", Role::BusinessReviewer),
-        ReviewStage::Compliance => ("comp", Role::ComplianceReviewer),
-        ReviewStage::Deployment => ("rel", Role::ReleaseManager),
-    };
-    caller(&format!("arn:aws:iam::123456789012:user/{who}"), &[role])
-}
-
-fn decision(decision: Decision) -> DecisionInput {
-    DecisionInput {
-        decision,
-        comment: (decision == Decision::Reject).then(|| "not ready".to_owned()),
-        conditions: vec![],
-    }
-}
-
-fn manifest(tier: RiskTier) -> Value {
-    let mut m: Value = serde_json::from_str(include_str!(
-        "../../local/tests/fixtures/credit-risk-v1.json"
-    ))
-    .unwrap();
-    m["risk_tier"] = json!(tier.as_str());
-    m
-}
-
-fn staging_evaluation() -> Value {
-    json!({
-        "name": "staging-shadow-2026q2",
-        "dataset": {
-            "uri": "s3://acme-data/credit/staging-shadow-2026q2.parquet",
-            "sha256": "2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b"
-        },
-        "metrics": {"auc": 0.905, "accuracy": 0.869},
-        "environment": "staging"
-    })
-}
-
 /// Runs `f` again while it loses a race on the shared audit log (the store's `Conflict`), as
 /// an API client retries a 409; anything else (including a conflict with the current state,
 /// such as a review that is no longer pending) is returned at once.
@@ -199,7 +132,7 @@ where
 /// What the cases share.
 struct Ctx {
     gov: Arc<Governance>,
-    /// The same table and state machine, with [`SHORT_REVIEWS`].
+    /// The same table and state machine, with [`short_reviews`].
     short: Arc<Governance>,
     store: Arc<DynamoStore>,
     workflows: Arc<StepFunctionsWorkflows>,
@@ -263,7 +196,7 @@ async fn to_staging(ctx: &Ctx, model: &str, tier: RiskTier) -> Result<()> {
     let gov = &ctx.gov;
     let dev = dev();
     retry("register", || {
-        gov.register(&dev, model, manifest(tier), None)
+        gov.register(&dev, model, manifest_at(tier), None)
     })
     .await?;
     let p = retry("request staging", || {
@@ -280,7 +213,12 @@ async fn to_staging(ctx: &Ctx, model: &str, tier: RiskTier) -> Result<()> {
     })
     .await?;
     retry("staging evaluation", || {
-        gov.add_evaluation(&dev, model, 1, staging_evaluation())
+        gov.add_evaluation(
+            &dev,
+            model,
+            1,
+            staging_evaluation_named("staging-shadow-2026q2"),
+        )
     })
     .await?;
     Ok(())
@@ -469,16 +407,14 @@ async fn run_case(ctx: Arc<Ctx>, case: Case) -> Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tier_approves_rejects_and_times_out_through_the_executing_workflow() -> Result<()> {
-    let Some((stack, inbox_queue, outcomes_queue)) = workflow_stack(None).await? else {
-        return Ok(());
-    };
+    let (stack, inbox_queue, outcomes_queue) = workflow_stack(None).await?;
     let started = Instant::now();
     let workflows = stack
         .backend
         .require_step_functions()
         .map_err(|f| anyhow!("{f}"))?;
     let short = stack
-        .sibling(&[("STEWARD_POLICY", SHORT_REVIEWS.to_owned())])
+        .sibling(&[("STEWARD_POLICY", short_reviews())])
         .await?;
     let ctx = Arc::new(Ctx {
         gov: stack.backend.gov.clone(),

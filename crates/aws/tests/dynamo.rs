@@ -3,8 +3,8 @@
 //! request economy of every operation, and the fault paths of the one-transaction commit.
 //!
 //! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` (load the env file of `scripts/emulators start`, or
-//! run under `scripts/emulators run -- cargo test -p steward-aws`). Without it the tests print
-//! a notice and pass, unless `CI` is set, where they fail. Each test creates its own table.
+//! run under `scripts/emulators run -- cargo test -p steward-aws --test dynamo`); without it
+//! the tests fail, saying so. Each test creates its own table.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,10 +14,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 use proptest::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use steward_aws::dynamo::{create_table, DynamoStore};
-use steward_aws::{sdk_config, RequestCounter};
+use steward_aws::RequestCounter;
 use steward_core::audit::checkpoint::sign_checkpoint;
 use steward_core::audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use steward_core::audit::verify::verify_log;
@@ -27,44 +27,20 @@ use steward_core::ports::{
     Workflows,
 };
 use steward_core::records::{IdempotencyRecord, ReviewStatus};
-use steward_core::service::{DecisionInput, SignalInput};
+use steward_core::service::SignalInput;
 use steward_core::types::{
     Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier, Role, Sha256, SignalKind,
     Stage,
 };
 use steward_core::{GovError, Governance, Policy, StoreError};
 use steward_local::UuidIds;
+use steward_testkit::*;
 
 // ---------------------------------------------------------------------------------- harness
 
-const ENDPOINT_VAR: &str = "STEWARD_TEST_DYNAMODB_ENDPOINT";
-
-fn endpoint() -> Option<String> {
-    match std::env::var(ENDPOINT_VAR) {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "{ENDPOINT_VAR} is not set but CI is: the DynamoDB tests must run against DynamoDB \
-             Local (scripts/emulators run -- cargo test -p steward-aws)"
-        ),
-        _ => {
-            // Straight to stderr (the test harness captures `eprintln!`), once per run.
-            static NOTICE: std::sync::Once = std::sync::Once::new();
-            NOTICE.call_once(|| {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n!!! {ENDPOINT_VAR} is not set: SKIPPING the DynamoDB tests. Run them with \
-                     `scripts/emulators run -- cargo test -p steward-aws`. !!!\n"
-                );
-            });
-            None
-        }
-    }
-}
-
 /// A DynamoDB client that counts its requests by operation.
-async fn client(endpoint: &str) -> (Client, RequestCounter) {
-    let conf = sdk_config(Some("us-east-1"), Some(endpoint), true).await;
+async fn client(emulators: &Emulators) -> (Client, RequestCounter) {
+    let conf = emulators.dynamodb_sdk().await;
     let counter = RequestCounter::default();
     let client = Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&conf)
@@ -80,7 +56,7 @@ fn signer() -> Ed25519Signer {
 
 /// A fresh table with a store and a governance service over it.
 struct Env {
-    endpoint: String,
+    emulators: Emulators,
     client: Client,
     counter: RequestCounter,
     /// Every request of the test, for the no-`Scan` check.
@@ -91,13 +67,14 @@ struct Env {
 }
 
 impl Env {
-    async fn new() -> Option<Env> {
+    async fn new() -> Env {
         Self::with_principal_ttl(Duration::from_secs(5)).await
     }
 
-    async fn with_principal_ttl(ttl: Duration) -> Option<Env> {
-        let endpoint = endpoint()?;
-        let (client, counter) = client(&endpoint).await;
+    /// Fails the test when the emulators are not configured.
+    async fn with_principal_ttl(ttl: Duration) -> Env {
+        let emulators = steward_testkit::emulators!();
+        let (client, counter) = client(&emulators).await;
         let table = format!(
             "steward-test-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -106,7 +83,7 @@ impl Env {
         let store = Arc::new(Self::store_on(&client, &table).with_principal_ttl(ttl));
         let gov = governance(store.clone());
         let env = Env {
-            endpoint,
+            emulators,
             client,
             counter,
             all: Mutex::new(BTreeMap::new()),
@@ -115,7 +92,7 @@ impl Env {
             gov,
         };
         env.take();
-        Some(env)
+        env
     }
 
     fn store_on(client: &Client, table: &str) -> DynamoStore {
@@ -129,7 +106,7 @@ impl Env {
 
     /// Another store instance (another Lambda) on the same table, with its own counter.
     async fn other_store(&self) -> (Arc<DynamoStore>, RequestCounter) {
-        let (client, counter) = client(&self.endpoint).await;
+        let (client, counter) = client(&self.emulators).await;
         (Arc::new(Self::store_on(&client, &self.table)), counter)
     }
 
@@ -171,90 +148,6 @@ fn governance(store: Arc<DynamoStore>) -> Governance {
     )
 }
 
-macro_rules! env {
-    () => {
-        match Env::new().await {
-            Some(env) => env,
-            None => return,
-        }
-    };
-}
-
-fn caller(name: &str, roles: &[Role]) -> Caller {
-    Caller {
-        id: PrincipalId::parse(name).unwrap(),
-        roles: roles.to_vec(),
-    }
-}
-
-fn dev() -> Caller {
-    caller("dev", &[Role::Developer])
-}
-fn dev2() -> Caller {
-    caller("dev2", &[Role::Developer])
-}
-fn rel() -> Caller {
-    caller("rel", &[Role::ReleaseManager])
-}
-fn ops() -> Caller {
-    caller("ops", &[Role::Operator])
-}
-fn auditor() -> Caller {
-    caller("auditor", &[Role::Auditor])
-}
-fn admin() -> Caller {
-    caller("admin", &[Role::Admin])
-}
-
-fn reviewer(stage: ReviewStage) -> Caller {
-    match stage {
-        ReviewStage::Technical => caller("tech", &[Role::TechnicalReviewer]),
-        ReviewStage::Business => caller("biz", &[Role::BusinessReviewer]),
-        ReviewStage::Compliance => caller("comp", &[Role::ComplianceReviewer]),
-        ReviewStage::Deployment => rel(),
-    }
-}
-
-fn everyone() -> Vec<Caller> {
-    let mut all = vec![dev(), dev2(), ops(), auditor(), admin()];
-    all.extend(ReviewStage::ALL.iter().map(|s| reviewer(*s)));
-    all
-}
-
-fn manifest() -> Value {
-    serde_json::from_str(include_str!(
-        "../../local/tests/fixtures/credit-risk-v1.json"
-    ))
-    .unwrap()
-}
-
-fn manifest_for(team: &str, tier: RiskTier) -> Value {
-    let mut m = manifest();
-    m["owner"]["team"] = json!(team);
-    m["risk_tier"] = json!(tier.as_str());
-    m
-}
-
-fn staging_evaluation() -> Value {
-    json!({
-        "name": "staging-shadow-2026q2",
-        "dataset": {
-            "uri": "s3://acme-data/credit/staging-shadow-2026q2.parquet",
-            "sha256": "2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b"
-        },
-        "metrics": {"auc": 0.905, "accuracy": 0.869},
-        "environment": "staging"
-    })
-}
-
-fn approve() -> DecisionInput {
-    DecisionInput {
-        decision: Decision::Approve,
-        comment: None,
-        conditions: vec![],
-    }
-}
-
 fn name(s: &str) -> ModelName {
     ModelName::parse(s).unwrap()
 }
@@ -285,9 +178,14 @@ async fn to_staging(gov: &Governance, model: &str, v: u32) {
     gov.deploy(&dev(), model, v, Environment::Staging, None)
         .await
         .unwrap();
-    gov.add_evaluation(&dev(), model, v, staging_evaluation())
-        .await
-        .unwrap();
+    gov.add_evaluation(
+        &dev(),
+        model,
+        v,
+        staging_evaluation_named("staging-shadow-2026q2"),
+    )
+    .await
+    .unwrap();
 }
 
 async fn to_production(gov: &Governance, model: &str, v: u32) {
@@ -356,7 +254,7 @@ async fn verify_audit_log(store: &DynamoStore) -> u64 {
 
 #[tokio::test]
 async fn the_table_is_created_with_three_gsis_a_new_image_stream_and_ttl() {
-    let env = env!();
+    let env = Env::new().await;
     let t = env
         .client
         .describe_table()
@@ -406,7 +304,7 @@ async fn the_table_is_created_with_three_gsis_a_new_image_stream_and_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_high_risk_model_goes_from_registration_through_production_to_retirement() {
-    let env = env!();
+    let env = Env::new().await;
     let gov = &env.gov;
     let m = "credit-risk";
     let (v1, replayed) = gov.register(&dev(), m, manifest(), None).await.unwrap();
@@ -653,7 +551,7 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_are_listed_by_stage_owner_and_tier_and_paged_with_opaque_cursors() {
-    let env = env!();
+    let env = Env::new().await;
     let gov = &env.gov;
     let models = [
         ("alpha", "risk", RiskTier::High),
@@ -771,7 +669,7 @@ async fn models_are_listed_by_stage_owner_and_tier_and_paged_with_opaque_cursors
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviews_are_listed_by_status_and_stage_and_paged() {
-    let env = env!();
+    let env = Env::new().await;
     let gov = &env.gov;
     for m in ["m1", "m2", "m3"] {
         gov.register(&dev(), m, manifest_for("risk", RiskTier::Medium), None)
@@ -820,7 +718,7 @@ async fn reviews_are_listed_by_status_and_stage_and_paged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_replays_the_first_registration_and_refuses_another_body() {
-    let env = env!();
+    let env = Env::new().await;
     let gov = &env.gov;
     let (first, replayed) = gov
         .register(&dev(), "fraud", manifest(), Some("run-1"))
@@ -860,7 +758,7 @@ async fn an_idempotency_key_replays_the_first_registration_and_refuses_another_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_registrations_of_one_model_get_twenty_versions_and_a_gap_free_log() {
-    let env = env!();
+    let env = Env::new().await;
     let gov = Arc::new(governance(env.store.clone()));
     let mut set = tokio::task::JoinSet::new();
     for i in 0..20 {
@@ -892,7 +790,7 @@ async fn twenty_concurrent_registrations_of_one_model_get_twenty_versions_and_a_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_concurrent_promotion_requests_start_exactly_one_and_the_other_is_a_409() {
-    let env = env!();
+    let env = Env::new().await;
     env.gov
         .register(&dev(), "racy", manifest(), None)
         .await
@@ -932,7 +830,7 @@ async fn two_concurrent_promotion_requests_start_exactly_one_and_the_other_is_a_
 
 #[tokio::test]
 async fn a_stale_expected_revision_is_a_409_and_writes_nothing() {
-    let env = env!();
+    let env = Env::new().await;
     let (v, _) = env
         .gov
         .register(&dev(), "credit-risk", manifest(), None)
@@ -1028,7 +926,7 @@ async fn a_stale_expected_revision_is_a_409_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_taken_by_a_concurrent_writer_replays_instead_of_registering_twice() {
-    let env = env!();
+    let env = Env::new().await;
     let gov = Arc::new(governance(env.store.clone()));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..10 {
@@ -1063,7 +961,7 @@ async fn a_key_taken_by_a_concurrent_writer_replays_instead_of_registering_twice
 
     // In the store: a commit whose key is taken writes nothing and says so.
     let rec = IdempotencyRecord {
-        key: "dev/register/credit-risk/pipeline-run-7".into(),
+        key: format!("{}/register/credit-risk/pipeline-run-7", dev().id),
         request_sha256: Sha256::digest(b"x"),
         status: 201,
         response: json!({}),
@@ -1090,7 +988,7 @@ async fn a_key_taken_by_a_concurrent_writer_replays_instead_of_registering_twice
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_commit_that_loses_the_race_for_the_audit_head_is_retried_but_a_record_conflict_is_not() {
-    let env = env!();
+    let env = Env::new().await;
     let (a, _) = env.other_store().await;
     let (b, b_requests) = env.other_store().await;
     // Both instances know the head of the empty log.
@@ -1182,7 +1080,7 @@ async fn a_commit_that_loses_the_race_for_the_audit_head_is_retried_but_a_record
 
 #[tokio::test]
 async fn a_commit_too_large_for_one_transaction_is_refused_and_writes_nothing() {
-    let env = env!();
+    let env = Env::new().await;
     let err = env
         .store
         .commit(Commit {
@@ -1216,7 +1114,7 @@ async fn a_commit_too_large_for_one_transaction_is_refused_and_writes_nothing() 
 #[tokio::test]
 async fn principal_roles_are_cached_for_the_ttl_and_changes_through_this_instance_are_seen_at_once()
 {
-    let env = env!();
+    let env = Env::new().await;
     let id = PrincipalId::parse("arn:aws:iam::123456789012:role/ci").unwrap();
     let reader = Arc::new(
         DynamoStore::new(
@@ -1276,7 +1174,7 @@ async fn principal_roles_are_cached_for_the_ttl_and_changes_through_this_instanc
 
 #[tokio::test]
 async fn the_latest_checkpoint_never_goes_backwards() {
-    let env = env!();
+    let env = Env::new().await;
     for _ in 0..3 {
         env.store
             .commit(Commit {
@@ -1315,7 +1213,7 @@ async fn the_latest_checkpoint_never_goes_backwards() {
 #[tokio::test]
 async fn an_audit_page_across_a_partition_boundary_takes_two_queries() {
     use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-    let env = env!();
+    let env = Env::new().await;
     // Events 4081..=4126 straddle the first partition (4096 events each), written in the
     // layout of ACCESS_PATTERNS.md; committing 4096 events first would take minutes.
     let mut writes = Vec::new();
@@ -1378,9 +1276,7 @@ async fn an_audit_page_across_a_partition_boundary_takes_two_queries() {
 #[test]
 fn proofs_from_the_table_equal_the_in_memory_merkle_trees() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(env) = rt.block_on(Env::new()) else {
-        return;
-    };
+    let env = rt.block_on(Env::new());
     let n = 300u64;
     rt.block_on(async {
         let mut size = 0;
@@ -1475,9 +1371,7 @@ const OVER_TWO: &[(&str, u64, &str)] = &[(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
     // Warm means warm for the whole test, however slow the machine.
-    let Some(env) = Env::with_principal_ttl(Duration::from_secs(600)).await else {
-        return;
-    };
+    let env = Env::with_principal_ttl(Duration::from_secs(600)).await;
     let gov = &env.gov;
     // Seed every principal, then warm the cache and the head the way a running Lambda is warm.
     for c in everyone() {
@@ -1631,7 +1525,12 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "evaluation",
         &dev(),
-        gov.add_evaluation(&dev(), m, 1, staging_evaluation()),
+        gov.add_evaluation(
+            &dev(),
+            m,
+            1,
+            staging_evaluation_named("staging-shadow-2026q2"),
+        ),
     )
     .await
     .unwrap();

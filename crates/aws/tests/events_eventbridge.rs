@@ -12,9 +12,9 @@
 //! again on every retry), and `aws-smithy-mocks` is not among the dependencies.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
+use steward_testkit::unique;
 
 use anyhow::Result;
 use async_trait::async_trait;
@@ -24,33 +24,6 @@ use steward_aws::events::{
     RetryPolicy, SOURCE,
 };
 use steward_core::records::DomainEvent;
-
-async fn emulator() -> Option<aws_config::SdkConfig> {
-    let endpoint = match std::env::var("STEWARD_TEST_AWS_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => e,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but STEWARD_TEST_AWS_ENDPOINT is not: run under `scripts/emulators run -- ...`")
-        }
-        _ => {
-            // Straight to stderr: libtest captures `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED: STEWARD_TEST_AWS_ENDPOINT is not set; this EventBridge test needs moto \
-                 (`bash scripts/emulators run -- cargo test -p steward-aws --test events_eventbridge`) ***\n"
-            );
-            return None;
-        }
-    };
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    Some(steward_aws::sdk_config(Some(&region), Some(&endpoint), true).await)
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
 
 fn event(i: usize) -> DomainEvent {
     DomainEvent {
@@ -69,9 +42,7 @@ fn fast() -> RetryPolicy {
 
 #[tokio::test]
 async fn published_events_reach_an_sqs_target_with_source_detail_type_and_detail() -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let events_client = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
 
@@ -159,9 +130,7 @@ async fn published_events_reach_an_sqs_target_with_source_detail_type_and_detail
 
 #[tokio::test]
 async fn a_per_entry_failure_in_a_real_put_events_answer_is_reported_not_ignored() -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let client = aws_sdk_eventbridge::Client::new(&sdk);
     let bus = unique("steward-bus");
     client.create_event_bus().name(&bus).send().await?;

@@ -4,8 +4,8 @@
 //!
 //! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` and `STEWARD_TEST_AWS_ENDPOINT` (source the env file
 //! of `scripts/emulators start`, or run under `scripts/emulators run -- cargo test -p
-//! steward-aws --test handlers`). Without them the tests print a notice and pass, unless `CI`
-//! is set, where they fail. Each test builds its own table, bucket, bus and queues.
+//! steward-aws --test handlers`); without them the tests fail, saying so. Each test builds its
+//! own table, bucket, bus and queues.
 //!
 //! Stream records: the DynamoDB Streams API client (`aws-sdk-dynamodbstreams`) is not among
 //! the workspace's dependencies, so these tests do not read DynamoDB Local's stream. They
@@ -42,10 +42,9 @@ use steward_aws::kms::CheckpointKey;
 use steward_aws::s3::{verify_s3, PutOutcome};
 use steward_aws::workflows::TaskTokens;
 use steward_core::audit::{AuditEvent, CheckpointSigner, Ed25519Signer};
-use steward_core::ports::{AuditLog, Caller};
+use steward_core::ports::AuditLog;
 use steward_core::records::{PromotionStatus, ReviewStatus};
-use steward_core::service::DecisionInput;
-use steward_core::types::{Decision, Environment, PrincipalId, Role};
+use steward_core::types::{Environment, PrincipalId, RiskTier, Role};
 
 // ---------------------------------------------------------------------------------- harness
 
@@ -149,39 +148,6 @@ fn sequence_number(record: &Value) -> String {
         .to_owned()
 }
 
-fn caller(id: &str, roles: &[Role]) -> Caller {
-    Caller {
-        id: PrincipalId::parse(id).unwrap(),
-        roles: roles.to_vec(),
-    }
-}
-
-fn dev() -> Caller {
-    caller("arn:aws:iam::123456789012:user/dev", &[Role::Developer])
-}
-
-fn tech() -> Caller {
-    caller(
-        "arn:aws:iam::123456789012:user/tech",
-        &[Role::TechnicalReviewer],
-    )
-}
-
-fn approve() -> DecisionInput {
-    DecisionInput {
-        decision: Decision::Approve,
-        comment: None,
-        conditions: vec![],
-    }
-}
-
-fn manifest() -> Value {
-    serde_json::from_str(include_str!(
-        "../../local/tests/fixtures/credit-risk-v1.json"
-    ))
-    .unwrap()
-}
-
 /// Registers a version and takes it through a staging review: a handful of commits, most
 /// with governance events.
 async fn some_governance(stack: &Stack, model: &str) -> Result<()> {
@@ -223,21 +189,12 @@ async fn object_versions(stack: &Stack) -> Result<usize> {
     Ok(out.versions().len())
 }
 
-macro_rules! stack {
-    ($($extra:expr),* $(,)?) => {
-        match Stack::new(&[$($extra),*]).await? {
-            Some(s) => s,
-            None => return Ok(()),
-        }
-    };
-}
-
 // ---------------------------------------------------------------------------------- stream
 
 #[tokio::test]
 async fn a_stream_batch_redelivered_twice_produces_no_duplicate_audit_object_or_event() -> Result<()>
 {
-    let stack = stack!();
+    let stack = Stack::new(&[]).await?;
     some_governance(&stack, "credit-risk").await?;
     let head = stack.backend.store.head().await?;
     let records = stack.stream_batch("credit-risk").await?;
@@ -401,7 +358,7 @@ async fn a_stream_batch_redelivered_twice_produces_no_duplicate_audit_object_or_
 
 #[tokio::test]
 async fn a_failing_record_is_named_in_batch_item_failures_and_stops_the_batch() -> Result<()> {
-    let stack = stack!();
+    let stack = Stack::new(&[]).await?;
     some_governance(&stack, "churn").await?;
     let audit: Vec<Value> = stack
         .partition("AUDIT#0")
@@ -510,9 +467,7 @@ async fn execution_status(
 #[tokio::test]
 async fn the_inbox_stores_each_token_and_answers_a_review_decided_before_it_arrived() -> Result<()>
 {
-    let Some((stack, inbox_queue, outcomes_queue)) = workflow_stack(None).await? else {
-        return Ok(());
-    };
+    let (stack, inbox_queue, outcomes_queue) = workflow_stack(None).await?;
     let workflows = stack
         .backend
         .require_step_functions()
@@ -603,30 +558,13 @@ async fn the_inbox_stores_each_token_and_answers_a_review_decided_before_it_arri
     Ok(())
 }
 
-/// The default policy with a two-second review timeout for the high tier (the fixture's).
-const SHORT_REVIEWS: &str = r#"
-[tiers.low]
-reviews = ["technical"]
-review_timeout = "3days"
-periodic_review = "365days"
-auto_rollback = true
-[tiers.medium]
-reviews = ["technical", "business"]
-review_timeout = "3days"
-periodic_review = "180days"
-auto_rollback = true
-[tiers.high]
-reviews = ["technical", "business", "compliance", "deployment"]
-review_timeout = "2s"
-periodic_review = "90days"
-auto_rollback = true
-"#;
-
 #[tokio::test]
 async fn a_review_timed_out_by_its_workflow_expires_the_promotion_once() -> Result<()> {
-    let Some((stack, _, outcomes_queue)) = workflow_stack(Some(SHORT_REVIEWS)).await? else {
-        return Ok(());
-    };
+    // The default policy with a two-second review timeout for the high tier (the fixture's).
+    let short_reviews = TestPolicy::default()
+        .review_timeout(RiskTier::High, "2s")
+        .to_string();
+    let (stack, _, outcomes_queue) = workflow_stack(Some(&short_reviews)).await?;
     let gov = &stack.backend.gov;
     gov.register(&dev(), "pricing", manifest(), None).await?;
     let p = gov
@@ -709,7 +647,7 @@ async fn a_review_timed_out_by_its_workflow_expires_the_promotion_once() -> Resu
 #[tokio::test]
 async fn bootstrap_admins_are_seeded_once_and_audited() -> Result<()> {
     let admin = "arn:aws:iam::123456789012:role/platform-admin";
-    let stack = stack!(("STEWARD_BOOTSTRAP_ADMINS", admin.to_owned()));
+    let stack = Stack::new(&[("STEWARD_BOOTSTRAP_ADMINS", admin.to_owned())]).await?;
     assert_eq!(stack.env.bootstrap_admins.len(), 1);
     assert_eq!(
         stack

@@ -6,7 +6,6 @@
 //! the DER `SubjectPublicKeyInfo` from `GetPublicKey`; a key created without `KeySpec` is a
 //! symmetric `ENCRYPT_DECRYPT` key. (Moto ignores `MessageType=DIGEST` — Steward never uses it.)
 
-use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -22,28 +21,6 @@ use steward_aws::s3::{create_audit_bucket, verify_s3, AuditObjects, S3VerifyErro
 use steward_core::audit::checkpoint::{checkpoint_message, key_id_for};
 use steward_core::audit::verify::VerifyError;
 use steward_core::audit::{format_time, leaf_hash, AuditDraft, MerkleTree, PublicKey};
-
-/// The SDK configuration for the emulator, or `None` (after a loud notice) when no emulator
-/// is configured outside CI. Under CI a missing emulator fails the test.
-async fn emulator() -> Option<aws_config::SdkConfig> {
-    let endpoint = match std::env::var("STEWARD_TEST_AWS_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => e,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but STEWARD_TEST_AWS_ENDPOINT is not: run under `scripts/emulators run -- ...`")
-        }
-        _ => {
-            // Straight to stderr: libtest captures `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED: STEWARD_TEST_AWS_ENDPOINT is not set; these KMS tests need moto \
-                 (`bash scripts/emulators run -- cargo test -p steward-aws --test kms_signing`) ***\n"
-            );
-            return None;
-        }
-    };
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    Some(steward_aws::sdk_config(Some(&region), Some(&endpoint), true).await)
-}
 
 async fn p256_key(kms: &aws_sdk_kms::Client) -> Result<String> {
     let out = kms
@@ -61,9 +38,7 @@ async fn p256_key(kms: &aws_sdk_kms::Client) -> Result<String> {
 
 #[tokio::test]
 async fn a_kms_signed_checkpoint_verifies_with_the_kms_public_key() -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let kms = aws_sdk_kms::Client::new(&sdk);
     let key = p256_key(&kms).await?;
     let alias = format!(
@@ -118,9 +93,7 @@ async fn a_kms_signed_checkpoint_verifies_with_the_kms_public_key() -> Result<()
 
 #[tokio::test]
 async fn a_key_that_cannot_sign_checkpoints_is_refused_at_connect() -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let kms = aws_sdk_kms::Client::new(&sdk);
     let symmetric = kms
         .create_key()
@@ -158,9 +131,7 @@ async fn a_key_that_cannot_sign_checkpoints_is_refused_at_connect() -> Result<()
 /// from the objects alone with the KMS public key.
 #[tokio::test]
 async fn a_log_with_kms_signed_checkpoints_verifies_from_s3() -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let kms = aws_sdk_kms::Client::new(&sdk);
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
@@ -168,10 +139,7 @@ async fn a_log_with_kms_signed_checkpoints_verifies_from_s3() -> Result<()> {
             .build(),
     );
     let signer = KmsSigner::connect(kms.clone(), p256_key(&kms).await?).await?;
-    let bucket = format!(
-        "steward-audit-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    let bucket = steward_testkit::unique("steward-audit");
     create_audit_bucket(&s3, &bucket, 1).await?;
     let objects = AuditObjects::new(s3.clone(), &bucket, "audit", Duration::from_secs(86_400));
 

@@ -9,7 +9,7 @@
 //! bus with the same rule so that tests running together don't receive each other's events.)
 //!
 //! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` and `STEWARD_TEST_AWS_ENDPOINT`; without them the
-//! tests print a notice and pass (see `common::endpoints`).
+//! tests fail, saying how to start them (`steward_testkit::emulators!`).
 
 use std::time::Duration;
 
@@ -21,10 +21,8 @@ use steward_aws::handlers::checkpoint::{checkpoint, Checkpointer};
 use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
 use steward_aws::handlers::monitor::{alarm_name_target, monitor};
 use steward_aws::workflows::TaskTokens;
-use steward_core::ports::Caller;
 use steward_core::records::ReviewStatus;
-use steward_core::service::DecisionInput;
-use steward_core::types::{Decision, Environment, PrincipalId, Role};
+use steward_core::types::{Environment, RiskTier};
 use steward_core::Governance;
 
 mod common;
@@ -41,58 +39,9 @@ const AWS_DOCS_ALARM: &str =
     include_str!("../../../events/samples/CloudWatchAlarmStateChange.single-metric.aws-docs.json");
 const METRICS_REPORTED: &str = include_str!("../../../events/samples/ModelMetricsReported.json");
 
-fn caller(id: &str, roles: &[Role]) -> Caller {
-    Caller {
-        id: PrincipalId::parse(id).unwrap(),
-        roles: roles.to_vec(),
-    }
-}
-fn dev() -> Caller {
-    caller("arn:aws:iam::123456789012:user/dev", &[Role::Developer])
-}
-fn tech() -> Caller {
-    caller(
-        "arn:aws:iam::123456789012:user/tech",
-        &[Role::TechnicalReviewer],
-    )
-}
-fn rel() -> Caller {
-    caller(
-        "arn:aws:iam::123456789012:user/rel",
-        &[Role::ReleaseManager],
-    )
-}
-fn auditor() -> Caller {
-    caller("arn:aws:iam::123456789012:user/aud", &[Role::Auditor])
-}
-fn approve() -> DecisionInput {
-    DecisionInput {
-        decision: Decision::Approve,
-        comment: None,
-        conditions: vec![],
-    }
-}
-
 /// The example manifest at the low tier: production needs the technical review only.
 fn manifest() -> Value {
-    let mut m: Value = serde_json::from_str(include_str!(
-        "../../local/tests/fixtures/credit-risk-v1.json"
-    ))
-    .unwrap();
-    m["risk_tier"] = json!("low");
-    m
-}
-
-fn staging_evaluation(v: u32) -> Value {
-    json!({
-        "name": format!("staging-shadow-v{v}"),
-        "dataset": {
-            "uri": format!("s3://acme-data/credit/staging-shadow-v{v}.parquet"),
-            "sha256": "2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b"
-        },
-        "metrics": {"auc": 0.905, "accuracy": 0.869},
-        "environment": "staging"
-    })
+    manifest_at(RiskTier::Low)
 }
 
 /// Registered → staging → production with every approval.
@@ -170,24 +119,6 @@ async fn deliver(stack: &Stack, rule: &str, samples: &[&str]) -> Result<SqsEvent
     stack.sqs_event(&queue, &messages).await
 }
 
-/// An SQS event whose messages carry these bodies directly (what a queue holds when the
-/// rule is bypassed or a body is malformed).
-fn sqs_event_of(bodies: &[String]) -> Result<SqsEvent> {
-    let records: Vec<Value> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            json!({
-                "messageId": format!("m-{i}"), "receiptHandle": "r", "body": b,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:monitor", "awsRegion": "us-east-1",
-            })
-        })
-        .collect();
-    Ok(serde_json::from_value(json!({"Records": records}))?)
-}
-
 async fn audit_actions(gov: &Governance) -> Result<Vec<Value>> {
     let events = gov.audit_events(&auditor(), None, 0, 1000).await?;
     Ok(events
@@ -203,9 +134,7 @@ fn count(events: &[Value], action: &str) -> usize {
 #[tokio::test]
 async fn a_drift_alarm_over_the_card_maximum_opens_an_incident_and_requests_retraining(
 ) -> Result<()> {
-    let Some(stack) = Stack::new(&[]).await? else {
-        return Ok(());
-    };
+    let stack = Stack::new(&[]).await?;
     let gov = &stack.backend.gov;
     three_versions(gov).await?;
 
@@ -242,9 +171,7 @@ async fn a_drift_alarm_over_the_card_maximum_opens_an_incident_and_requests_retr
 
 #[tokio::test]
 async fn a_quality_alarm_under_the_card_minimum_rolls_production_back() -> Result<()> {
-    let Some(stack) = Stack::new(&[]).await? else {
-        return Ok(());
-    };
+    let stack = Stack::new(&[]).await?;
     let gov = &stack.backend.gov;
     three_versions(gov).await?;
 
@@ -274,9 +201,7 @@ async fn a_quality_alarm_under_the_card_minimum_rolls_production_back() -> Resul
 
 #[tokio::test]
 async fn reported_metrics_apply_the_card_drift_maximum_and_quality_minimum() -> Result<()> {
-    let Some(stack) = Stack::new(&[]).await? else {
-        return Ok(());
-    };
+    let stack = Stack::new(&[]).await?;
     let gov = &stack.backend.gov;
     three_versions(gov).await?;
 
@@ -307,9 +232,7 @@ async fn reported_metrics_apply_the_card_drift_maximum_and_quality_minimum() -> 
 
 #[tokio::test]
 async fn an_alarm_for_an_unknown_model_is_logged_and_ignored_with_nothing_written() -> Result<()> {
-    let Some(stack) = Stack::new(&[]).await? else {
-        return Ok(());
-    };
+    let stack = Stack::new(&[]).await?;
     let gov = &stack.backend.gov;
     three_versions(gov).await?;
     let before = stack.backend.store.head().await?.size;
@@ -355,9 +278,7 @@ async fn an_alarm_for_an_unknown_model_is_logged_and_ignored_with_nothing_writte
 
 #[tokio::test]
 async fn a_redelivered_alarm_opens_one_incident() -> Result<()> {
-    let Some(stack) = Stack::new(&[]).await? else {
-        return Ok(());
-    };
+    let stack = Stack::new(&[]).await?;
     let gov = &stack.backend.gov;
     three_versions(gov).await?;
 
@@ -401,29 +322,15 @@ fn an_alarm_name_names_its_model_version_and_metric() {
 }
 
 /// The default policy with a two-second periodic review for the low tier.
-const QUICK_PERIODIC: &str = r#"
-[tiers.low]
-reviews = ["technical"]
-review_timeout = "3days"
-periodic_review = "2s"
-auto_rollback = true
-[tiers.medium]
-reviews = ["technical", "business"]
-review_timeout = "3days"
-periodic_review = "180days"
-auto_rollback = true
-[tiers.high]
-reviews = ["technical", "business", "compliance", "deployment"]
-review_timeout = "3days"
-periodic_review = "90days"
-auto_rollback = true
-"#;
+fn quick_periodic() -> String {
+    TestPolicy::default()
+        .periodic_review(RiskTier::Low, "2s")
+        .to_string()
+}
 
 #[tokio::test]
 async fn the_checkpoint_schedule_opens_a_due_periodic_review_once() -> Result<()> {
-    let Some(stack) = Stack::new(&[("STEWARD_POLICY", QUICK_PERIODIC.to_owned())]).await? else {
-        return Ok(());
-    };
+    let stack = Stack::new(&[("STEWARD_POLICY", quick_periodic())]).await?;
     let gov = &stack.backend.gov;
     gov.register(&dev(), MODEL, manifest(), None).await?;
     to_production(gov, 1).await?;
@@ -463,9 +370,7 @@ async fn the_checkpoint_schedule_opens_a_due_periodic_review_once() -> Result<()
 #[tokio::test]
 async fn a_periodic_review_runs_the_approval_workflow_and_its_approval_ends_the_execution(
 ) -> Result<()> {
-    let Some((stack, inbox_queue, _outcomes)) = workflow_stack(Some(QUICK_PERIODIC)).await? else {
-        return Ok(());
-    };
+    let (stack, inbox_queue, _outcomes) = workflow_stack(Some(&quick_periodic())).await?;
     let gov = &stack.backend.gov;
     let workflows = stack
         .backend

@@ -16,7 +16,8 @@
 //! - refused by the confirmer: the refusal ends the request at once, the workflow reports it;
 //! - timeout: nobody confirms within the (3 s) confirmation timeout; the request ends.
 //!
-//! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` and `STEWARD_TEST_AWS_ENDPOINT` (see `common`).
+//! Needs `STEWARD_TEST_DYNAMODB_ENDPOINT` and `STEWARD_TEST_AWS_ENDPOINT`, and fails without
+//! them: `bash scripts/emulators run -- cargo test -p steward-aws --test retirement_workflow`.
 
 mod common;
 
@@ -33,7 +34,7 @@ use steward_aws::workflows::{StepFunctionsWorkflows, TaskTokens};
 use steward_core::ports::{AuditLog, Caller};
 use steward_core::records::ModelVersion;
 use steward_core::service::RetireOutcome;
-use steward_core::types::{Decision, ModelName, PrincipalId, Role, Stage};
+use steward_core::types::{Decision, ModelName, Stage};
 use steward_core::{GovError, Governance};
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -41,29 +42,6 @@ const RETIREMENT_ASL: &str = include_str!("../../../statemachines/retirement.asl
 const CONFIRMATION_RULE: &str =
     include_str!("../../../events/rules/retirement-confirmation-requested.json");
 const OUTCOMES_RULE: &str = include_str!("../../../events/rules/retirement-outcomes.json");
-
-fn caller(id: &str, roles: &[Role]) -> Caller {
-    Caller {
-        id: PrincipalId::parse(&format!("arn:aws:iam::123456789012:user/{id}")).unwrap(),
-        roles: roles.to_vec(),
-    }
-}
-fn dev() -> Caller {
-    caller("dev", &[Role::Developer])
-}
-fn release_manager() -> Caller {
-    caller("rel", &[Role::ReleaseManager])
-}
-fn compliance() -> Caller {
-    caller("comp", &[Role::ComplianceReviewer])
-}
-
-fn manifest() -> Value {
-    serde_json::from_str(include_str!(
-        "../../local/tests/fixtures/credit-risk-v1.json"
-    ))
-    .unwrap()
-}
 
 struct Ctx {
     /// Retirements through the machine with a 60 s confirmation timeout.
@@ -173,10 +151,7 @@ async fn expect_status(ctx: &Ctx, arn: &str, status: &str) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out() -> Result<()> {
-    let Some((_, aws)) = endpoints() else {
-        return Ok(());
-    };
-    let sdk = steward_aws::sdk_config(Some("us-east-1"), Some(&aws), true).await;
+    let sdk = steward_testkit::emulators!().sdk().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let bus = unique("bus");
     // The approval machine only gives the backends their Step Functions port.
@@ -193,8 +168,7 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
         ("STEWARD_APPROVAL_STATE_MACHINE_ARN", approval),
         ("STEWARD_EVENT_BUS", bus.clone()),
     ])
-    .await?
-    .context("stack")?;
+    .await?;
     let inbox_queue = stack
         .queue_for(serde_json::from_str(CONFIRMATION_RULE)?)
         .await?;
@@ -262,11 +236,11 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
 
     // Confirm: the requester (a release manager) may not confirm; a compliance reviewer does.
     let (confirm_id, confirm_arn) =
-        request(&ctx, &ctx.gov, &ctx.workflows, "churn", &release_manager()).await?;
+        request(&ctx, &ctx.gov, &ctx.workflows, "churn", &rel()).await?;
     ctx.wait_token(&confirm_id, &confirm_arn).await?;
     let own = ctx
         .gov
-        .decide_retirement(&release_manager(), "churn", 1, Decision::Approve, None)
+        .decide_retirement(&rel(), "churn", 1, Decision::Approve, None)
         .await;
     ensure!(
         matches!(own, Err(GovError::SeparationOfDuties(_))),
@@ -308,10 +282,10 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
         v.stage == Stage::Retired
             && r.request_id.as_deref() == Some(confirm_id.as_str())
             && r.confirmed_by.as_ref() == Some(&compliance().id)
-            && r.retired_by == release_manager().id,
+            && r.retired_by == rel().id,
         "{v:?}"
     );
-    let rel = release_manager().id.to_string();
+    let rel = rel().id.to_string();
     let comp = compliance().id.to_string();
     ensure!(
         ctx.audit("churn").await?

@@ -7,8 +7,8 @@
 //! bytes (so retention is read with `HeadObject`, which works on AWS and moto alike), and
 //! COMPLIANCE retention can be shortened (so retention values are asserted, never relied on).
 
-use std::io::Write;
 use std::time::Duration;
+use steward_testkit::unique;
 
 use anyhow::Result;
 use aws_sdk_s3::primitives::ByteStream;
@@ -26,40 +26,6 @@ use steward_core::audit::{
 };
 
 const RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
-
-/// An S3 client on the emulator, or `None` (after a loud notice) when no emulator is
-/// configured outside CI. Under CI a missing emulator fails the test instead.
-async fn s3() -> Option<aws_sdk_s3::Client> {
-    let endpoint = match std::env::var("STEWARD_TEST_AWS_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => e,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but STEWARD_TEST_AWS_ENDPOINT is not: run under `scripts/emulators run -- ...`")
-        }
-        _ => {
-            // Straight to stderr: libtest captures `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED: STEWARD_TEST_AWS_ENDPOINT is not set; these S3 tests need moto \
-                 (`bash scripts/emulators run -- cargo test -p steward-aws --test s3_audit_objects`) ***\n"
-            );
-            return None;
-        }
-    };
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    let sdk = steward_aws::sdk_config(Some(&region), Some(&endpoint), true).await;
-    // Loopback has no per-bucket host names.
-    let config = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(true)
-        .build();
-    Some(aws_sdk_s3::Client::from_conf(config))
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
 
 async fn audit_bucket(client: &aws_sdk_s3::Client) -> Result<String> {
     let bucket = unique("steward-audit");
@@ -165,9 +131,7 @@ fn written(outcome: &PutOutcome) -> (String, chrono::DateTime<Utc>) {
 #[tokio::test]
 async fn each_audit_object_carries_compliance_retention_until_now_plus_the_configured_retention(
 ) -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "prod/audit", RETENTION);
     let (events, checkpoints) = log(1);
@@ -260,9 +224,7 @@ async fn each_audit_object_carries_compliance_retention_until_now_plus_the_confi
 
 #[tokio::test]
 async fn a_locked_audit_object_version_cannot_be_deleted() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "", RETENTION);
     let e = event(1, "alice");
@@ -298,9 +260,7 @@ async fn a_locked_audit_object_version_cannot_be_deleted() -> Result<()> {
 
 #[tokio::test]
 async fn a_second_write_never_replaces_the_locked_version_in_place() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "", RETENTION);
     let original = event(1, "alice");
@@ -372,9 +332,7 @@ async fn a_second_write_never_replaces_the_locked_version_in_place() -> Result<(
 
 #[tokio::test]
 async fn a_checkpoint_redelivered_is_harmless_and_a_different_one_conflicts() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "a", RETENTION);
     let (_, checkpoints) = log(2);
@@ -394,9 +352,7 @@ async fn a_checkpoint_redelivered_is_harmless_and_a_different_one_conflicts() ->
 
 #[tokio::test]
 async fn the_log_verifies_from_the_s3_objects_alone() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "prod/audit/", RETENTION);
     let (events, checkpoints) = write_log(&objects, 5).await?;
@@ -428,9 +384,7 @@ async fn the_log_verifies_from_the_s3_objects_alone() -> Result<()> {
 
 #[tokio::test]
 async fn reading_the_objects_follows_every_list_page() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "", RETENTION).with_list_page_size(3);
     write_log(&objects, 8).await?;
@@ -444,9 +398,7 @@ async fn reading_the_objects_follows_every_list_page() -> Result<()> {
 
 #[tokio::test]
 async fn a_missing_event_object_fails_verification() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "", RETENTION);
     write_log(&objects, 5).await?;
@@ -470,9 +422,7 @@ async fn a_missing_event_object_fails_verification() -> Result<()> {
 
 #[tokio::test]
 async fn a_truncated_log_fails_verification() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "", RETENTION);
     write_log(&objects, 5).await?;
@@ -494,9 +444,7 @@ async fn a_truncated_log_fails_verification() -> Result<()> {
 
 #[tokio::test]
 async fn an_altered_event_object_fails_verification() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "", RETENTION);
     let (events, _) = write_log(&objects, 5).await?;
@@ -521,9 +469,7 @@ async fn an_altered_event_object_fails_verification() -> Result<()> {
 
 #[tokio::test]
 async fn reordered_event_objects_fail_verification() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "", RETENTION);
     let (events, _) = write_log(&objects, 5).await?;
@@ -555,9 +501,7 @@ async fn reordered_event_objects_fail_verification() -> Result<()> {
 
 #[tokio::test]
 async fn a_checkpoint_object_under_another_size_is_refused() -> Result<()> {
-    let Some(client) = s3().await else {
-        return Ok(());
-    };
+    let client = steward_testkit::emulators!().s3().await;
     let bucket = audit_bucket(&client).await?;
     let objects = AuditObjects::new(client.clone(), &bucket, "", RETENTION);
     let (_, checkpoints) = write_log(&objects, 3).await?;

@@ -4,44 +4,23 @@
 use anyhow::Result;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumMode;
-use std::io::Write;
 use steward_aws::s3::{ArtifactCheck, EvidenceError, EvidenceKind, EvidenceStore};
 use steward_aws::RequestCounter;
 use steward_core::types::Sha256;
 
-/// An S3 client on the emulator (with a request counter), or `None` (after a loud notice)
-/// when no emulator is configured outside CI. Under CI a missing emulator fails the test.
-async fn s3() -> Option<(aws_sdk_s3::Client, RequestCounter)> {
-    let endpoint = match std::env::var("STEWARD_TEST_AWS_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => e,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but STEWARD_TEST_AWS_ENDPOINT is not: run under `scripts/emulators run -- ...`")
-        }
-        _ => {
-            // Straight to stderr: libtest captures `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED: STEWARD_TEST_AWS_ENDPOINT is not set; these S3 tests need moto \
-                 (`bash scripts/emulators run -- cargo test -p steward-aws --test s3_evidence`) ***\n"
-            );
-            return None;
-        }
-    };
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    let sdk = steward_aws::sdk_config(Some(&region), Some(&endpoint), true).await;
+/// An S3 client on the emulator, with a request counter. Fails without the emulators.
+async fn s3() -> (aws_sdk_s3::Client, RequestCounter) {
     let counter = RequestCounter::default();
-    let config = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(true)
+    let config = steward_testkit::emulators!()
+        .s3_config()
+        .await
         .interceptor(counter.clone())
         .build();
-    Some((aws_sdk_s3::Client::from_conf(config), counter))
+    (aws_sdk_s3::Client::from_conf(config), counter)
 }
 
 async fn bucket(client: &aws_sdk_s3::Client) -> Result<String> {
-    let name = format!(
-        "steward-evidence-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    let name = steward_testkit::unique("steward-evidence");
     client.create_bucket().bucket(&name).send().await?;
     Ok(name)
 }
@@ -50,9 +29,7 @@ const CARD: &[u8] = br#"{"overview":"credit risk scoring","limitations":["thin f
 
 #[tokio::test]
 async fn evidence_is_stored_under_its_sha256_with_the_checksum_s3_verified() -> Result<()> {
-    let Some((client, _)) = s3().await else {
-        return Ok(());
-    };
+    let (client, _) = s3().await;
     let bucket = bucket(&client).await?;
     let store = EvidenceStore::new(client.clone(), &bucket, "steward");
 
@@ -89,9 +66,7 @@ async fn evidence_is_stored_under_its_sha256_with_the_checksum_s3_verified() -> 
 
 #[tokio::test]
 async fn storing_the_same_evidence_again_writes_nothing() -> Result<()> {
-    let Some((client, counter)) = s3().await else {
-        return Ok(());
-    };
+    let (client, counter) = s3().await;
     let bucket = bucket(&client).await?;
     let store = EvidenceStore::new(client.clone(), &bucket, "");
     let sha = store
@@ -129,9 +104,7 @@ async fn storing_the_same_evidence_again_writes_nothing() -> Result<()> {
 
 #[tokio::test]
 async fn evidence_that_no_longer_matches_its_address_is_reported_corrupt() -> Result<()> {
-    let Some((client, _)) = s3().await else {
-        return Ok(());
-    };
+    let (client, _) = s3().await;
     let bucket = bucket(&client).await?;
     let store = EvidenceStore::new(client.clone(), &bucket, "");
     let sha = Sha256::digest(b"the real manifest");
@@ -166,9 +139,7 @@ async fn evidence_that_no_longer_matches_its_address_is_reported_corrupt() -> Re
 
 #[tokio::test]
 async fn an_s3_artifact_is_streamed_and_its_sha256_checked() -> Result<()> {
-    let Some((client, _)) = s3().await else {
-        return Ok(());
-    };
+    let (client, _) = s3().await;
     let bucket = bucket(&client).await?;
     let store = EvidenceStore::new(client.clone(), &bucket, "");
     // Large enough to arrive in many chunks.
@@ -210,9 +181,7 @@ async fn an_s3_artifact_is_streamed_and_its_sha256_checked() -> Result<()> {
 
 #[tokio::test]
 async fn an_unreadable_s3_artifact_is_an_error_and_other_schemes_are_not_checked() -> Result<()> {
-    let Some((client, _)) = s3().await else {
-        return Ok(());
-    };
+    let (client, _) = s3().await;
     let bucket = bucket(&client).await?;
     let store = EvidenceStore::new(client.clone(), &bucket, "");
     let sha = Sha256::digest(b"x");
@@ -257,16 +226,7 @@ async fn registration_on_aws_checks_an_s3_artifact_and_keeps_manifest_and_card_i
     use steward_core::types::{PrincipalId, Role};
     use steward_core::{GovError, Governance, Policy};
 
-    let Some((client, _)) = s3().await else {
-        return Ok(());
-    };
-    let ddb_endpoint = match std::env::var("STEWARD_TEST_DYNAMODB_ENDPOINT") {
-        Ok(e) if !e.is_empty() => e,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but STEWARD_TEST_DYNAMODB_ENDPOINT is not")
-        }
-        _ => return Ok(()),
-    };
+    let (client, _) = s3().await;
     let bucket = bucket(&client).await?;
     client
         .put_object()
@@ -275,12 +235,9 @@ async fn registration_on_aws_checks_an_s3_artifact_and_keeps_manifest_and_card_i
         .body(ByteStream::from_static(b"model weights"))
         .send()
         .await?;
-    let sdk = steward_aws::sdk_config(Some("us-east-1"), Some(&ddb_endpoint), true).await;
+    let sdk = steward_testkit::emulators!().dynamodb_sdk().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = format!(
-        "evidence-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    let table = steward_testkit::unique("evidence");
     steward_aws::dynamo::create_table(&ddb, &table).await?;
     let store = Arc::new(steward_aws::dynamo::DynamoStore::new(
         ddb,

@@ -10,9 +10,9 @@
 //! `SendTaskSuccess`/`SendTaskFailure` answer; a used token is `InvalidToken`.
 //! The real approval state machine comes with a later issue; these machines are stand-ins.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use steward_testkit::unique;
 
 use anyhow::Result;
 use chrono::Utc;
@@ -26,33 +26,6 @@ use steward_core::records::{Promotion, PromotionStatus, Review, ReviewStatus};
 use steward_core::types::{Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/steward-sfn";
-
-async fn emulator() -> Option<aws_config::SdkConfig> {
-    let endpoint = match std::env::var("STEWARD_TEST_AWS_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => e,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but STEWARD_TEST_AWS_ENDPOINT is not: run under `scripts/emulators run -- ...`")
-        }
-        _ => {
-            // Straight to stderr: libtest captures `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED: STEWARD_TEST_AWS_ENDPOINT is not set; these Step Functions tests need moto \
-                 (`bash scripts/emulators run -- cargo test -p steward-aws --test workflows_step_functions`) ***\n"
-            );
-            return None;
-        }
-    };
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    Some(steward_aws::sdk_config(Some(&region), Some(&endpoint), true).await)
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
 
 fn promotion(stages: &[ReviewStage]) -> Promotion {
     let name = ModelName::parse("credit-risk").unwrap();
@@ -141,9 +114,7 @@ async fn wait_until_done(
 #[tokio::test]
 async fn starting_a_promotion_twice_starts_one_execution_with_the_review_list_as_input(
 ) -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let machine = state_machine(
         &sfn,
@@ -190,9 +161,7 @@ async fn starting_a_promotion_twice_starts_one_execution_with_the_review_list_as
 #[tokio::test]
 async fn stopping_a_promotion_aborts_its_execution_and_a_later_start_starts_nothing() -> Result<()>
 {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let machine = state_machine(
         &sfn,
@@ -306,9 +275,7 @@ async fn receive_tokens(
 
 #[tokio::test]
 async fn approving_every_review_answers_each_task_and_completes_the_execution() -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let (sfn, sqs, queue, machine) = token_machine(&sdk).await?;
     let tokens = Arc::new(MemoryTaskTokens::default());
     let workflows = StepFunctionsWorkflows::new(sfn.clone(), &machine, tokens.clone())?;
@@ -347,9 +314,7 @@ async fn approving_every_review_answers_each_task_and_completes_the_execution() 
 
 #[tokio::test]
 async fn a_rejection_fails_the_task_with_the_rejection_error() -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let (sfn, sqs, queue, machine) = token_machine(&sdk).await?;
     let tokens = Arc::new(MemoryTaskTokens::default());
     let workflows = StepFunctionsWorkflows::new(sfn.clone(), &machine, tokens.clone())?;
@@ -375,9 +340,7 @@ async fn a_rejection_fails_the_task_with_the_rejection_error() -> Result<()> {
 
 #[tokio::test]
 async fn a_decision_before_its_token_arrived_or_without_a_decision_sends_nothing() -> Result<()> {
-    let Some(sdk) = emulator().await else {
-        return Ok(());
-    };
+    let sdk = steward_testkit::emulators!().sdk().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let workflows = StepFunctionsWorkflows::new(
         sfn,

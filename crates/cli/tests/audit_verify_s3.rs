@@ -26,7 +26,6 @@ fn without_aws_support_s3_verification_is_a_usage_error_that_names_the_feature()
 
 #[cfg(feature = "aws")]
 mod aws {
-    use std::io::Write;
     use std::time::Duration;
 
     use aws_sdk_s3::primitives::ByteStream;
@@ -45,28 +44,6 @@ mod aws {
 
     const PREFIX: &str = "prod/audit";
 
-    /// The emulator's endpoint and region, or `None` (after a loud notice) when no emulator is
-    /// configured outside CI. Under CI a missing emulator fails the test instead.
-    fn emulator() -> Option<(String, String)> {
-        let endpoint = match std::env::var("STEWARD_TEST_AWS_ENDPOINT") {
-            Ok(e) if !e.trim().is_empty() => e,
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but STEWARD_TEST_AWS_ENDPOINT is not: run under `scripts/emulators run -- ...`")
-            }
-            _ => {
-                // Straight to stderr: libtest captures `eprintln!` of passing tests.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n*** SKIPPED: STEWARD_TEST_AWS_ENDPOINT is not set; these tests need moto \
-                     (`bash scripts/emulators run -- cargo test -p steward --features aws --test audit_verify_s3`) ***\n"
-                );
-                return None;
-            }
-        };
-        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-        Some((endpoint, region))
-    }
-
     /// One moto-backed Object Lock bucket and the client that wrote to it.
     struct Bucket {
         endpoint: String,
@@ -77,30 +54,26 @@ mod aws {
     }
 
     impl Bucket {
-        fn new() -> Option<Self> {
-            let (endpoint, region) = emulator()?;
+        /// Fails the test when the emulators are not configured.
+        fn new() -> Self {
+            let emulators = steward_testkit::emulators!("--features aws");
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             let name = format!("steward-cli-{:016x}", rand::random::<u64>());
             let client = runtime.block_on(async {
-                let sdk = steward_aws::sdk_config(Some(&region), Some(&endpoint), true).await;
-                let client = aws_sdk_s3::Client::from_conf(
-                    aws_sdk_s3::config::Builder::from(&sdk)
-                        .force_path_style(true)
-                        .build(),
-                );
+                let client = emulators.s3().await;
                 create_audit_bucket(&client, &name, 1).await.unwrap();
                 client
             });
-            Some(Self {
-                endpoint,
-                region,
+            Self {
+                endpoint: emulators.aws,
+                region: steward_testkit::emulators::region(),
                 client,
                 name,
                 runtime,
-            })
+            }
         }
 
         fn objects(&self) -> AuditObjects {
@@ -224,7 +197,7 @@ mod aws {
 
     #[test]
     fn an_untouched_log_verifies_from_the_s3_objects_alone() {
-        let Some(bucket) = Bucket::new() else { return };
+        let bucket = Bucket::new();
         let signer = ed25519();
         bucket.write_log(5, &signer);
 
@@ -267,7 +240,7 @@ mod aws {
 
     #[test]
     fn a_log_signed_by_a_kms_p256_key_verifies_with_its_public_key_in_hex_or_pem() {
-        let Some(bucket) = Bucket::new() else { return };
+        let bucket = Bucket::new();
         let signer = kms_like();
         bucket.write_log(4, &signer);
 
@@ -306,7 +279,7 @@ mod aws {
 
     #[test]
     fn an_altered_event_object_version_fails_verification_naming_the_event() {
-        let Some(bucket) = Bucket::new() else { return };
+        let bucket = Bucket::new();
         let signer = ed25519();
         bucket.write_log(5, &signer);
 
@@ -326,7 +299,7 @@ mod aws {
 
     #[test]
     fn a_missing_event_object_fails_verification() {
-        let Some(bucket) = Bucket::new() else { return };
+        let bucket = Bucket::new();
         let signer = ed25519();
         bucket.write_log(5, &signer);
 

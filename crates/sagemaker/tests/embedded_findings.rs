@@ -5,39 +5,13 @@
 use serde_json::{json, Value};
 
 use steward_core::integrations::{Finding, ModelPackageState};
-use steward_core::ports::{AuditLog, Caller};
-use steward_core::service::DecisionInput;
-use steward_core::types::{Decision, Environment, ModelName, PrincipalId, ReviewStage, Role};
+use steward_core::ports::AuditLog;
+use steward_core::types::{Environment, ModelName, PrincipalId, Role};
 use steward_core::{Governance, Policy};
 use steward_local::Embedded;
+use steward_testkit::{approve, dev, reviewer, MANIFEST};
 
-const MANIFEST: &str = include_str!("../../../examples/credit-risk-v1.json");
 const MODEL: &str = "credit-risk";
-
-fn caller(name: &str, roles: &[Role]) -> Caller {
-    Caller {
-        id: PrincipalId::parse(name).unwrap(),
-        roles: roles.to_vec(),
-    }
-}
-fn dev() -> Caller {
-    caller("dana", &[Role::Developer])
-}
-fn reviewer(stage: ReviewStage) -> Caller {
-    match stage {
-        ReviewStage::Technical => caller("tom", &[Role::TechnicalReviewer]),
-        ReviewStage::Business => caller("bea", &[Role::BusinessReviewer]),
-        ReviewStage::Compliance => caller("carl", &[Role::ComplianceReviewer]),
-        ReviewStage::Deployment => caller("rita", &[Role::ReleaseManager]),
-    }
-}
-fn approve() -> DecisionInput {
-    DecisionInput {
-        decision: Decision::Approve,
-        comment: None,
-        conditions: vec![],
-    }
-}
 
 async fn to_production(gov: &Governance, v: u32) {
     let p = gov

@@ -83,9 +83,7 @@ fn count(audit: &[steward_core::audit::AuditEvent], action: &str) -> usize {
 #[tokio::test]
 async fn a_model_package_without_a_steward_registration_is_reported_as_a_shadow_model(
 ) -> anyhow::Result<()> {
-    let Some(stack) = Stack::new().await? else {
-        return Ok(());
-    };
+    let stack = Stack::new().await?;
     let group = unique("shadow");
     let arn = create_package(
         &stack,
@@ -159,14 +157,12 @@ async fn a_model_package_without_a_steward_registration_is_reported_as_a_shadow_
 #[tokio::test]
 async fn a_package_approved_in_sagemaker_without_a_steward_production_approval_is_recorded_alerted_and_reverted(
 ) -> anyhow::Result<()> {
-    let Some(stack) = Stack::new().await? else {
-        return Ok(());
-    };
+    let stack = Stack::new().await?;
     let model = unique("credit");
     let (v, _) = stack
         .backend
         .gov
-        .register(&developer(), &model, manifest(), None)
+        .register(&dev(), &model, manifest(), None)
         .await?;
     let arn = create_package(
         &stack,
@@ -242,9 +238,7 @@ async fn a_package_approved_in_sagemaker_without_a_steward_production_approval_i
 #[tokio::test]
 async fn without_the_revert_setting_a_violation_is_recorded_and_the_package_stays_approved(
 ) -> anyhow::Result<()> {
-    let Some(stack) = Stack::new().await? else {
-        return Ok(());
-    };
+    let stack = Stack::new().await?;
     let group = unique("rogue");
     let arn = create_package(&stack, &group, ModelApprovalStatus::Approved, &[]).await?;
     let sync = PackageSync {
@@ -280,14 +274,12 @@ async fn without_the_revert_setting_a_violation_is_recorded_and_the_package_stay
 
 #[tokio::test]
 async fn duplicate_model_package_events_record_one_incident() -> anyhow::Result<()> {
-    let Some(stack) = Stack::new().await? else {
-        return Ok(());
-    };
+    let stack = Stack::new().await?;
     let model = unique("credit");
     stack
         .backend
         .gov
-        .register(&developer(), &model, manifest(), None)
+        .register(&dev(), &model, manifest(), None)
         .await?;
     let arn = create_package(
         &stack,
@@ -386,17 +378,11 @@ async fn duplicate_model_package_events_record_one_incident() -> anyhow::Result<
 #[tokio::test]
 async fn a_package_that_maps_to_a_registered_version_awaiting_approval_records_nothing(
 ) -> anyhow::Result<()> {
-    let Some(stack) = Stack::new().await? else {
-        return Ok(());
-    };
+    let stack = Stack::new().await?;
     let model = unique("credit");
     let mut m = manifest();
     m["artifact"]["uri"] = json!(format!("s3://sagemaker-{model}/output/model.tar.gz"));
-    stack
-        .backend
-        .gov
-        .register(&developer(), &model, m, None)
-        .await?;
+    stack.backend.gov.register(&dev(), &model, m, None).await?;
     // No steward:version property: the package maps to version 1 by its ModelDataUrl.
     let arn = create_package(
         &stack,
@@ -427,9 +413,7 @@ async fn a_package_that_maps_to_a_registered_version_awaiting_approval_records_n
 #[tokio::test]
 async fn a_message_that_is_not_a_model_package_event_is_dropped_not_retried() -> anyhow::Result<()>
 {
-    let Some(stack) = Stack::new().await? else {
-        return Ok(());
-    };
+    let stack = Stack::new().await?;
     let sync = PackageSync {
         gov: &stack.backend.gov,
         sagemaker: stack.sagemaker.clone(),
@@ -450,9 +434,7 @@ async fn a_message_that_is_not_a_model_package_event_is_dropped_not_retried() ->
 #[tokio::test]
 async fn the_deployed_rule_delivers_a_package_event_that_the_handler_checks() -> anyhow::Result<()>
 {
-    let Some(stack) = Stack::new().await? else {
-        return Ok(());
-    };
+    let stack = Stack::new().await?;
     // The rule of the template (events/rules/sagemaker-model-package-state-change.json) on
     // moto's default bus, targeting a queue, fed by PutEvents as SageMaker would publish.
     let events = aws_sdk_eventbridge::Client::new(&stack.backend.sdk);
@@ -537,9 +519,7 @@ async fn the_deployed_rule_delivers_a_package_event_that_the_handler_checks() ->
 
 #[tokio::test]
 async fn concurrent_deliveries_of_one_change_record_one_incident() -> anyhow::Result<()> {
-    let Some(stack) = Stack::new().await? else {
-        return Ok(());
-    };
+    let stack = Stack::new().await?;
     let group = unique("rogue");
     let arn = create_package(&stack, &group, ModelApprovalStatus::Approved, &[]).await?;
     let sync = PackageSync {

@@ -413,22 +413,12 @@ async fn read(r: reqwest::Response) -> Result<Resp> {
 
 /// The example manifest (`examples/credit-risk-v1.json`) with the given risk tier.
 pub fn manifest(tier: RiskTier) -> Value {
-    let mut m: Value =
-        serde_json::from_str(include_str!("../fixtures/credit-risk-v1.json")).expect("fixture");
-    m["risk_tier"] = json!(tier.as_str());
-    m
+    steward_testkit::manifest_at(tier)
 }
 
+/// The staging evaluation a production promotion's gate wants.
 pub fn staging_evaluation() -> Value {
-    json!({
-        "name": "staging-shadow-2026q2",
-        "dataset": {
-            "uri": "s3://acme-data/credit/staging-shadow-2026q2.parquet",
-            "sha256": "2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b"
-        },
-        "metrics": {"auc": 0.905, "accuracy": 0.869},
-        "environment": "staging"
-    })
+    steward_testkit::staging_evaluation_named("staging-shadow-2026q2")
 }
 
 /// The review stages of a promotion, in order.
@@ -489,21 +479,18 @@ mod aws_backend {
         policy: Policy,
         clock: Arc<dyn Clock>,
     ) -> Result<(Arc<Governance>, Box<dyn std::any::Any + Send + Sync>)> {
-        let endpoint = std::env::var("STEWARD_TEST_DYNAMODB_ENDPOINT").context(
-            "STEWARD_TEST_BACKEND=aws needs STEWARD_TEST_DYNAMODB_ENDPOINT (scripts/emulators run -- ...)",
-        )?;
-        let moto = std::env::var("STEWARD_TEST_AWS_ENDPOINT").context(
-            "STEWARD_TEST_BACKEND=aws needs STEWARD_TEST_AWS_ENDPOINT (moto: S3 evidence, KMS signing)",
-        )?;
+        // DynamoDB Local for the table; moto for S3 evidence and KMS signing.
+        let emulators = steward_testkit::Emulators::required(
+            "env STEWARD_TEST_BACKEND=aws cargo test -p steward-api --test api",
+        );
         let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let conf = steward_aws::sdk_config(Some("us-east-1"), Some(&endpoint), true).await;
+        let conf = emulators.dynamodb_sdk().await;
         let client = aws_sdk_dynamodb::Client::new(&conf);
         let table = format!("conformance-{unique}");
         create_table(&client, &table).await?;
 
         // Checkpoints are signed by a KMS ECC_NIST_P256 key, as in a deployment (on moto).
-        let aws = steward_aws::sdk_config(Some("us-east-1"), Some(&moto), true).await;
-        let kms = aws_sdk_kms::Client::new(&aws);
+        let kms = aws_sdk_kms::Client::new(&emulators.sdk().await);
         let key = kms
             .create_key()
             .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
@@ -518,11 +505,7 @@ mod aws_backend {
             Arc::new(KmsSigner::connect(kms, key_id).await?);
 
         // Evidence (manifests, cards, evaluation reports) in an S3 bucket on moto.
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&aws)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = emulators.s3().await;
         let bucket = format!("conformance-{unique}");
         s3.create_bucket().bucket(&bucket).send().await?;
         let evidence = Arc::new(EvidenceStore::new(s3, bucket, ""));

@@ -1,11 +1,12 @@
 //! The emulator harness shared by the tests that run Steward's handlers and workflows on
-//! DynamoDB Local and moto (`handlers.rs`, the workflow tests, ...): endpoints, one
-//! deployment's worth of resources ([`Stack`]), queues fed by rules, and SQS events as a Lambda
-//! event source mapping hands them to a function.
+//! DynamoDB Local and moto (`handlers.rs`, the workflow tests, ...): one deployment's worth of
+//! resources ([`Stack`]), queues fed by rules, the approval workflow as deployed, and queue
+//! pumps standing in for the event source mappings. The endpoints, people, fixtures and SQS
+//! events come from `steward-testkit` (re-exported here); without the emulators every test here
+//! fails, saying how to start them.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -17,39 +18,7 @@ use steward_aws::env::AwsEnv;
 use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::s3::create_audit_bucket;
 use steward_core::audit::Ed25519Signer;
-
-pub fn endpoints() -> Option<(String, String)> {
-    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    match (
-        get("STEWARD_TEST_DYNAMODB_ENDPOINT"),
-        get("STEWARD_TEST_AWS_ENDPOINT"),
-    ) {
-        (Some(d), Some(a)) => Some((d, a)),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "CI is set but STEWARD_TEST_DYNAMODB_ENDPOINT / STEWARD_TEST_AWS_ENDPOINT are not: \
-             run under `scripts/emulators run -- cargo test -p steward-aws --test handlers --test approval_workflow`"
-        ),
-        _ => {
-            static NOTICE: std::sync::Once = std::sync::Once::new();
-            NOTICE.call_once(|| {
-                // Straight to stderr: libtest captures `eprintln!` of passing tests.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n*** SKIPPED: the handler and workflow tests need DynamoDB Local and moto \
-                     (`bash scripts/emulators run -- cargo test -p steward-aws --test handlers --test approval_workflow`) ***\n"
-                );
-            });
-            None
-        }
-    }
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
+pub use steward_testkit::*;
 
 pub const SEED: [u8; 32] = [42; 32];
 
@@ -69,10 +38,8 @@ pub struct Stack {
 
 impl Stack {
     /// A table, an Object Lock bucket, a bus with a rule to a queue; `extra` adds settings.
-    pub async fn new(extra: &[(&str, String)]) -> Result<Option<Stack>> {
-        let Some((dynamodb, aws)) = endpoints() else {
-            return Ok(None);
-        };
+    pub async fn new(extra: &[(&str, String)]) -> Result<Stack> {
+        let Emulators { dynamodb, aws, .. } = steward_testkit::emulators!();
         let mut vars: HashMap<String, String> = HashMap::from([
             ("STEWARD_TABLE".into(), unique("steward")),
             ("STEWARD_AUDIT_BUCKET".into(), unique("audit")),
@@ -112,7 +79,7 @@ impl Stack {
         stack.governance_queue = stack
             .queue_for(json!({"source": ["steward.governance"]}))
             .await?;
-        Ok(Some(stack))
+        Ok(stack)
     }
 
     /// Another backend over the same table, bus and state machine, built as a function would
@@ -228,7 +195,7 @@ impl Stack {
         messages: &[aws_sdk_sqs::types::Message],
     ) -> Result<SqsEvent> {
         let arn = self.queue_arn(url).await?;
-        sqs_event_for(&arn, messages)
+        Ok(sqs_event_for(&arn, messages)?)
     }
 }
 
@@ -243,13 +210,10 @@ pub const APPROVAL_OUTCOMES_RULE: &str =
 
 /// A stack whose promotions run the real approval workflow on moto, with the inbox and
 /// workflow-events queues fed by the real rules. `policy` overrides the default policy.
-pub async fn workflow_stack(policy: Option<&str>) -> Result<Option<(Stack, String, String)>> {
-    let Some((_, aws)) = endpoints() else {
-        return Ok(None);
-    };
+pub async fn workflow_stack(policy: Option<&str>) -> Result<(Stack, String, String)> {
     // The machine exists before the backend that starts its executions.
     let bus = unique("bus");
-    let sdk = steward_aws::sdk_config(Some("us-east-1"), Some(&aws), true).await;
+    let sdk = steward_testkit::emulators!().sdk().await;
     let machine = aws_sdk_sfn::Client::new(&sdk)
         .create_state_machine()
         .name(unique("approval"))
@@ -266,33 +230,14 @@ pub async fn workflow_stack(policy: Option<&str>) -> Result<Option<(Stack, Strin
     if let Some(p) = policy {
         extra.push(("STEWARD_POLICY", p.to_owned()));
     }
-    let Some(stack) = Stack::new(&extra).await? else {
-        return Ok(None);
-    };
+    let stack = Stack::new(&extra).await?;
     let inbox = stack
         .queue_for(serde_json::from_str(REVIEW_REQUESTED_RULE)?)
         .await?;
     let outcomes = stack
         .queue_for(serde_json::from_str(APPROVAL_OUTCOMES_RULE)?)
         .await?;
-    Ok(Some((stack, inbox, outcomes)))
-}
-
-/// The SQS event a Lambda event source mapping would hand the function for `messages`
-/// received from the queue `arn`.
-pub fn sqs_event_for(arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> Result<SqsEvent> {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-                "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1",
-            })
-        })
-        .collect();
-    Ok(serde_json::from_value(json!({"Records": records}))?)
+    Ok((stack, inbox, outcomes))
 }
 
 /// An execution's history, one line per event, for failure messages.

@@ -1,16 +1,16 @@
 //! The emulator harness of the SageMaker tests (after `crates/aws/tests/common/mod.rs`): a
 //! registry table on DynamoDB Local, buckets, queues and SageMaker model packages on moto,
-//! and SQS events as a Lambda event source mapping hands them to a function. Tests skip
-//! (with a notice) when the emulator endpoints are not set, and fail under CI.
+//! and SQS events as a Lambda event source mapping hands them to a function. The endpoints,
+//! people and fixtures come from `steward-testkit`; without the emulators the tests fail,
+//! saying how to start them. Only the SageMaker-specific setup lives here.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::SqsEvent;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use aws_sdk_sagemaker::operation::send_pipeline_execution_step_failure::SendPipelineExecutionStepFailureOutput;
 use aws_sdk_sagemaker::operation::send_pipeline_execution_step_success::SendPipelineExecutionStepSuccessOutput;
@@ -20,11 +20,11 @@ use steward_aws::dynamo::create_table;
 use steward_aws::env::AwsEnv;
 use steward_aws::handlers::backend::AwsBackend;
 use steward_core::audit::AuditEvent;
-use steward_core::ports::{AuditLog, Caller};
+use steward_core::ports::AuditLog;
 use steward_core::records::DomainEvent;
 use steward_core::types::{PrincipalId, Role};
+pub use steward_testkit::*;
 
-pub const MANIFEST: &str = include_str!("../../../../examples/credit-risk-v1.json");
 pub const CALLBACK_MESSAGE: &str =
     include_str!("../../../../events/samples/messages/SageMakerCallbackStep.sqs-body.json");
 pub const LAMBDA_STEP_PAYLOAD: &str =
@@ -37,45 +37,6 @@ pub const PACKAGE_RULE: &str =
 /// The principal pipelines register as in these tests (`STEWARD_SAGEMAKER_PRINCIPAL`).
 pub const PIPELINE_PRINCIPAL: &str = "arn:aws:iam::123456789012:role/sagemaker-pipeline-exec";
 
-pub fn endpoints() -> Option<(String, String)> {
-    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    match (
-        get("STEWARD_TEST_DYNAMODB_ENDPOINT"),
-        get("STEWARD_TEST_AWS_ENDPOINT"),
-    ) {
-        (Some(d), Some(a)) => Some((d, a)),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "CI is set but STEWARD_TEST_DYNAMODB_ENDPOINT / STEWARD_TEST_AWS_ENDPOINT are not: \
-             run under `scripts/emulators run -- cargo test -p steward-sagemaker`"
-        ),
-        _ => {
-            static NOTICE: std::sync::Once = std::sync::Once::new();
-            NOTICE.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n*** SKIPPED: the SageMaker tests need DynamoDB Local and moto \
-                     (`bash scripts/emulators run -- cargo test -p steward-sagemaker`) ***\n"
-                );
-            });
-            None
-        }
-    }
-}
-
-pub fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{prefix}-{:x}{c:x}", n % 0xffff_ffff_ffff)
-}
-
-pub fn manifest() -> Value {
-    serde_json::from_str(MANIFEST).unwrap()
-}
-
 /// A registry table and a manifest bucket on the emulators, and the backend over them.
 pub struct Stack {
     pub backend: AwsBackend,
@@ -87,10 +48,9 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub async fn new() -> Result<Option<Stack>> {
-        let Some((dynamodb, aws)) = endpoints() else {
-            return Ok(None);
-        };
+    /// Fails the test when the emulators are not configured.
+    pub async fn new() -> Result<Stack> {
+        let Emulators { dynamodb, aws, .. } = steward_testkit::emulators!();
         let vars: HashMap<String, String> = HashMap::from([
             ("STEWARD_TABLE".into(), unique("steward")),
             ("STEWARD_ENDPOINT_URL".into(), aws),
@@ -110,13 +70,13 @@ impl Stack {
         s3.create_bucket().bucket(&manifest_bucket).send().await?;
         let sqs = aws_sdk_sqs::Client::new(&backend.sdk);
         let sagemaker = aws_sdk_sagemaker::Client::new(&backend.sdk);
-        Ok(Some(Stack {
+        Ok(Stack {
             backend,
             sqs,
             s3,
             sagemaker,
             manifest_bucket,
-        }))
+        })
     }
 
     /// Grants the pipeline principal `roles`, as an admin would through `/v1/principals`.
@@ -197,18 +157,7 @@ impl Stack {
             got.len(),
             bodies.len()
         );
-        let records: Vec<Value> = got
-            .iter()
-            .map(|m| {
-                json!({
-                    "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-                    "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
-                    "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1",
-                })
-            })
-            .collect();
-        Ok(serde_json::from_value(json!({"Records": records}))?)
+        Ok(sqs_event_for(&arn, &got)?)
     }
 
     /// Every audit event of the registry, oldest first.
@@ -242,13 +191,6 @@ impl Stack {
         }
         out.sort_by_key(|(seq, _)| *seq);
         Ok(out.into_iter().flat_map(|(_, e)| e).collect())
-    }
-}
-
-pub fn developer() -> Caller {
-    Caller {
-        id: PrincipalId::parse("arn:aws:iam::123456789012:user/dana").unwrap(),
-        roles: vec![Role::Developer],
     }
 }
 

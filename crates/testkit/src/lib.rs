@@ -1,0 +1,37 @@
+//! Steward's shared test setup, for the test suites of the other crates only (a dev-dependency,
+//! never published): what many test files used to copy.
+//!
+//! - [`people`]: callers with the roles the rules care about, one distinct principal each;
+//! - [`fixtures`]: the example manifest (`examples/credit-risk-v1.json`), staging evaluations,
+//!   review decisions and the short test policies;
+//! - with the `aws` feature, [`emulators`]: the DynamoDB Local and moto endpoints
+//!   (`STEWARD_TEST_DYNAMODB_ENDPOINT`, `STEWARD_TEST_AWS_ENDPOINT`) and SDK configuration for
+//!   them, and [`sqs`]: the SQS events a Lambda event source mapping hands a function.
+//!
+//! A test that needs the emulators gets them from [`emulators!`] or fails, with the command
+//! that starts them: no test passes by doing nothing.
+
+pub mod fixtures;
+pub mod people;
+
+#[cfg(feature = "aws")]
+pub mod emulators;
+#[cfg(feature = "aws")]
+pub mod sqs;
+
+pub use fixtures::*;
+pub use people::*;
+
+#[cfg(feature = "aws")]
+pub use emulators::Emulators;
+#[cfg(feature = "aws")]
+pub use sqs::*;
+
+/// A name no other test (or earlier run against the same emulators) uses: `prefix-` and 12
+/// hex digits of a fresh UUID.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
