@@ -126,6 +126,24 @@ pub struct ReviewItem {
     pub promotion: Promotion,
 }
 
+/// The cursor of a key-ordered listing (the SQLite and in-memory stores): opaque to callers,
+/// the hex of the last key returned.
+pub fn encode_cursor(key: &str) -> String {
+    hex::encode(key)
+}
+
+/// The key a listing resumes after (`""` for the first page); a cursor that is not one
+/// [`encode_cursor`] made is [`StoreError::InvalidCursor`].
+pub fn decode_cursor(cursor: Option<&str>) -> Result<String, StoreError> {
+    match cursor {
+        None => Ok(String::new()),
+        Some(c) => hex::decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(StoreError::InvalidCursor),
+    }
+}
+
 /// Registry storage: reads plus one atomic commit.
 ///
 /// Request economy: a governance action reads what it needs with one [`Registry::get_many`]

@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use steward_core::audit::{format_time, Ed25519Signer, MerkleTree};
-use steward_core::ports::Page;
+use steward_core::ports::{decode_cursor, encode_cursor, Page};
 #[cfg(doc)]
 use steward_core::ports::{AuditLog, Registry};
 use steward_core::records::DomainEvent;
@@ -67,21 +67,6 @@ fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 
 fn ts(t: DateTime<Utc>) -> String {
     format_time(t)
-}
-
-/// Cursors are opaque to callers: the hex of the last key returned.
-fn encode_cursor(key: &str) -> String {
-    hex::encode(key)
-}
-
-fn decode_cursor(cursor: Option<&str>) -> Result<String, StoreError> {
-    match cursor {
-        None => Ok(String::new()),
-        Some(c) => hex::decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or(StoreError::InvalidCursor),
-    }
 }
 
 fn page<T>(mut items: Vec<(String, T)>, limit: usize) -> Page<T> {

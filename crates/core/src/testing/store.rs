@@ -29,7 +29,7 @@ use crate::audit::checkpoint::sign_checkpoint;
 use crate::audit::verify::StoredEvent;
 use crate::audit::{format_time, AuditEvent, Checkpoint, Ed25519Signer, MerkleTree};
 use crate::error::StoreError;
-use crate::ports::{Commit, Expect, Page, Put, Receipt};
+use crate::ports::{decode_cursor, encode_cursor, Commit, Expect, Page, Put, Receipt};
 use crate::records::{
     CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PrincipalRecord,
     ProductionChange, Promotion, Review,
@@ -253,21 +253,6 @@ impl MemoryStore {
             })
             .collect();
         (events, state.log.checkpoints.values().cloned().collect())
-    }
-}
-
-/// Cursors are opaque to callers: the hex of the last key returned.
-fn encode_cursor(key: &str) -> String {
-    hex::encode(key)
-}
-
-fn decode_cursor(cursor: Option<&str>) -> Result<String, StoreError> {
-    match cursor {
-        None => Ok(String::new()),
-        Some(c) => hex::decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or(StoreError::InvalidCursor),
     }
 }
 
