@@ -33,6 +33,11 @@ pub struct Model {
     /// Versions retired so far (rollback never returns to one).
     #[serde(default)]
     pub retired_versions: Vec<u32>,
+    /// Versions production was rolled back from: rollback never returns to one, so repeated
+    /// rollbacks walk back (v3 → v2 → v1) instead of flip-flopping. Deploying a version to
+    /// production again (through a new promotion) takes it off this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back_from: Vec<u32>,
     pub revision: u64,
 }
 

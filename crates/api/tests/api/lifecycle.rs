@@ -469,3 +469,36 @@ async fn cards_are_revised_with_optimistic_concurrency_and_keep_their_history() 
     assert_eq!(r.fields(), ["card.limitations"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn repeated_rollbacks_walk_back_and_never_return_to_a_version_rolled_back_from() -> Result<()>
+{
+    let app = spawn_app().await?;
+    for v in 1..=3 {
+        app.register("pricing", RiskTier::Low).await?;
+        app.to_production("pricing", v).await?;
+    }
+    let mut served = Vec::new();
+    for _ in 0..2 {
+        let m = app
+            .post(
+                "ops",
+                "/v1/models/pricing/rollback",
+                &json!({"reason": "regression"}),
+            )
+            .await?
+            .expect(200)?;
+        served.push(m.body["production_version"].clone());
+    }
+    // 3 → 2 → 1; before the fix the second rollback went back to 3.
+    assert_eq!(served, [json!(2), json!(1)]);
+    app.post(
+        "ops",
+        "/v1/models/pricing/rollback",
+        &json!({"reason": "regression"}),
+    )
+    .await?
+    .expect(409)?;
+    assert_eq!(app.production_version("pricing", None).await?, json!(1));
+    Ok(())
+}

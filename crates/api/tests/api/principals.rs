@@ -126,3 +126,28 @@ async fn iam_arns_with_slashes_are_principal_ids() -> Result<()> {
     assert_eq!(r.body["revision"], 2);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_admin_cannot_change_its_own_roles_even_with_another_admin_present() -> Result<()> {
+    let app = spawn_app().await?;
+    app.put(
+        "admin",
+        "/v1/principals/second-admin",
+        &json!({"roles": ["admin"]}),
+    )
+    .await?
+    .expect(200)?;
+    let before = app.snapshot().await?;
+    // Before the fix this returned 200 and the admin could then decide reviews.
+    let r = app
+        .put(
+            "admin",
+            "/v1/principals/admin",
+            &json!({"roles": ["technical-reviewer"]}),
+        )
+        .await?
+        .expect(403)?;
+    assert_eq!(r.code(), "separation_of_duties");
+    assert_eq!(app.snapshot().await?, before);
+    Ok(())
+}

@@ -12,7 +12,8 @@ impl Governance {
         Ok(self.registry.principals().await?)
     }
 
-    /// Sets a principal's roles (admin only, audited). Refuses to remove the last admin.
+    /// Sets a principal's roles (admin only, audited). Nobody changes their own roles (an
+    /// admin could otherwise make itself an approver); the last admin keeps the admin role.
     pub async fn set_roles(
         &self,
         caller: &Caller,
@@ -21,6 +22,11 @@ impl Governance {
     ) -> Result<PrincipalRecord, GovError> {
         require_role(caller, &[Role::Admin], "managing principals")?;
         let id = PrincipalId::parse(id)?;
+        if id == caller.id {
+            return Err(GovError::SeparationOfDuties(
+                "nobody changes their own roles; another admin must".into(),
+            ));
+        }
         let mut roles = roles;
         roles.sort();
         roles.dedup();

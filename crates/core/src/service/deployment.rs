@@ -60,6 +60,8 @@ impl Governance {
             previous = model.production_version;
             model.production_version = Some(version);
             model.production_history.push(version);
+            // Deployed again through its own promotion: a rollback target once more.
+            model.rolled_back_from.retain(|v| *v != version);
             model.revision += 1;
             puts.push(Put::Model(model, Expect::Revision(mprev)));
             puts.push(Put::ProductionChange(ProductionChange {
@@ -92,16 +94,16 @@ impl Governance {
     }
 
     /// The version that served production before the current one, if it can serve again:
-    /// the latest entry of the model's production history that is neither the current version
-    /// nor retired.
+    /// the latest entry of the model's production history that is not the current version,
+    /// not retired and not a version production was rolled back from (so v3 → v2 → v1, never
+    /// back to v3).
     pub(super) fn rollback_target(model: &Model) -> Option<u32> {
         let current = model.production_version?;
-        model
-            .production_history
-            .iter()
-            .rev()
-            .copied()
-            .find(|v| *v != current && !model.retired_versions.contains(v))
+        model.production_history.iter().rev().copied().find(|v| {
+            *v != current
+                && !model.retired_versions.contains(v)
+                && !model.rolled_back_from.contains(v)
+        })
     }
 
     pub(super) fn rollback_puts(
@@ -112,6 +114,9 @@ impl Governance {
     ) -> (Vec<Put>, Option<u32>) {
         let mut m = model.clone();
         let from = m.production_version;
+        if let Some(f) = from.filter(|f| !m.rolled_back_from.contains(f)) {
+            m.rolled_back_from.push(f);
+        }
         m.production_version = Some(to);
         m.production_history.push(to);
         m.revision += 1;

@@ -173,6 +173,7 @@ impl Governance {
                     production_version: None,
                     production_history: vec![],
                     retired_versions: vec![],
+                    rolled_back_from: vec![],
                     revision: 1,
                 },
                 Expect::Absent,

@@ -440,6 +440,7 @@ impl Governance {
             rv.revision += 1;
             m.production_version = Some(rv.version);
             m.production_history.push(rv.version);
+            m.rolled_back_from.retain(|v| *v != rv.version);
             puts.push(Put::Version(rv.clone(), Expect::Revision(rprev)));
             puts.push(Put::ProductionChange(ProductionChange {
                 name: name.clone(),

@@ -276,15 +276,39 @@ fn each_action_needs_its_role() {
 }
 
 #[test]
-fn the_last_admin_cannot_lose_the_admin_role() {
+fn nobody_changes_their_own_roles_not_even_with_a_second_admin_present() {
     let h = Harness::new();
     block_on(async {
         let root = &h.cast.admin;
         h.gov
+            .set_roles(root, "second", vec![Role::Admin])
+            .await
+            .unwrap();
+        let own = h
+            .gov
+            .set_roles(root, &root.id.to_string(), vec![Role::TechnicalReviewer])
+            .await;
+        assert!(separation(own).contains("own roles"));
+        let stored = h.gov.principals(root).await.unwrap();
+        assert!(
+            stored.iter().all(|p| p.id != root.id),
+            "nothing written: {stored:?}"
+        );
+    });
+}
+
+#[test]
+fn the_last_admin_cannot_lose_the_admin_role() {
+    let h = Harness::new();
+    block_on(async {
+        let root = &h.cast.admin;
+        // An admin by authentication (a bootstrap token), not a stored principal.
+        let ada = caller("ada", &[Role::Admin]);
+        h.gov
             .seed_principal(&root.id, vec![Role::Admin], "bootstrap")
             .await
             .unwrap();
-        let r = h.gov.set_roles(root, "root", vec![Role::Auditor]).await;
+        let r = h.gov.set_roles(&ada, "root", vec![Role::Auditor]).await;
         assert!(crate::is_conflict(&r), "{r:?}");
         h.gov
             .set_roles(root, "second", vec![Role::Admin])
@@ -292,7 +316,7 @@ fn the_last_admin_cannot_lose_the_admin_role() {
             .unwrap();
         let r = h
             .gov
-            .set_roles(root, "root", vec![Role::Auditor])
+            .set_roles(&ada, "root", vec![Role::Auditor])
             .await
             .unwrap();
         assert_eq!(r.roles, [Role::Auditor]);

@@ -285,3 +285,39 @@ fn concurrent_rollbacks_of_one_production_state_change_it_once() {
         assert_eq!(rollbacks, 1);
     });
 }
+
+#[test]
+fn repeated_rollbacks_walk_back_through_earlier_versions_and_never_return_to_one_rolled_back_from()
+{
+    let h = Harness::new();
+    two_production_versions(&h);
+    block_on(h.new_production_version("credit-risk", RiskTier::Medium));
+    assert_eq!(model(&h).production_version, Some(3));
+    let rollback = || block_on(h.gov.rollback(&h.cast.ops, "credit-risk", "regression"));
+    assert_eq!(rollback().unwrap().production_version, Some(2));
+    // Before the fix this went back to 3, the version just rolled back from.
+    assert_eq!(rollback().unwrap().production_version, Some(1));
+    let m = model(&h);
+    assert_eq!(m.production_history, [1, 2, 3, 2, 1]);
+    assert_eq!(m.rolled_back_from, [3, 2]);
+    let exhausted = rollback();
+    assert!(is_conflict(&exhausted), "{exhausted:?}");
+    assert_eq!(model(&h).production_version, Some(1));
+}
+
+#[test]
+fn an_automatic_rollback_after_a_manual_one_does_not_return_to_the_version_rolled_back_from() {
+    let h = Harness::new();
+    two_production_versions(&h);
+    block_on(h.new_production_version("credit-risk", RiskTier::Medium));
+    block_on(h.gov.rollback(&h.cast.ops, "credit-risk", "regression")).unwrap();
+    assert_eq!(model(&h).production_version, Some(2));
+    let out = signal(&h, 2, SignalKind::Quality, "auc", 0.1);
+    assert!(out.breached, "{out:?}");
+    assert!(
+        out.actions.contains(&"rolled_back_to:1".to_owned()),
+        "{:?}",
+        out.actions
+    );
+    assert_eq!(model(&h).production_version, Some(1));
+}
