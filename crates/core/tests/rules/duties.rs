@@ -286,7 +286,7 @@ fn nobody_changes_their_own_roles_not_even_with_a_second_admin_present() {
             .unwrap();
         let own = h
             .gov
-            .set_roles(root, &root.id.to_string(), vec![Role::TechnicalReviewer])
+            .set_roles(root, root.id.as_ref(), vec![Role::TechnicalReviewer])
             .await;
         assert!(separation(own).contains("own roles"));
         let stored = h.gov.principals(root).await.unwrap();
