@@ -34,6 +34,10 @@ pub struct DeploymentRequest {
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     pub reason: String,
+    /// Roll back only while this version serves production (409 otherwise): a client that
+    /// read production first cannot roll back a state it never saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<u32>,
 }
 
 /// `POST /v1/models/{name}/versions/{version}/retirement`

@@ -422,7 +422,10 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
     // Version 2 replaces it, then a rollback returns to version 1.
     to_production(gov, m, 2).await;
     let after_v2 = Utc::now();
-    let rolled = gov.rollback(&ops(), m, "latency regression").await.unwrap();
+    let rolled = gov
+        .rollback(&ops(), m, "latency regression", None)
+        .await
+        .unwrap();
     assert_eq!(rolled.production_version, Some(1));
     assert_eq!(rolled.production_history, [1, 2, 1]);
     let after_rollback = Utc::now();
@@ -457,7 +460,8 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
         )
         .await
         .unwrap();
-    assert_eq!(quality.actions, ["alerted", "rolled_back_to:2"]);
+    // Version 2 was rolled back from, so the automatic rollback does not return to it.
+    assert_eq!(quality.actions, ["alerted", "no_rollback_target"]);
     let fine = gov
         .signal(
             &ops(),
@@ -497,26 +501,28 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
     assert_eq!(at(after_v1).await.unwrap().version, Some(1));
     assert_eq!(at(after_v2).await.unwrap().version, Some(2));
     assert_eq!(at(after_rollback).await.unwrap().version, Some(1));
-    assert_eq!(at(Utc::now()).await.unwrap().version, Some(2));
+    assert_eq!(at(Utc::now()).await.unwrap().version, Some(1));
 
-    // Retirement: refused while serving without a replacement, then with one.
+    // Retirement: refused while serving without a replacement, then with one (an explicit
+    // replacement may be a version once rolled back from: people decided it).
     let err = gov
-        .retire(&dev(), m, 2, "superseded", None)
+        .retire(&dev(), m, 1, "superseded", None)
         .await
         .unwrap_err();
     assert!(matches!(err, GovError::Policy(_)), "{err}");
     let retired = gov
-        .retire(&dev(), m, 2, "superseded by version 1", Some(1))
+        .retire(&dev(), m, 1, "superseded by version 2", Some(2))
         .await
         .unwrap()
         .into_version();
     assert_eq!(retired.stage, Stage::Retired);
     let model = gov.model_detail(m).await.unwrap();
-    assert_eq!(model.model.production_version, Some(1));
-    assert_eq!(model.model.retired_versions, [2]);
+    assert_eq!(model.model.production_version, Some(2));
+    assert_eq!(model.model.retired_versions, [1]);
+    assert!(model.model.rolled_back_from.is_empty());
     assert_eq!(
         model.versions.iter().map(|v| v.stage).collect::<Vec<_>>(),
-        [Stage::Production, Stage::Retired]
+        [Stage::Retired, Stage::Production]
     );
     let serving = env.store.production_models(None, 10).await.unwrap();
     assert_eq!(serving.items.len(), 1);
@@ -896,6 +902,7 @@ async fn a_stale_expected_revision_is_a_409_and_writes_nothing() {
         roles: vec![Role::Auditor],
         managed_by: "test".into(),
         updated_at: Utc::now(),
+        last_administered_at: None,
         revision: 1,
     };
     let r = env
@@ -1570,7 +1577,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "rollback",
         &ops(),
-        gov.rollback(&ops(), m, "latency regression"),
+        gov.rollback(&ops(), m, "latency regression", None),
     )
     .await
     .unwrap();

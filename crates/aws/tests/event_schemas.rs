@@ -278,7 +278,7 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
     gov.register(&dev(), MODEL, manifest(), None).await.unwrap();
     to_production(gov, 3).await;
     let rolled = gov
-        .rollback(&ops(), MODEL, "latency regression")
+        .rollback(&ops(), MODEL, "latency regression", None)
         .await
         .unwrap();
     let serving = rolled.production_version.expect("a version in production");

@@ -239,7 +239,12 @@ async fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
 /// `steward rollback`
 async fn rollback(a: RollbackArgs) -> anyhow::Result<ExitCode> {
     let c = client(&a.conn)?;
-    Ok(show(&a.conn, c.rollback(&a.name, &a.reason), render::model).await)
+    Ok(show(
+        &a.conn,
+        c.rollback(&a.name, &a.reason, a.from_version),
+        render::model,
+    )
+    .await)
 }
 
 /// `steward signal`

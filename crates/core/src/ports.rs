@@ -135,14 +135,22 @@ pub fn encode_cursor(key: &str) -> String {
 /// The key a listing resumes after (`""` for the first page); a cursor that is not one
 /// [`encode_cursor`] made is [`StoreError::InvalidCursor`].
 pub fn decode_cursor(cursor: Option<&str>) -> Result<String, StoreError> {
-    match cursor {
-        None => Ok(String::new()),
-        Some(c) => hex::decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or(StoreError::InvalidCursor),
+    let Some(c) = cursor else {
+        return Ok(String::new());
+    };
+    // No store hands out an empty cursor or one longer than a key can make.
+    if c.is_empty() || c.len() > MAX_CURSOR {
+        return Err(StoreError::InvalidCursor);
     }
+    hex::decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| !s.is_empty())
+        .ok_or(StoreError::InvalidCursor)
 }
+
+/// The longest cursor [`encode_cursor`] makes of a store key (1 KiB keys, hex).
+const MAX_CURSOR: usize = 2048;
 
 /// Registry storage: reads plus one atomic commit.
 ///

@@ -317,6 +317,10 @@ pub struct PrincipalRecord {
     /// Where the roles came from: `file`/`bootstrap` (seeded) or `api` (set by an admin).
     pub managed_by: String,
     pub updated_at: DateTime<Utc>,
+    /// When this principal last set another principal's roles: it decides no review of a
+    /// promotion requested before then (separation of duties, rule 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_administered_at: Option<DateTime<Utc>>,
     pub revision: u64,
 }
 

@@ -234,18 +234,33 @@ pub async fn deploy(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(v)).into_response())
 }
 
-/// `POST /v1/models/{name}/rollback` → 200 with the model.
+/// `POST /v1/models/{name}/rollback` → 200 with the model; an `Idempotency-Key` makes a
+/// retry answer with the first rollback's model (`Idempotent-Replayed: true`).
 pub async fn rollback(
     State(s): State<AppState>,
     Auth(caller): Auth,
     path: PathParams,
+    headers: HeaderMap,
     Body(req): Body<RollbackRequest>,
-) -> Result<Json<Model>, ApiError> {
-    let m = s
+) -> Result<Response, ApiError> {
+    let key = header_str(&headers, "Idempotency-Key")?;
+    let (m, replayed) = s
         .gov
-        .rollback(&caller, path.str("name"), &req.reason)
+        .rollback_keyed(
+            &caller,
+            path.str("name"),
+            &req.reason,
+            req.from_version,
+            key,
+        )
         .await?;
-    Ok(Json(m))
+    let mut response = Json(&m).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 /// `POST /v1/models/{name}/versions/{version}/retirement` → 200 with the retired version;

@@ -1,5 +1,5 @@
-//! Concurrent requests: idempotent retries create one version; racing promotions and
-//! deployments succeed exactly once.
+//! Concurrent requests: idempotent retries create one version; racing promotions,
+//! deployments and rollbacks succeed exactly once.
 
 use std::sync::Arc;
 
@@ -178,6 +178,153 @@ async fn two_concurrent_production_deployments_deploy_once() -> Result<()> {
         .filter(|d| d["environment"] == "production")
         .count();
     assert_eq!(prod_deploys, 1);
+    Ok(())
+}
+
+/// Twenty concurrent rollbacks of v1 → v2 → v3 with `body`; returns how many answered 200,
+/// how many of those were replays, and the production version after them.
+async fn twenty_rollbacks(
+    body: serde_json::Value,
+    key: Option<&'static str>,
+) -> Result<(usize, usize, serde_json::Value)> {
+    let app = Arc::new(spawn_app().await?);
+    for v in 1..=3 {
+        app.register("pricing", RiskTier::Low).await?;
+        app.to_production("pricing", v).await?;
+    }
+    let results = in_parallel(&app, 20, |app| {
+        let body = body.clone();
+        async move {
+            let mut req = app
+                .client
+                .post(app.url("/v1/models/pricing/rollback"))
+                .bearer_auth(token("ops"))
+                .json(&body);
+            if let Some(k) = key {
+                req = req.header("Idempotency-Key", k);
+            }
+            let r = req.send().await?;
+            let replayed = r.headers().get("idempotent-replayed").is_some();
+            Ok((
+                r.status().as_u16(),
+                replayed,
+                r.json::<serde_json::Value>().await?,
+            ))
+        }
+    })
+    .await?;
+    let (mut ok, mut replays) = (0, 0);
+    for (status, replayed, body) in results {
+        if status == 200 {
+            ok += 1;
+            replays += usize::from(replayed);
+            assert_eq!(body["production_version"], 2, "{body}");
+        } else {
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (409, Some("conflict"))
+            );
+        }
+    }
+    let rollbacks = app
+        .audit_events(Some("pricing"))
+        .await?
+        .into_iter()
+        .filter(|e| e["action"] == "model.rolled_back")
+        .count();
+    assert_eq!(rollbacks, 1, "exactly one rollback is recorded");
+    Ok((ok, replays, app.production_version("pricing", None).await?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_rollbacks_from_one_production_version_change_it_once() -> Result<()> {
+    // Before the fix 16-20 of them succeeded and production flip-flopped between 2 and 3.
+    let (ok, _, production) = twenty_rollbacks(
+        json!({"reason": "latency regression", "from_version": 3}),
+        None,
+    )
+    .await?;
+    assert_eq!((ok, production), (1, json!(2)));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_rollbacks_with_one_idempotency_key_change_production_once_and_all_answer_it(
+) -> Result<()> {
+    let (ok, replays, production) = twenty_rollbacks(
+        json!({"reason": "latency regression"}),
+        Some("incident-7f3a"),
+    )
+    .await?;
+    assert_eq!((ok, replays, production), (20, 19, json!(2)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rollback_idempotency_key_reused_with_another_reason_is_a_conflict() -> Result<()> {
+    let app = spawn_app().await?;
+    for v in 1..=2 {
+        app.register("pricing", RiskTier::Low).await?;
+        app.to_production("pricing", v).await?;
+    }
+    let send = |reason: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url("/v1/models/pricing/rollback"))
+                .bearer_auth(token("ops"))
+                .header("Idempotency-Key", "k-1")
+                .json(&json!({"reason": reason}))
+                .send()
+                .await?;
+            anyhow::Ok(r.status().as_u16())
+        }
+    };
+    assert_eq!(send("regression").await?, 200);
+    let before = app.snapshot().await?;
+    assert_eq!(send("another reason").await?, 409);
+    assert_eq!(app.snapshot().await?, before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rollback_naming_the_version_it_rolls_back_from_acts_only_while_that_version_serves(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    for v in 1..=3 {
+        app.register("pricing", RiskTier::Low).await?;
+        app.to_production("pricing", v).await?;
+    }
+    let rollback = |from: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.post(
+                "ops",
+                "/v1/models/pricing/rollback",
+                &json!({"reason": "regression", "from_version": from}),
+            )
+            .await
+        }
+    };
+    let r = rollback(json!(3)).await?.expect(200)?;
+    assert_eq!(r.body["production_version"], 2);
+    assert_eq!(r.body["rolled_back_from"], json!([3]));
+    // A retry of the same intent finds production moved on and changes nothing.
+    let before = app.snapshot().await?;
+    let r = rollback(json!(3)).await?.expect(409)?;
+    assert_eq!(r.code(), "conflict");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not 3"));
+    assert_eq!(
+        rollback(json!(0)).await?.expect(422)?.fields(),
+        ["from_version"]
+    );
+    assert_eq!(rollback(json!("3")).await?.status / 100, 4);
+    assert_eq!(app.snapshot().await?, before);
+    assert_eq!(app.production_version("pricing", None).await?, json!(2));
     Ok(())
 }
 

@@ -129,3 +129,38 @@ async fn actions_need_their_roles() -> Result<()> {
     assert_eq!(app.snapshot().await?, before);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_principal_who_administered_principals_during_a_promotion_may_not_decide_its_reviews(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    app.register("guarded", RiskTier::Low).await?;
+    let p = app.promote_as("dev", "guarded", 1, "staging").await?;
+    // "tech" is made an admin, administers, and is made a technical reviewer again by the
+    // other admin: the audit then shows principal.roles_set by tech before its decision.
+    // Before the fix that decision was accepted.
+    for (who, id, roles) in [
+        ("admin", "tech", serde_json::json!(["admin"])),
+        ("tech", "newcomer", serde_json::json!(["auditor"])),
+        ("admin", "tech", serde_json::json!(["technical-reviewer"])),
+    ] {
+        app.put(
+            who,
+            &format!("/v1/principals/{id}"),
+            &serde_json::json!({ "roles": roles }),
+        )
+        .await?
+        .expect(200)?;
+    }
+    refused(&app, "tech", &p, "technical", "separation_of_duties").await?;
+    let inbox = app
+        .get("tech", "/v1/reviews?status=pending")
+        .await?
+        .expect(200)?;
+    assert_eq!(inbox.body["items"], serde_json::json!([]));
+    // Another reviewer may.
+    app.decide("tech2", review_id(&p, "technical")?, "approve")
+        .await?
+        .expect(200)?;
+    Ok(())
+}

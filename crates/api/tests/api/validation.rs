@@ -272,3 +272,22 @@ async fn small_bodies_refuse_unknown_and_missing_fields() -> Result<()> {
     assert_eq!(app.snapshot().await?, before);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_garbage_review_cursor_is_refused_the_same_way_for_callers_without_a_reviewer_role(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    // Before the fix a caller with no reviewer role got 200 and an empty list.
+    for who in ["tech", "dev", "admin", "aud"] {
+        for cursor in ["zz", "0", "not-a-cursor", "%FF%FE"] {
+            let r = app
+                .get(who, &format!("/v1/reviews?cursor={cursor}"))
+                .await?
+                .expect(422)?;
+            assert_eq!(r.fields(), ["cursor"], "{who} {cursor:?}: {}", r.body);
+        }
+    }
+    let r = app.get("dev", "/v1/reviews").await?.expect(200)?;
+    assert_eq!(r.body, json!({"items": [], "next_cursor": null}));
+    Ok(())
+}

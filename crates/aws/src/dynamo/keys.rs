@@ -182,23 +182,11 @@ pub fn key_of(key: &Key) -> Option<ItemKey> {
     })
 }
 
-/// Cursors are opaque to callers: the hex of the last sort key a page returned (or evaluated).
-pub fn encode_cursor(last: &str) -> String {
-    hex::encode(last)
-}
+pub use steward_core::ports::encode_cursor;
 
-/// The sort key a cursor resumes after; `None` without a cursor.
+/// The sort key a cursor resumes after; `None` without a cursor (core's cursor format).
 pub fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, StoreError> {
-    let Some(c) = cursor else { return Ok(None) };
-    if c.is_empty() || c.len() > 2048 {
-        return Err(StoreError::InvalidCursor);
-    }
-    hex::decode(c)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|s| !s.is_empty())
-        .map(Some)
-        .ok_or(StoreError::InvalidCursor)
+    Ok(Some(steward_core::ports::decode_cursor(cursor)?).filter(|s| !s.is_empty()))
 }
 
 #[cfg(test)]

@@ -358,6 +358,9 @@ pub struct RollbackArgs {
     pub name: String,
     #[arg(long)]
     pub reason: String,
+    /// Roll back only while this version serves production (refused otherwise).
+    #[arg(long)]
+    pub from_version: Option<u32>,
     #[command(flatten)]
     pub conn: Conn,
 }

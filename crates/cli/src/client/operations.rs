@@ -172,10 +172,19 @@ impl Client {
     }
 
     /// `POST /v1/models/{name}/rollback`
-    pub async fn rollback(&self, name: &str, reason: &str) -> Result<Value> {
+    pub async fn rollback(
+        &self,
+        name: &str,
+        reason: &str,
+        from_version: Option<u32>,
+    ) -> Result<Value> {
+        let mut body = json!({"reason": reason});
+        if let Some(v) = from_version {
+            body["from_version"] = json!(v);
+        }
         self.post(
             &format!("/v1/models/{}/rollback", path_segment(name)),
-            &json!({"reason": reason}),
+            &body,
         )
         .await
     }

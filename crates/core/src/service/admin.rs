@@ -1,8 +1,9 @@
 //! Administration: principals' roles and the policy record.
 //!
-//! Invariants: only an admin sets roles, through the API; the last admin cannot lose the
-//! role; roles set through the API win over configuration seeding. Every change is audited
-//! and emitted.
+//! Invariants: only an admin sets roles, through the API, and never its own; the last admin
+//! cannot lose the role; roles set through the API win over configuration seeding. Every
+//! change is audited and emitted, and the administering principal's record keeps when it
+//! last administered (in the same commit) for separation of duties.
 
 use super::*;
 
@@ -47,7 +48,15 @@ impl Governance {
                 ));
             }
         }
-        self.put_principal(&caller.id, id, roles, "api", existing)
+        // The admin's own record remembers when it administered (rule 6 of separation of
+        // duties), in the same commit as the change it made.
+        let administrator = all.iter().find(|p| p.id == caller.id).map(|p| {
+            let mut a = p.clone();
+            a.last_administered_at = Some(self.now());
+            a.revision += 1;
+            (a, Expect::Revision(p.revision))
+        });
+        self.put_principal(&caller.id, id, roles, "api", existing, administrator)
             .await
     }
 
@@ -66,7 +75,7 @@ impl Governance {
             _ => {}
         }
         let system = PrincipalId::system(source);
-        self.put_principal(&system, id.clone(), roles, source, existing)
+        self.put_principal(&system, id.clone(), roles, source, existing, None)
             .await
             .map(Some)
     }
@@ -78,6 +87,7 @@ impl Governance {
         roles: Vec<Role>,
         source: &str,
         existing: Option<PrincipalRecord>,
+        administrator: Option<(PrincipalRecord, Expect)>,
     ) -> Result<PrincipalRecord, GovError> {
         let now = self.now();
         let (expect, revision, before) = match &existing {
@@ -93,10 +103,13 @@ impl Governance {
             roles: roles.clone(),
             managed_by: source.to_owned(),
             updated_at: now,
+            last_administered_at: existing.as_ref().and_then(|p| p.last_administered_at),
             revision,
         };
+        let mut puts = vec![Put::Principal(record.clone(), expect)];
+        puts.extend(administrator.map(|(a, e)| Put::Principal(a, e)));
         let commit = Commit {
-            puts: vec![Put::Principal(record.clone(), expect)],
+            puts,
             audit: vec![self.draft(actor, "principal.roles_set", None, None, json!({"principal": id, "roles": roles, "previous_roles": before, "source": source}))],
             events: vec![Self::event(PrincipalRolesChanged {
                 principal: id.clone(),

@@ -1,10 +1,9 @@
-//! Deployment and rollback.
+//! Deployment.
 //!
 //! Invariants: only a version approved for an environment (and, for production, meeting the
-//! production rules now) is deployed there; production changes are recorded in the model's
-//! production history, and a rollback walks back through it to the latest version that is
-//! neither current nor retired. Concurrent rollbacks of one production state change it once
-//! (the model's expected revision).
+//! production rules now) is deployed there; every production change is recorded in the
+//! model's production history (which `rollback.rs` walks back through), and deploying a
+//! version again through its own promotion makes it a rollback target once more.
 
 use super::*;
 
@@ -91,100 +90,5 @@ impl Governance {
         };
         self.registry.commit(commit).await.map_err(conflict)?;
         Ok(v)
-    }
-
-    /// The version that served production before the current one, if it can serve again:
-    /// the latest entry of the model's production history that is not the current version,
-    /// not retired and not a version production was rolled back from (so v3 → v2 → v1, never
-    /// back to v3).
-    pub(super) fn rollback_target(model: &Model) -> Option<u32> {
-        let current = model.production_version?;
-        model.production_history.iter().rev().copied().find(|v| {
-            *v != current
-                && !model.retired_versions.contains(v)
-                && !model.rolled_back_from.contains(v)
-        })
-    }
-
-    pub(super) fn rollback_puts(
-        &self,
-        model: &Model,
-        to: u32,
-        cause: &str,
-    ) -> (Vec<Put>, Option<u32>) {
-        let mut m = model.clone();
-        let from = m.production_version;
-        if let Some(f) = from.filter(|f| !m.rolled_back_from.contains(f)) {
-            m.rolled_back_from.push(f);
-        }
-        m.production_version = Some(to);
-        m.production_history.push(to);
-        m.revision += 1;
-        (
-            vec![
-                Put::Model(m, Expect::Revision(model.revision)),
-                Put::ProductionChange(ProductionChange {
-                    name: model.name.clone(),
-                    at: self.now(),
-                    version: Some(to),
-                    cause: cause.into(),
-                }),
-            ],
-            from,
-        )
-    }
-
-    /// Puts the previous production version back into production.
-    pub async fn rollback(
-        &self,
-        caller: &Caller,
-        name: &str,
-        reason: &str,
-    ) -> Result<Model, GovError> {
-        require_role(
-            caller,
-            &[Role::Operator, Role::ReleaseManager],
-            "rolling back",
-        )?;
-        let name = ModelName::parse(name)?;
-        let reason = non_empty("reason", reason)?;
-        let model = self.load_model(&name).await?;
-        let Some(current) = model.production_version else {
-            return Err(GovError::Conflict(format!(
-                "{name} has no version in production"
-            )));
-        };
-        let Some(to) = Self::rollback_target(&model) else {
-            return Err(GovError::Conflict(format!(
-                "{name} has no earlier production version to roll back to"
-            )));
-        };
-        let (puts, _) = self.rollback_puts(&model, to, "rollback");
-        // The model as committed: answering with it costs no second read.
-        let committed = puts.iter().find_map(|p| match p {
-            Put::Model(m, _) => Some(m.clone()),
-            _ => None,
-        });
-        let commit = Commit {
-            puts,
-            audit: vec![self.draft(
-                &caller.id,
-                "model.rolled_back",
-                Some(&name),
-                Some(to),
-                json!({"from": current, "to": to, "reason": reason, "automatic": false}),
-            )],
-            events: vec![Self::event(ModelRolledBack {
-                name: name.clone(),
-                from_version: current,
-                to_version: to,
-                reason: reason.clone(),
-                automatic: false,
-                incident_id: None,
-            })?],
-            idempotency: None,
-        };
-        self.registry.commit(commit).await.map_err(conflict)?;
-        committed.ok_or_else(|| GovError::Store(StoreError::backend_msg("rollback built no model")))
     }
 }

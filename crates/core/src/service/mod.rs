@@ -22,8 +22,8 @@ use crate::ids::{IdempotencyKey, IncidentId, PromotionId, RetirementId, ReviewId
 use crate::manifest::{from_value, Dependency, EvaluationInput, ModelCard, Registration};
 use crate::policy::{unmet_thresholds, Policy};
 use crate::ports::{
-    ArtifactCheck, AuditLog, Caller, Clock, Commit, Evidence, EvidenceKind, Expect, IdGen, Key,
-    ModelFilter, Page, Put, Registry, ReviewFilter, Workflows,
+    decode_cursor, ArtifactCheck, AuditLog, Caller, Clock, Commit, Evidence, EvidenceKind, Expect,
+    Fetched, IdGen, Key, ModelFilter, Page, Put, Registry, ReviewFilter, Workflows,
 };
 use crate::records::*;
 use crate::types::*;
@@ -42,6 +42,7 @@ mod registration;
 mod retirement;
 mod retraining;
 mod reviews;
+mod rollback;
 mod separation;
 
 pub use gates::GateResult;
@@ -154,7 +155,8 @@ impl Governance {
         &self.registry
     }
 
-    pub(crate) fn now(&self) -> DateTime<Utc> {
+    /// The time on Steward's clock (the edge stamps requests with it).
+    pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 

@@ -5,7 +5,7 @@
 //! approves the promotion and a rejection cancels the reviews still pending, all in the
 //! decision's one commit.
 
-use super::separation::separation_of_duties;
+use super::separation::{administered_during, separation_of_duties};
 use super::*;
 
 /// A review decision as posted.
@@ -28,6 +28,9 @@ impl Governance {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Review>, GovError> {
+        // Input first, the same for everyone: a caller who may see nothing still learns that
+        // its cursor is not one this list returned.
+        decode_cursor(cursor)?;
         let stages: Vec<ReviewStage> = if caller.has(Role::Admin) {
             vec![]
         } else {
@@ -52,13 +55,23 @@ impl Governance {
             )
             .await?;
         // Hide pending reviews that separation of duties would refuse this caller.
+        let administered_at = match status {
+            ReviewStatus::Pending => self.administered_at(caller).await?,
+            _ => None,
+        };
         let items = page
             .items
             .into_iter()
             .filter(|i| {
                 status != ReviewStatus::Pending
-                    || separation_of_duties(caller, &i.promotion, i.review.stage, Decision::Approve)
-                        .is_ok()
+                    || (separation_of_duties(
+                        caller,
+                        &i.promotion,
+                        i.review.stage,
+                        Decision::Approve,
+                    )
+                    .is_ok()
+                        && administered_during(caller, &i.promotion, administered_at).is_ok())
             })
             .map(|i| i.review)
             .collect();
@@ -68,12 +81,45 @@ impl Governance {
         })
     }
 
+    /// When `caller` last administered principals, if it ever did.
+    async fn administered_at(&self, caller: &Caller) -> Result<Option<DateTime<Utc>>, GovError> {
+        Ok(self
+            .registry
+            .principal(&caller.id)
+            .await?
+            .and_then(|p| p.last_administered_at))
+    }
+
+    /// [`Self::load_review`] plus when `caller` last administered principals, in the same
+    /// batch.
+    async fn load_review_for(
+        &self,
+        review_id: &str,
+        caller: &Caller,
+    ) -> Result<(Promotion, usize, ModelVersion, Option<DateTime<Utc>>), GovError> {
+        let (p, idx, v, mut f) = self.load_review_with(review_id, Some(&caller.id)).await?;
+        let administered = f
+            .principals
+            .remove(&caller.id)
+            .and_then(|p| p.last_administered_at);
+        Ok((p, idx, v, administered))
+    }
+
     /// A review's promotion, the review's index in it and the promotion's version, read in one
     /// batch: the review id names the promotion, and the promotion id names the version.
     pub(super) async fn load_review(
         &self,
         review_id: &str,
     ) -> Result<(Promotion, usize, ModelVersion), GovError> {
+        let (p, idx, v, _) = self.load_review_with(review_id, None).await?;
+        Ok((p, idx, v))
+    }
+
+    async fn load_review_with(
+        &self,
+        review_id: &str,
+        principal: Option<&PrincipalId>,
+    ) -> Result<(Promotion, usize, ModelVersion, Fetched), GovError> {
         let unknown = || GovError::NotFound(format!("no review {review_id}"));
         let id = ReviewId::parse(review_id).map_err(|_| unknown())?;
         let (name, version, stage) = (
@@ -84,10 +130,15 @@ impl Governance {
         let promotion_id = id.promotion().to_string();
         let mut f = self
             .registry
-            .get_many(&[
-                Key::Promotion(promotion_id.clone()),
-                Key::Version(name.clone(), version),
-            ])
+            .get_many(
+                &[
+                    Key::Promotion(promotion_id.clone()),
+                    Key::Version(name.clone(), version),
+                ]
+                .into_iter()
+                .chain(principal.map(|id| Key::Principal(id.clone())))
+                .collect::<Vec<_>>(),
+            )
             .await?;
         let p = f.promotions.remove(&promotion_id).ok_or_else(unknown)?;
         let v = f
@@ -99,7 +150,7 @@ impl Governance {
             .iter()
             .position(|r| r.stage == stage && r.id == review_id)
             .ok_or_else(unknown)?;
-        Ok((p, idx, v))
+        Ok((p, idx, v, f))
     }
 
     /// Records a reviewer's decision and advances the promotion.
@@ -109,9 +160,10 @@ impl Governance {
         review_id: &str,
         input: DecisionInput,
     ) -> Result<Promotion, GovError> {
-        let (mut p, idx, v) = self.load_review(review_id).await?;
+        let (mut p, idx, v, administered_at) = self.load_review_for(review_id, caller).await?;
         let stage = p.reviews[idx].stage;
         separation_of_duties(caller, &p, stage, input.decision)?;
+        administered_during(caller, &p, administered_at)?;
         let comment = match input.comment.as_deref() {
             Some(c) if !c.trim().is_empty() => Some(non_empty("comment", c)?),
             _ if input.decision == Decision::Reject => {

@@ -10,7 +10,14 @@
 //! 2. an admin manages principals and policy and decides no reviews;
 //! 3. the registrant of the version never decides a review of its promotion;
 //! 4. the requester of the promotion never decides a review of it;
-//! 5. in the high tier nobody approves two stages of one promotion (rejecting is allowed).
+//! 5. in the high tier nobody approves two stages of one promotion (rejecting is allowed);
+//! 6. ([`administered_during`]) a principal who administered principals after the promotion
+//!    was requested decides none of its reviews, even once it is no admin any more: whoever
+//!    could shape who reviews a promotion does not review it. (Nobody changes their own
+//!    roles, so no principal grants itself the role it decides with; the policy is
+//!    configuration, recorded at start, that no principal changes through Steward.)
+
+use chrono::{DateTime, Utc};
 
 use crate::error::GovError;
 use crate::ports::Caller;
@@ -61,6 +68,23 @@ pub(crate) fn separation_of_duties(
         }
     }
     Ok(())
+}
+
+/// Rule 6: `Ok` unless `caller` last administered principals (`administered_at`) at or after
+/// promotion `p` was requested.
+pub(crate) fn administered_during(
+    caller: &Caller,
+    p: &Promotion,
+    administered_at: Option<DateTime<Utc>>,
+) -> Result<(), GovError> {
+    match administered_at {
+        Some(t) if t >= p.requested_at => Err(GovError::SeparationOfDuties(format!(
+            "{} administered principals at {} while this promotion was open and may not review it",
+            caller.id,
+            t.to_rfc3339()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

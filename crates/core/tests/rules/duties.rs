@@ -246,7 +246,11 @@ fn each_action_needs_its_role() {
             forbidden(promote),
             "promoting needs developer or release manager"
         );
-        let rollback = h.gov.rollback(&c.dev, "credit-risk", "why").await.map(drop);
+        let rollback = h
+            .gov
+            .rollback(&c.dev, "credit-risk", "why", None)
+            .await
+            .map(drop);
         assert!(
             forbidden(rollback),
             "rolling back needs operator or release manager"
@@ -328,5 +332,59 @@ fn the_last_admin_cannot_lose_the_admin_role() {
             .await
             .unwrap();
         assert_eq!(seeded, None);
+    });
+}
+
+#[test]
+fn a_principal_who_administered_principals_while_a_promotion_was_open_never_decides_its_reviews() {
+    let h = Harness::new();
+    block_on(async {
+        let (root, dev) = (&h.cast.admin, &h.cast.dev);
+        h.gov
+            .seed_principal(&root.id, vec![Role::Admin], "bootstrap")
+            .await
+            .unwrap();
+        h.gov
+            .set_roles(root, "ex", vec![Role::Admin])
+            .await
+            .unwrap();
+        let p = in_review(&h, RiskTier::Low, dev, dev).await;
+        // "ex" administers while the promotion is open, then another admin makes it a
+        // technical reviewer: it may not decide that promotion's reviews, nor see them.
+        h.clock.advance(std::time::Duration::from_secs(60));
+        let ex_admin = caller("ex", &[Role::Admin]);
+        h.gov
+            .set_roles(&ex_admin, "someone", vec![Role::Auditor])
+            .await
+            .unwrap();
+        h.clock.advance(std::time::Duration::from_secs(60));
+        h.gov
+            .set_roles(root, "ex", vec![Role::TechnicalReviewer])
+            .await
+            .unwrap();
+        let ex = caller("ex", &[Role::TechnicalReviewer]);
+        let tech_review = &review(&p, Technical).id;
+        let why = separation(h.approve(&ex, tech_review).await);
+        assert!(why.contains("administered principals"), "{why}");
+        let inbox = h
+            .gov
+            .list_reviews(&ex, ReviewStatus::Pending, None, 50)
+            .await
+            .unwrap();
+        assert!(inbox.items.is_empty(), "{inbox:?}");
+        // A promotion requested after its last administration is ex's to review.
+        h.clock.advance(std::time::Duration::from_secs(60));
+        h.gov
+            .register(dev, "pricing", manifest(RiskTier::Low), None)
+            .await
+            .unwrap();
+        h.to_staging("pricing", 1).await;
+        let later = h
+            .gov
+            .request_promotion(dev, "pricing", 1, Environment::Production, None)
+            .await
+            .unwrap();
+        let decided = h.approve(&ex, &review(&later, Technical).id).await.unwrap();
+        assert_eq!(review(&decided, Technical).status, ReviewStatus::Approved);
     });
 }

@@ -199,7 +199,7 @@ fn a_rollback_puts_the_previous_production_version_back_and_is_audited() {
     two_production_versions(&h);
     let m = block_on(
         h.gov
-            .rollback(&h.cast.ops, "credit-risk", "latency regression"),
+            .rollback(&h.cast.ops, "credit-risk", "latency regression", None),
     )
     .unwrap();
     assert_eq!(m.production_version, Some(1));
@@ -210,7 +210,7 @@ fn a_rollback_puts_the_previous_production_version_back_and_is_audited() {
     );
     assert_eq!(e.details["reason"], "latency regression");
     assert_eq!(e.details["automatic"], false);
-    let empty = block_on(h.gov.rollback(&h.cast.ops, "credit-risk", " "));
+    let empty = block_on(h.gov.rollback(&h.cast.ops, "credit-risk", " ", None));
     assert_eq!(fields(empty), ["reason"]);
 }
 
@@ -219,10 +219,10 @@ fn a_rollback_without_an_earlier_production_version_is_a_conflict() {
     let h = Harness::new();
     block_on(async {
         h.register("credit-risk", RiskTier::Low).await;
-        let none = h.gov.rollback(&h.cast.ops, "credit-risk", "x").await;
+        let none = h.gov.rollback(&h.cast.ops, "credit-risk", "x", None).await;
         assert!(is_conflict(&none), "nothing in production: {none:?}");
         h.to_production("credit-risk", 1).await;
-        let only = h.gov.rollback(&h.cast.ops, "credit-risk", "x").await;
+        let only = h.gov.rollback(&h.cast.ops, "credit-risk", "x", None).await;
         assert!(is_conflict(&only), "no earlier version: {only:?}");
     });
 }
@@ -240,7 +240,7 @@ fn a_rollback_never_returns_to_a_retired_version() {
             .unwrap();
         let m = h
             .gov
-            .rollback(&h.cast.ops, "credit-risk", "regression")
+            .rollback(&h.cast.ops, "credit-risk", "regression", None)
             .await
             .unwrap();
         assert_eq!(m.production_version, Some(1));
@@ -255,7 +255,7 @@ fn concurrent_rollbacks_of_one_production_state_change_it_once() {
         // Two operators read the same production state; the second commit loses.
         let stale = h.gov.model_detail("credit-risk").await.unwrap().model;
         h.gov
-            .rollback(&h.cast.ops, "credit-risk", "first")
+            .rollback(&h.cast.ops, "credit-risk", "first", None)
             .await
             .unwrap();
         let mut m = stale.clone();
@@ -293,7 +293,12 @@ fn repeated_rollbacks_walk_back_through_earlier_versions_and_never_return_to_one
     two_production_versions(&h);
     block_on(h.new_production_version("credit-risk", RiskTier::Medium));
     assert_eq!(model(&h).production_version, Some(3));
-    let rollback = || block_on(h.gov.rollback(&h.cast.ops, "credit-risk", "regression"));
+    let rollback = || {
+        block_on(
+            h.gov
+                .rollback(&h.cast.ops, "credit-risk", "regression", None),
+        )
+    };
     assert_eq!(rollback().unwrap().production_version, Some(2));
     // Before the fix this went back to 3, the version just rolled back from.
     assert_eq!(rollback().unwrap().production_version, Some(1));
@@ -310,7 +315,11 @@ fn an_automatic_rollback_after_a_manual_one_does_not_return_to_the_version_rolle
     let h = Harness::new();
     two_production_versions(&h);
     block_on(h.new_production_version("credit-risk", RiskTier::Medium));
-    block_on(h.gov.rollback(&h.cast.ops, "credit-risk", "regression")).unwrap();
+    block_on(
+        h.gov
+            .rollback(&h.cast.ops, "credit-risk", "regression", None),
+    )
+    .unwrap();
     assert_eq!(model(&h).production_version, Some(2));
     let out = signal(&h, 2, SignalKind::Quality, "auc", 0.1);
     assert!(out.breached, "{out:?}");

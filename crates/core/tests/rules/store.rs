@@ -182,7 +182,7 @@ fn a_whole_governance_history_verifies_offline() {
         h.new_production_version("credit-risk", RiskTier::High)
             .await;
         h.gov
-            .rollback(&h.cast.ops, "credit-risk", "regression")
+            .rollback(&h.cast.ops, "credit-risk", "regression", None)
             .await
             .unwrap();
     });
