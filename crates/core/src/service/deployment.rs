@@ -14,7 +14,7 @@ impl Governance {
         &self,
         caller: &Caller,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         env: Environment,
         expected: Option<u64>,
     ) -> Result<ModelVersion, GovError> {
@@ -94,7 +94,7 @@ impl Governance {
     /// The version that served production before the current one, if it can serve again:
     /// the latest entry of the model's production history that is neither the current version
     /// nor retired.
-    pub(super) fn rollback_target(model: &Model) -> Option<u32> {
+    pub(super) fn rollback_target(model: &Model) -> Option<VersionNumber> {
         let current = model.production_version?;
         model
             .production_history
@@ -107,9 +107,9 @@ impl Governance {
     pub(super) fn rollback_puts(
         &self,
         model: &Model,
-        to: u32,
+        to: VersionNumber,
         cause: &str,
-    ) -> (Vec<Put>, Option<u32>) {
+    ) -> (Vec<Put>, Option<VersionNumber>) {
         let mut m = model.clone();
         let from = m.production_version;
         m.production_version = Some(to);

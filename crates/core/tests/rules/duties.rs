@@ -2,7 +2,7 @@
 //! and who may do what at all.
 
 use steward_core::records::{PromotionStatus, ReviewStatus};
-use steward_core::testing::{block_on, caller, manifest, Harness};
+use steward_core::testing::{block_on, caller, manifest, vn, Harness};
 use steward_core::types::{Environment, ReviewStage, RiskTier, Role};
 use steward_core::GovError;
 
@@ -22,9 +22,15 @@ async fn in_review(
         .register(registrant, "credit-risk", manifest(tier), None)
         .await
         .unwrap();
-    h.to_staging("credit-risk", 1).await;
+    h.to_staging("credit-risk", vn(1)).await;
     h.gov
-        .request_promotion(requester, "credit-risk", 1, Environment::Production, None)
+        .request_promotion(
+            requester,
+            "credit-risk",
+            vn(1),
+            Environment::Production,
+            None,
+        )
         .await
         .unwrap()
 }
@@ -239,7 +245,7 @@ fn each_action_needs_its_role() {
         .await;
         let promote = h
             .gov
-            .request_promotion(&c.tech, "credit-risk", 1, Environment::Production, None)
+            .request_promotion(&c.tech, "credit-risk", vn(1), Environment::Production, None)
             .await
             .map(drop);
         assert!(
@@ -253,7 +259,7 @@ fn each_action_needs_its_role() {
         );
         let retire = h
             .gov
-            .retire(&c.ops, "credit-risk", 1, "old", None)
+            .retire(&c.ops, "credit-risk", vn(1), "old", None)
             .await
             .map(drop);
         assert!(
