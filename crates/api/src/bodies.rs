@@ -45,6 +45,8 @@ pub struct RollbackRequest {
 #[serde(deny_unknown_fields)]
 pub struct RetirementRequest {
     pub reason: String,
+    /// As sent: a 0 is answered like any version the model does not have (a `replacement`
+    /// validation error from the handler), not as a malformed body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replacement: Option<u32>,
 }

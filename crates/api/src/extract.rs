@@ -14,8 +14,10 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use steward_core::ids::VersionNumber;
 use steward_core::manifest::from_value;
 use steward_core::ports::Caller;
+use steward_core::service::existing_version;
 use steward_core::FieldError;
 
 use crate::error::ApiError;
@@ -118,6 +120,14 @@ impl PathParams {
     /// A string parameter (always present: the route names it).
     pub fn str(&self, name: &str) -> &str {
         self.0.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    /// The `{version}` of a `/v1/models/{name}/versions/{version}` path. Not an integer: 400
+    /// naming it, as any integer parameter; 0: the 404 of a version the model does not have
+    /// (see `steward_core::service::existing_version`).
+    pub fn version(&self) -> Result<VersionNumber, ApiError> {
+        let n = self.int("version")?;
+        Ok(existing_version(self.str("name"), n)?)
     }
 
     /// An integer parameter; anything else is 400 naming it.

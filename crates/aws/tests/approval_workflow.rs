@@ -40,6 +40,7 @@ use steward_core::ports::AuditLog;
 use steward_core::records::{PromotionStatus, ReviewStatus};
 use steward_core::types::{Decision, Environment, ModelName, ReviewStage, RiskTier};
 use steward_core::{GovError, Governance};
+use steward_testkit::vn;
 
 /// How long any one wait may take before the case fails.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -201,7 +202,7 @@ async fn to_staging(ctx: &Ctx, model: &str, tier: RiskTier) -> Result<()> {
     })
     .await?;
     let p = retry("request staging", || {
-        gov.request_promotion(&dev, model, 1, Environment::Staging, None)
+        gov.request_promotion(&dev, model, vn(1), Environment::Staging, None)
     })
     .await?;
     let technical = reviewer(ReviewStage::Technical);
@@ -210,14 +211,14 @@ async fn to_staging(ctx: &Ctx, model: &str, tier: RiskTier) -> Result<()> {
     })
     .await?;
     retry("deploy staging", || {
-        gov.deploy(&dev, model, 1, Environment::Staging, None)
+        gov.deploy(&dev, model, vn(1), Environment::Staging, None)
     })
     .await?;
     retry("staging evaluation", || {
         gov.add_evaluation(
             &dev,
             model,
-            1,
+            vn(1),
             staging_evaluation_named("staging-shadow-2026q2"),
         )
     })
@@ -237,7 +238,7 @@ async fn run_case(ctx: Arc<Ctx>, case: Case) -> Result<String> {
     };
     let requester = dev();
     let p = retry("request production", || {
-        gov.request_promotion(&requester, &model, 1, Environment::Production, None)
+        gov.request_promotion(&requester, &model, vn(1), Environment::Production, None)
     })
     .await?;
     let arn = ctx.workflows.execution_arn(&p.id);
@@ -355,7 +356,12 @@ async fn run_case(ctx: Arc<Ctx>, case: Case) -> Result<String> {
         after.status
     );
     let name = ModelName::parse(&model).map_err(|e| anyhow!("{e:?}"))?;
-    let v = ctx.gov.registry().version(&name, 1).await?.context("v1")?;
+    let v = ctx
+        .gov
+        .registry()
+        .version(&name, vn(1))
+        .await?
+        .context("v1")?;
     ensure!(
         v.open_promotion.is_none(),
         "still open: {:?}",

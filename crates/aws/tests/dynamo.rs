@@ -22,6 +22,7 @@ use steward_core::audit::checkpoint::sign_checkpoint;
 use steward_core::audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use steward_core::audit::verify::verify_log;
 use steward_core::audit::{AuditDraft, CheckpointSigner, Ed25519Signer, MerkleTree};
+use steward_core::ids::VersionNumber;
 use steward_core::ports::{
     AuditLog, Caller, Commit, Expect, InProcessWorkflows, ModelFilter, Put, Registry, SystemClock,
     Workflows,
@@ -34,6 +35,7 @@ use steward_core::types::{
 };
 use steward_core::{GovError, Governance, Policy, StoreError};
 use steward_local::UuidIds;
+use steward_testkit::vn;
 use steward_testkit::*;
 
 // ---------------------------------------------------------------------------------- harness
@@ -163,7 +165,7 @@ fn draft(action: &str) -> AuditDraft {
     }
 }
 
-async fn to_staging(gov: &Governance, model: &str, v: u32) {
+async fn to_staging(gov: &Governance, model: &str, v: VersionNumber) {
     let p = gov
         .request_promotion(&dev(), model, v, Environment::Staging, None)
         .await
@@ -188,7 +190,7 @@ async fn to_staging(gov: &Governance, model: &str, v: u32) {
     .unwrap();
 }
 
-async fn to_production(gov: &Governance, model: &str, v: u32) {
+async fn to_production(gov: &Governance, model: &str, v: VersionNumber) {
     to_staging(gov, model, v).await;
     let p = gov
         .request_promotion(&dev(), model, v, Environment::Production, None)
@@ -311,12 +313,12 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
     assert!(!replayed);
     assert_eq!(
         (v1.version, v1.stage, v1.revision),
-        (1, Stage::Development, 1)
+        (vn(1), Stage::Development, 1)
     );
     let (v2, _) = gov.register(&dev(), m, manifest(), None).await.unwrap();
-    assert_eq!(v2.version, 2);
+    assert_eq!(v2.version, vn(2));
     let model = env.store.model(&name(m)).await.unwrap().unwrap();
-    assert_eq!((model.latest_version, model.revision), (2, 2));
+    assert_eq!((model.latest_version, model.revision), (vn(2), 2));
 
     // A card revision is a new revision of the version and of the card.
     let mut card = manifest()["card"].clone();
@@ -324,9 +326,12 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
         .as_array_mut()
         .unwrap()
         .push(json!("Not validated for small-business loans."));
-    let revised = gov.revise_card(&dev(), m, 1, card, Some(1)).await.unwrap();
+    let revised = gov
+        .revise_card(&dev(), m, vn(1), card, Some(1))
+        .await
+        .unwrap();
     assert_eq!((revised.card_revision, revised.revision), (2, 2));
-    let cards = gov.card_revisions(m, 1).await.unwrap();
+    let cards = gov.card_revisions(m, vn(1)).await.unwrap();
     assert_eq!(
         cards.iter().map(|c| c.card_revision).collect::<Vec<_>>(),
         [1, 2]
@@ -334,12 +339,12 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
 
     // Staging, then production with four distinct reviewers.
     let before_staging = Utc::now();
-    to_staging(gov, m, 1).await;
-    let v = gov.version_detail(m, 1).await.unwrap();
+    to_staging(gov, m, vn(1)).await;
+    let v = gov.version_detail(m, vn(1)).await.unwrap();
     assert_eq!(v.version.stage, Stage::Staging);
     assert_eq!(v.promotions.len(), 1);
     let p = gov
-        .request_promotion(&dev(), m, 1, Environment::Production, None)
+        .request_promotion(&dev(), m, vn(1), Environment::Production, None)
         .await
         .unwrap();
     assert_eq!(
@@ -368,7 +373,7 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
         .unwrap()
         .items
         .is_empty());
-    let gate = gov.gate(m, 1, Environment::Production).await.unwrap();
+    let gate = gov.gate(m, vn(1), Environment::Production).await.unwrap();
     assert!(!gate.allowed);
     let err = gov
         .decide(
@@ -406,28 +411,28 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
         "the staging and the production review"
     );
     assert!(
-        gov.gate(m, 1, Environment::Production)
+        gov.gate(m, vn(1), Environment::Production)
             .await
             .unwrap()
             .allowed
     );
     let before_v1 = Utc::now();
     let deployed = gov
-        .deploy(&rel(), m, 1, Environment::Production, None)
+        .deploy(&rel(), m, vn(1), Environment::Production, None)
         .await
         .unwrap();
     assert_eq!(deployed.stage, Stage::Production);
     let after_v1 = Utc::now();
 
     // Version 2 replaces it, then a rollback returns to version 1.
-    to_production(gov, m, 2).await;
+    to_production(gov, m, vn(2)).await;
     let after_v2 = Utc::now();
     let rolled = gov
         .rollback(&ops(), m, "latency regression", None)
         .await
         .unwrap();
-    assert_eq!(rolled.production_version, Some(1));
-    assert_eq!(rolled.production_history, [1, 2, 1]);
+    assert_eq!(rolled.production_version, Some(vn(1)));
+    assert_eq!(rolled.production_history, [vn(1), vn(2), vn(1)]);
     let after_rollback = Utc::now();
 
     // Signals: drift over the card's threshold opens an incident and requests retraining;
@@ -498,27 +503,27 @@ async fn a_high_risk_model_goes_from_registration_through_production_to_retireme
     let at = |t| gov.production_at(m, t);
     assert_eq!(at(before_staging).await.unwrap().version, None);
     assert_eq!(at(before_v1).await.unwrap().version, None);
-    assert_eq!(at(after_v1).await.unwrap().version, Some(1));
-    assert_eq!(at(after_v2).await.unwrap().version, Some(2));
-    assert_eq!(at(after_rollback).await.unwrap().version, Some(1));
-    assert_eq!(at(Utc::now()).await.unwrap().version, Some(1));
+    assert_eq!(at(after_v1).await.unwrap().version, Some(vn(1)));
+    assert_eq!(at(after_v2).await.unwrap().version, Some(vn(2)));
+    assert_eq!(at(after_rollback).await.unwrap().version, Some(vn(1)));
+    assert_eq!(at(Utc::now()).await.unwrap().version, Some(vn(1)));
 
     // Retirement: refused while serving without a replacement, then with one (an explicit
     // replacement may be a version once rolled back from: people decided it).
     let err = gov
-        .retire(&dev(), m, 1, "superseded", None)
+        .retire(&dev(), m, vn(1), "superseded", None)
         .await
         .unwrap_err();
     assert!(matches!(err, GovError::Policy(_)), "{err}");
     let retired = gov
-        .retire(&dev(), m, 1, "superseded by version 2", Some(2))
+        .retire(&dev(), m, vn(1), "superseded by version 2", Some(vn(2)))
         .await
         .unwrap()
         .into_version();
     assert_eq!(retired.stage, Stage::Retired);
     let model = gov.model_detail(m).await.unwrap();
-    assert_eq!(model.model.production_version, Some(2));
-    assert_eq!(model.model.retired_versions, [1]);
+    assert_eq!(model.model.production_version, Some(vn(2)));
+    assert_eq!(model.model.retired_versions, [vn(1)]);
     assert!(model.model.rolled_back_from.is_empty());
     assert_eq!(
         model.versions.iter().map(|v| v.stage).collect::<Vec<_>>(),
@@ -574,8 +579,8 @@ async fn models_are_listed_by_stage_owner_and_tier_and_paged_with_opaque_cursors
     gov.register(&dev(), "beta", manifest_for("growth", RiskTier::Low), None)
         .await
         .unwrap();
-    to_staging(gov, "beta", 2).await;
-    to_staging(gov, "omega", 1).await;
+    to_staging(gov, "beta", vn(2)).await;
+    to_staging(gov, "omega", vn(1)).await;
 
     let all = |f: ModelFilter, limit: usize| async move {
         let mut names = Vec::new();
@@ -668,7 +673,7 @@ async fn models_are_listed_by_stage_owner_and_tier_and_paged_with_opaque_cursors
     let versions = env.store.versions(&name("beta")).await.unwrap();
     assert_eq!(
         versions.iter().map(|v| v.version).collect::<Vec<_>>(),
-        [1, 2]
+        [vn(1), vn(2)]
     );
     env.finish().await;
 }
@@ -681,7 +686,7 @@ async fn reviews_are_listed_by_status_and_stage_and_paged() {
         gov.register(&dev(), m, manifest_for("risk", RiskTier::Medium), None)
             .await
             .unwrap();
-        gov.request_promotion(&dev(), m, 1, Environment::Staging, None)
+        gov.request_promotion(&dev(), m, vn(1), Environment::Staging, None)
             .await
             .unwrap();
     }
@@ -758,7 +763,7 @@ async fn an_idempotency_key_replays_the_first_registration_and_refuses_another_b
         .register(&dev(), "fraud", manifest(), Some("run-2"))
         .await
         .unwrap();
-    assert_eq!(next.version, 2);
+    assert_eq!(next.version, vn(2));
     env.finish().await;
 }
 
@@ -780,7 +785,7 @@ async fn twenty_concurrent_registrations_of_one_model_get_twenty_versions_and_a_
     }
     println!("20 concurrent registrations: {:?}", env.take());
     versions.sort();
-    assert_eq!(versions, (1..=20).collect::<Vec<u32>>());
+    assert_eq!(versions, (1..=20).map(vn).collect::<Vec<_>>());
     let registered = env
         .store
         .events(Some(&name("busy")), 0, 100)
@@ -807,8 +812,8 @@ async fn two_concurrent_promotion_requests_start_exactly_one_and_the_other_is_a_
     let (one, two) = (dev(), dev2());
     let (a, b) = tokio::join!(
         env.gov
-            .request_promotion(&one, "racy", 1, Environment::Staging, None),
-        other_gov.request_promotion(&two, "racy", 1, Environment::Staging, None)
+            .request_promotion(&one, "racy", vn(1), Environment::Staging, None),
+        other_gov.request_promotion(&two, "racy", vn(1), Environment::Staging, None)
     );
     let results = [a, b];
     let conflicts = results
@@ -817,7 +822,7 @@ async fn two_concurrent_promotion_requests_start_exactly_one_and_the_other_is_a_
         .count();
     let ok = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!((ok, conflicts), (1, 1), "{results:?}");
-    let promotions = env.store.promotions_of(&name("racy"), 1).await.unwrap();
+    let promotions = env.store.promotions_of(&name("racy"), vn(1)).await.unwrap();
     assert_eq!(promotions.len(), 1);
     let requested = env
         .store
@@ -847,7 +852,7 @@ async fn a_stale_expected_revision_is_a_409_and_writes_nothing() {
     // Through governance: the caller's expected revision is stale.
     let err = env
         .gov
-        .request_promotion(&dev(), "credit-risk", 1, Environment::Staging, Some(99))
+        .request_promotion(&dev(), "credit-risk", vn(1), Environment::Staging, Some(99))
         .await
         .unwrap_err();
     assert!(matches!(err, GovError::Conflict(_)), "{err}");
@@ -877,7 +882,7 @@ async fn a_stale_expected_revision_is_a_409_and_writes_nothing() {
     );
     let stored = env
         .store
-        .version(&name("credit-risk"), 1)
+        .version(&name("credit-risk"), vn(1))
         .await
         .unwrap()
         .unwrap();
@@ -950,7 +955,7 @@ async fn a_key_taken_by_a_concurrent_writer_replays_instead_of_registering_twice
         let (v, replayed) = r.unwrap().unwrap();
         outcomes.push((v.version, replayed));
     }
-    assert!(outcomes.iter().all(|(v, _)| *v == 1), "{outcomes:?}");
+    assert!(outcomes.iter().all(|(v, _)| *v == vn(1)), "{outcomes:?}");
     assert_eq!(
         outcomes.iter().filter(|(_, r)| !r).count(),
         1,
@@ -1429,7 +1434,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "get version detail",
         &dev(),
-        gov.version_detail(m, 1),
+        gov.version_detail(m, vn(1)),
     )
     .await
     .unwrap();
@@ -1482,22 +1487,32 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "put card",
         &dev(),
-        gov.revise_card(&dev(), m, 1, card, None),
+        gov.revise_card(&dev(), m, vn(1), card, None),
     )
     .await
     .unwrap();
-    env.measure(&mut c, "card revisions", &dev(), gov.card_revisions(m, 1))
-        .await
-        .unwrap();
-    env.measure(&mut c, "gate", &dev(), gov.gate(m, 1, Environment::Staging))
-        .await
-        .unwrap();
+    env.measure(
+        &mut c,
+        "card revisions",
+        &dev(),
+        gov.card_revisions(m, vn(1)),
+    )
+    .await
+    .unwrap();
+    env.measure(
+        &mut c,
+        "gate",
+        &dev(),
+        gov.gate(m, vn(1), Environment::Staging),
+    )
+    .await
+    .unwrap();
     let p = env
         .measure(
             &mut c,
             "promotion (staging)",
             &dev(),
-            gov.request_promotion(&dev(), m, 1, Environment::Staging, None),
+            gov.request_promotion(&dev(), m, vn(1), Environment::Staging, None),
         )
         .await
         .unwrap();
@@ -1524,7 +1539,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "deploy (staging)",
         &dev(),
-        gov.deploy(&dev(), m, 1, Environment::Staging, None),
+        gov.deploy(&dev(), m, vn(1), Environment::Staging, None),
     )
     .await
     .unwrap();
@@ -1535,7 +1550,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         gov.add_evaluation(
             &dev(),
             m,
-            1,
+            vn(1),
             staging_evaluation_named("staging-shadow-2026q2"),
         ),
     )
@@ -1546,7 +1561,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
             &mut c,
             "promotion (production, high tier)",
             &dev(),
-            gov.request_promotion(&dev(), m, 1, Environment::Production, None),
+            gov.request_promotion(&dev(), m, vn(1), Environment::Production, None),
         )
         .await
         .unwrap();
@@ -1560,7 +1575,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "gate (production)",
         &rel(),
-        gov.gate(m, 1, Environment::Production),
+        gov.gate(m, vn(1), Environment::Production),
     )
     .await
     .unwrap();
@@ -1568,11 +1583,11 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "deploy (production)",
         &rel(),
-        gov.deploy(&rel(), m, 1, Environment::Production, None),
+        gov.deploy(&rel(), m, vn(1), Environment::Production, None),
     )
     .await
     .unwrap();
-    to_production(gov, m, 2).await;
+    to_production(gov, m, vn(2)).await;
     env.measure(
         &mut c,
         "rollback",
@@ -1619,7 +1634,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "signal (with Idempotency-Key)",
         &ops(),
-        gov.signal_once(&ops(), keyed.clone().into(), Some("evt-1")),
+        gov.signal_once(&ops(), keyed.clone().try_into().unwrap(), Some("evt-1")),
     )
     .await
     .unwrap();
@@ -1628,7 +1643,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
             &mut c,
             "signal (idempotent replay)",
             &ops(),
-            gov.signal_once(&ops(), keyed.into(), Some("evt-1")),
+            gov.signal_once(&ops(), keyed.try_into().unwrap(), Some("evt-1")),
         )
         .await
         .unwrap();
@@ -1645,7 +1660,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "retire (with replacement)",
         &rel(),
-        gov.retire(&rel(), m, 2, "superseded", Some(1)),
+        gov.retire(&rel(), m, vn(2), "superseded", Some(vn(1))),
     )
     .await
     .unwrap();
@@ -1667,7 +1682,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
             &mut c,
             "retirement request (workflow)",
             &dev(),
-            workflow.retire(&dev(), "retiring", 1, "superseded", None),
+            workflow.retire(&dev(), "retiring", vn(1), "superseded", None),
         )
         .await
         .unwrap()
@@ -1678,7 +1693,7 @@ async fn every_operation_makes_at_most_two_requests_and_none_is_a_scan() {
         &mut c,
         "retirement confirmation",
         &comp,
-        workflow.decide_retirement(&comp, "retiring", 1, Decision::Approve, None),
+        workflow.decide_retirement(&comp, "retiring", vn(1), Decision::Approve, None),
     )
     .await
     .unwrap();

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use steward_aws::events::SOURCE;
 use steward_aws::handlers::stream::with_audit_seq;
 use steward_core::events::GovernanceEvent;
+use steward_core::ids::VersionNumber;
 use steward_core::ports::{Caller, SystemClock, Workflows};
 use steward_core::records::{DomainEvent, ReviewStatus};
 use steward_core::service::RetireOutcome;
@@ -30,6 +31,7 @@ use steward_core::types::{
 };
 use steward_core::{Governance, Policy};
 use steward_local::Embedded;
+use steward_testkit::vn;
 
 const MANIFEST_V1: &str = include_str!("../../../examples/credit-risk-v1.json");
 const SERVICE_RS: &str = include_str!("../../core/src/service/mod.rs");
@@ -108,7 +110,7 @@ fn manifest() -> Value {
     serde_json::from_str(MANIFEST_V1).unwrap()
 }
 
-fn staging_evaluation(v: u32) -> Value {
+fn staging_evaluation(v: VersionNumber) -> Value {
     json!({
         "name": format!("staging-shadow-v{v}"),
         "dataset": {
@@ -128,7 +130,7 @@ fn decision(decision: Decision) -> DecisionInput {
     }
 }
 
-async fn to_staging(gov: &Governance, v: u32) {
+async fn to_staging(gov: &Governance, v: VersionNumber) {
     let p = gov
         .request_promotion(&dev(), MODEL, v, Environment::Staging, None)
         .await
@@ -148,7 +150,7 @@ async fn to_staging(gov: &Governance, v: u32) {
         .unwrap();
 }
 
-async fn to_production(gov: &Governance, v: u32) {
+async fn to_production(gov: &Governance, v: VersionNumber) {
     to_staging(gov, v).await;
     let p = gov
         .request_promotion(&dev(), MODEL, v, Environment::Production, None)
@@ -227,19 +229,21 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
 
     // Version 1: registered, card revised, evaluated, through staging into production.
     let (v1, _) = gov.register(&dev(), MODEL, manifest(), None).await.unwrap();
-    assert_eq!(v1.version, 1);
+    assert_eq!(v1.version, vn(1));
     let mut card = manifest()["card"].clone();
     card["limitations"]
         .as_array_mut()
         .unwrap()
         .push(json!("Not validated for small-business loans."));
-    gov.revise_card(&dev(), MODEL, 1, card, None).await.unwrap();
-    to_production(gov, 1).await;
+    gov.revise_card(&dev(), MODEL, vn(1), card, None)
+        .await
+        .unwrap();
+    to_production(gov, vn(1)).await;
 
     // Version 2 replaces it in production; drift asks for retraining, a quality breach on
     // the serving version rolls production back by itself.
     gov.register(&dev(), MODEL, manifest(), None).await.unwrap();
-    to_production(gov, 2).await;
+    to_production(gov, vn(2)).await;
     let name = ModelName::parse(MODEL).unwrap();
     let drift = gov
         .signal(
@@ -276,7 +280,7 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
 
     // Version 3 goes to production and is rolled back by hand.
     gov.register(&dev(), MODEL, manifest(), None).await.unwrap();
-    to_production(gov, 3).await;
+    to_production(gov, vn(3)).await;
     let rolled = gov
         .rollback(&ops(), MODEL, "latency regression", None)
         .await
@@ -286,7 +290,7 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
     // Version 4: its staging promotion is rejected.
     gov.register(&dev(), MODEL, manifest(), None).await.unwrap();
     let p = gov
-        .request_promotion(&dev(), MODEL, 4, Environment::Staging, None)
+        .request_promotion(&dev(), MODEL, vn(4), Environment::Staging, None)
         .await
         .unwrap();
     gov.decide(
@@ -298,7 +302,7 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
     .unwrap();
 
     // Version 2 is retired in favour of the version in production.
-    gov.retire(&rel(), MODEL, 2, "superseded", Some(serving))
+    gov.retire(&rel(), MODEL, vn(2), "superseded", Some(serving))
         .await
         .unwrap();
 
@@ -318,7 +322,7 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
         Policy::default(),
     );
     let pending = confirming
-        .retire(&rel(), MODEL, 4, "never shipped", None)
+        .retire(&rel(), MODEL, vn(4), "never shipped", None)
         .await
         .unwrap();
     assert!(matches!(pending, RetireOutcome::Pending(_)), "{pending:?}");
@@ -334,7 +338,7 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
     let embedded = Embedded::open(dir, policy).await.unwrap();
     let gov = &embedded.gov;
     gov.register(&dev(), MODEL, manifest(), None).await.unwrap();
-    gov.request_promotion(&dev(), MODEL, 5, Environment::Staging, None)
+    gov.request_promotion(&dev(), MODEL, vn(5), Environment::Staging, None)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;

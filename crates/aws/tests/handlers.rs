@@ -50,6 +50,7 @@ use steward_core::types::{Environment, PrincipalId, RiskTier, Role};
 
 mod common;
 use common::*;
+use steward_testkit::vn;
 
 impl Stack {
     fn publisher(&self) -> StreamPublisher {
@@ -154,10 +155,10 @@ async fn some_governance(stack: &Stack, model: &str) -> Result<()> {
     let gov = &stack.backend.gov;
     gov.register(&dev(), model, manifest(), None).await?;
     let p = gov
-        .request_promotion(&dev(), model, 1, Environment::Staging, None)
+        .request_promotion(&dev(), model, vn(1), Environment::Staging, None)
         .await?;
     gov.decide(&tech(), &p.reviews[0].id, approve()).await?;
-    gov.deploy(&dev(), model, 1, Environment::Staging, None)
+    gov.deploy(&dev(), model, vn(1), Environment::Staging, None)
         .await?;
     Ok(())
 }
@@ -483,7 +484,7 @@ async fn the_inbox_stores_each_token_and_answers_a_review_decided_before_it_arri
 
     // Version 1: the token arrives first, then the decision answers the task.
     let p1 = gov
-        .request_promotion(&dev(), "fraud", 1, Environment::Staging, None)
+        .request_promotion(&dev(), "fraud", vn(1), Environment::Staging, None)
         .await?;
     let asked = stack
         .drain(&inbox_queue, 1, Duration::from_secs(10))
@@ -526,7 +527,7 @@ async fn the_inbox_stores_each_token_and_answers_a_review_decided_before_it_arri
 
     // Version 2: the decision comes first (no token yet); the inbox answers on arrival.
     let p2 = gov
-        .request_promotion(&dev(), "fraud", 2, Environment::Staging, None)
+        .request_promotion(&dev(), "fraud", vn(2), Environment::Staging, None)
         .await?;
     gov.decide(&tech(), &p2.reviews[0].id, approve()).await?;
     let asked = stack
@@ -568,7 +569,7 @@ async fn a_review_timed_out_by_its_workflow_expires_the_promotion_once() -> Resu
     let gov = &stack.backend.gov;
     gov.register(&dev(), "pricing", manifest(), None).await?;
     let p = gov
-        .request_promotion(&dev(), "pricing", 1, Environment::Staging, None)
+        .request_promotion(&dev(), "pricing", vn(1), Environment::Staging, None)
         .await?;
     let review_id = p.reviews[0].id.clone();
 
@@ -595,7 +596,7 @@ async fn a_review_timed_out_by_its_workflow_expires_the_promotion_once() -> Resu
     assert_eq!(after.status, PromotionStatus::Expired);
     assert_eq!(after.reviews[0].status, ReviewStatus::Expired);
     let name = steward_core::types::ModelName::parse("pricing").unwrap();
-    let v = gov.registry().version(&name, 1).await?.context("v1")?;
+    let v = gov.registry().version(&name, vn(1)).await?.context("v1")?;
     assert_eq!(v.open_promotion, None, "the version may be promoted again");
     let size = stack.backend.store.head().await?.size;
     let last = stack.backend.store.events(None, size - 2, 10).await?;

@@ -21,6 +21,7 @@ use steward_aws::s3::{create_audit_bucket, verify_s3, AuditObjects, S3VerifyErro
 use steward_core::audit::checkpoint::{checkpoint_message, key_id_for};
 use steward_core::audit::verify::VerifyError;
 use steward_core::audit::{format_time, leaf_hash, AuditDraft, MerkleTree, PublicKey};
+use steward_testkit::vn;
 
 async fn p256_key(kms: &aws_sdk_kms::Client) -> Result<String> {
     let out = kms
@@ -150,7 +151,7 @@ async fn a_log_with_kms_signed_checkpoints_verifies_from_s3() -> Result<()> {
             actor: "arn:aws:iam::123456789012:user/alice".into(),
             action: "card.revised".into(),
             name: Some("credit-risk".into()),
-            version: Some(1),
+            version: Some(vn(1)),
             details: json!({"card_revision": seq}),
         }
         .at(seq);

@@ -21,12 +21,14 @@ use steward_aws::handlers::checkpoint::{checkpoint, Checkpointer};
 use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
 use steward_aws::handlers::monitor::{alarm_name_target, monitor};
 use steward_aws::workflows::TaskTokens;
+use steward_core::ids::VersionNumber;
 use steward_core::records::ReviewStatus;
 use steward_core::types::{Environment, RiskTier};
 use steward_core::Governance;
 
 mod common;
 use common::*;
+use steward_testkit::vn;
 
 const MODEL: &str = "credit-risk";
 const ALARM_RULE: &str = include_str!("../../../events/rules/model-alarm-state-change.json");
@@ -45,7 +47,7 @@ fn manifest() -> Value {
 }
 
 /// Registered → staging → production with every approval.
-async fn to_production(gov: &Governance, v: u32) -> Result<()> {
+async fn to_production(gov: &Governance, v: VersionNumber) -> Result<()> {
     for target in [Environment::Staging, Environment::Production] {
         let p = gov
             .request_promotion(&dev(), MODEL, v, target, None)
@@ -60,7 +62,7 @@ async fn to_production(gov: &Governance, v: u32) -> Result<()> {
         };
         gov.deploy(&who, MODEL, v, target, None).await?;
         if target == Environment::Staging {
-            gov.add_evaluation(&dev(), MODEL, v, staging_evaluation(v))
+            gov.add_evaluation(&dev(), MODEL, v, staging_evaluation(v.get()))
                 .await?;
         }
     }
@@ -73,8 +75,8 @@ async fn three_versions(gov: &Governance) -> Result<()> {
     for _ in 0..3 {
         gov.register(&dev(), MODEL, manifest(), None).await?;
     }
-    to_production(gov, 1).await?;
-    to_production(gov, 3).await?;
+    to_production(gov, vn(1)).await?;
+    to_production(gov, vn(3)).await?;
     Ok(())
 }
 
@@ -145,7 +147,7 @@ async fn a_drift_alarm_over_the_card_maximum_opens_an_incident_and_requests_retr
     let incidents = gov.incidents(Some(MODEL), None, 10).await?.items;
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     let incident = &incidents[0];
-    assert_eq!(incident.version, Some(3));
+    assert_eq!(incident.version, Some(vn(3)));
     assert_eq!(incident.metric, "psi");
     // The worst of the alarm's datapoints [0.24, 0.31] for a drift maximum.
     assert_eq!(incident.value, Some(0.31));
@@ -164,7 +166,7 @@ async fn a_drift_alarm_over_the_card_maximum_opens_an_incident_and_requests_retr
     // Drift does not move production.
     assert_eq!(
         gov.model_detail(MODEL).await?.model.production_version,
-        Some(3)
+        Some(vn(3))
     );
     Ok(())
 }
@@ -187,7 +189,7 @@ async fn a_quality_alarm_under_the_card_minimum_rolls_production_back() -> Resul
     assert_eq!(incidents[0].actions, ["alerted", "rolled_back_to:1"]);
     assert_eq!(
         gov.model_detail(MODEL).await?.model.production_version,
-        Some(1)
+        Some(vn(1))
     );
     let audit = audit_actions(gov).await?;
     let rollback = audit
@@ -225,7 +227,7 @@ async fn reported_metrics_apply_the_card_drift_maximum_and_quality_minimum() -> 
     assert_eq!(incidents[1].actions, ["retraining_requested"]);
     assert_eq!(
         gov.model_detail(MODEL).await?.model.production_version,
-        Some(1)
+        Some(vn(1))
     );
     Ok(())
 }
@@ -271,7 +273,7 @@ async fn an_alarm_for_an_unknown_model_is_logged_and_ignored_with_nothing_writte
     assert!(gov.incidents(Some(MODEL), None, 10).await?.items.is_empty());
     assert_eq!(
         gov.model_detail(MODEL).await?.model.production_version,
-        Some(3)
+        Some(vn(3))
     );
     Ok(())
 }
@@ -310,11 +312,11 @@ fn an_alarm_name_names_its_model_version_and_metric() {
     let t = |name: &str| alarm_name_target(name).map(|(m, v, x)| (m.to_string(), v, x));
     assert_eq!(
         t("steward-model-credit-risk-3-auc"),
-        Some(("credit-risk".into(), 3, "auc".into()))
+        Some(("credit-risk".into(), vn(3), "auc".into()))
     );
     assert_eq!(
         t("steward-model-gpt-4-mini-12-psi-daily"),
-        Some(("gpt-4-mini".into(), 12, "psi-daily".into()))
+        Some(("gpt-4-mini".into(), vn(12), "psi-daily".into()))
     );
     assert_eq!(t("steward-model-credit-risk-auc"), None);
     assert_eq!(t("steward-model-credit-risk-3"), None);
@@ -333,7 +335,7 @@ async fn the_checkpoint_schedule_opens_a_due_periodic_review_once() -> Result<()
     let stack = Stack::new(&[("STEWARD_POLICY", quick_periodic())]).await?;
     let gov = &stack.backend.gov;
     gov.register(&dev(), MODEL, manifest(), None).await?;
-    to_production(gov, 1).await?;
+    to_production(gov, vn(1)).await?;
     let deps = Checkpointer {
         gov: gov.clone(),
         store: stack.backend.store.clone(),
@@ -360,7 +362,7 @@ async fn the_checkpoint_schedule_opens_a_due_periodic_review_once() -> Result<()
         .await?
         .items;
     assert_eq!(inbox.len(), 1, "{inbox:?}");
-    assert_eq!(inbox[0].version, 1);
+    assert_eq!(inbox[0].version, vn(1));
     assert_eq!(inbox[0].target, Environment::Production);
     let audit = audit_actions(gov).await?;
     assert_eq!(count(&audit, "periodic_review.due"), 1);
@@ -378,7 +380,7 @@ async fn a_periodic_review_runs_the_approval_workflow_and_its_approval_ends_the_
         .clone()
         .context("the stack runs Step Functions")?;
     gov.register(&dev(), MODEL, manifest(), None).await?;
-    to_production(gov, 1).await?;
+    to_production(gov, vn(1)).await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let deps = Checkpointer {
         gov: gov.clone(),

@@ -36,6 +36,7 @@ use steward_core::records::ModelVersion;
 use steward_core::service::RetireOutcome;
 use steward_core::types::{Decision, ModelName, Stage};
 use steward_core::{GovError, Governance};
+use steward_testkit::vn;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 const RETIREMENT_ASL: &str = include_str!("../../../statemachines/retirement.asl.json");
@@ -82,7 +83,12 @@ impl Ctx {
         let name = ModelName::parse(model).map_err(|e| anyhow!("{e:?}"))?;
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let v = self.gov.registry().version(&name, 1).await?.context("v1")?;
+            let v = self
+                .gov
+                .registry()
+                .version(&name, vn(1))
+                .await?
+                .context("v1")?;
             if v.pending_retirement.is_none() {
                 return Ok(v);
             }
@@ -118,7 +124,13 @@ async fn request(
 ) -> Result<(String, String)> {
     ctx.gov.register(&dev(), model, manifest(), None).await?;
     let outcome = gov
-        .retire(requester, model, 1, "superseded by a vendor model", None)
+        .retire(
+            requester,
+            model,
+            vn(1),
+            "superseded by a vendor model",
+            None,
+        )
         .await?;
     let RetireOutcome::Pending(v) = outcome else {
         bail!("expected a pending retirement, got {outcome:?}");
@@ -240,21 +252,21 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
     ctx.wait_token(&confirm_id, &confirm_arn).await?;
     let own = ctx
         .gov
-        .decide_retirement(&rel(), "churn", 1, Decision::Approve, None)
+        .decide_retirement(&rel(), "churn", vn(1), Decision::Approve, None)
         .await;
     ensure!(
         matches!(own, Err(GovError::SeparationOfDuties(_))),
         "the requester confirmed: {own:?}"
     );
     ctx.gov
-        .decide_retirement(&compliance(), "churn", 1, Decision::Approve, None)
+        .decide_retirement(&compliance(), "churn", vn(1), Decision::Approve, None)
         .await?;
 
     // Refused by the confirmer, before or after the token arrived.
     let (refuse_id, refuse_arn) = request(&ctx, &ctx.gov, &ctx.workflows, "fraud", &dev()).await?;
     let no_reason = ctx
         .gov
-        .decide_retirement(&compliance(), "fraud", 1, Decision::Reject, None)
+        .decide_retirement(&compliance(), "fraud", vn(1), Decision::Reject, None)
         .await;
     ensure!(
         matches!(&no_reason, Err(GovError::Validation(f)) if f[0].field == "comment"),
@@ -264,7 +276,7 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
         .decide_retirement(
             &compliance(),
             "fraud",
-            1,
+            vn(1),
             Decision::Reject,
             Some("still used by the quarterly report"),
         )
@@ -375,14 +387,26 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
     // and repeating the pending request returns it (idempotent start).
     let again = ctx
         .gov
-        .retire(&dev(), "pricing", 1, "superseded by a vendor model", None)
+        .retire(
+            &dev(),
+            "pricing",
+            vn(1),
+            "superseded by a vendor model",
+            None,
+        )
         .await?
         .into_version();
     let again_id = again.pending_retirement.clone().context("pending")?.id;
     ensure!(again_id != timeout_id, "a new request gets a new id");
     let repeated = ctx
         .gov
-        .retire(&dev(), "pricing", 1, "superseded by a vendor model", None)
+        .retire(
+            &dev(),
+            "pricing",
+            vn(1),
+            "superseded by a vendor model",
+            None,
+        )
         .await?
         .into_version();
     ensure!(
@@ -391,7 +415,7 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
     );
     let other = ctx
         .gov
-        .retire(&dev(), "pricing", 1, "another reason", None)
+        .retire(&dev(), "pricing", vn(1), "another reason", None)
         .await;
     ensure!(matches!(other, Err(GovError::Conflict(_))), "{other:?}");
 

@@ -24,6 +24,7 @@ use steward_core::audit::verify::{verify_log_with, VerifyError};
 use steward_core::audit::{
     AuditDraft, AuditEvent, Checkpoint, Ed25519Signer, MerkleTree, PublicKey,
 };
+use steward_core::ids::VersionNumber;
 
 const RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
 
@@ -39,7 +40,7 @@ fn event(seq: u64, actor: &str) -> AuditEvent {
         actor: actor.into(),
         action: "model.registered".into(),
         name: Some("credit-risk".into()),
-        version: Some(seq as u32),
+        version: Some(VersionNumber::new(seq as u32).expect("seq starts at 1")),
         details: json!({"manifest_sha256": "ab".repeat(32), "n": seq}),
     }
     .at(seq)

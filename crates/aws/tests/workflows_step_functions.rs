@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use steward_testkit::unique;
+use steward_testkit::{unique, vn};
 
 use anyhow::Result;
 use chrono::Utc;
@@ -37,7 +37,7 @@ fn promotion(stages: &[ReviewStage]) -> Promotion {
             id: format!("{id}-{stage}"),
             promotion_id: id.clone(),
             name: name.clone(),
-            version: 3,
+            version: vn(3),
             target: Environment::Production,
             stage,
             status: ReviewStatus::Pending,
@@ -52,7 +52,7 @@ fn promotion(stages: &[ReviewStage]) -> Promotion {
     Promotion {
         id,
         name,
-        version: 3,
+        version: vn(3),
         target: Environment::Production,
         status: PromotionStatus::InReview,
         reviews,

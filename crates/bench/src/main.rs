@@ -15,6 +15,7 @@ use steward_api::{router, AppState, BearerTokens};
 use steward_core::audit::checkpoint::sign_checkpoint;
 use steward_core::audit::verify::{verify_log, StoredEvent};
 use steward_core::audit::{AuditDraft, Ed25519Signer, MerkleTree};
+use steward_core::ids::VersionNumber;
 use steward_core::ports::{Caller, Commit, Registry};
 use steward_core::types::{Environment, PrincipalId, Role, Sha256};
 use steward_core::Policy;
@@ -192,7 +193,13 @@ async fn server_bench(
         let p = s
             .emb
             .gov
-            .request_promotion(&dev, &format!("bench-{i}"), 1, Environment::Staging, None)
+            .request_promotion(
+                &dev,
+                &format!("bench-{i}"),
+                VersionNumber::FIRST,
+                Environment::Staging,
+                None,
+            )
             .await?;
         review_ids.push(p.reviews[0].id.clone());
     }
@@ -289,7 +296,7 @@ async fn audit_bench(events: u64, appends: u64) -> Result<()> {
                 actor: "bench".into(),
                 action: "bench.appended".into(),
                 name: Some("bench".into()),
-                version: Some(1),
+                version: Some(VersionNumber::FIRST),
                 details: json!({"i": i}),
             }],
             ..Commit::default()
@@ -320,7 +327,7 @@ async fn audit_bench(events: u64, appends: u64) -> Result<()> {
             actor: "arn:aws:iam::123456789012:role/ml-developer".into(),
             action: "review.decided".into(),
             name: Some(format!("model-{}", seq % 1000)),
-            version: Some((seq % 50) as u32 + 1),
+            version: Some(VersionNumber::new((seq % 50) as u32 + 1)?),
             details: json!({"review_id": format!("pr-{seq:032x}-technical"), "decision": "approve", "stage": "technical", "conditions": []}),
         }
         .at(seq);

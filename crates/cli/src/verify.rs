@@ -17,6 +17,7 @@ use serde_json::Value;
 use steward_core::audit::checkpoint::verify_checkpoint_with;
 use steward_core::audit::merkle::verify_inclusion;
 use steward_core::audit::{AuditEvent, Checkpoint, Hash, MerkleTree, PublicKey};
+use steward_core::ids::VersionNumber;
 use tokio::task::JoinSet;
 
 use crate::client::{items, next_cursor, Client, ClientError};
@@ -212,7 +213,7 @@ struct WireEvent {
     actor: String,
     action: String,
     name: Option<String>,
-    version: Option<u32>,
+    version: Option<VersionNumber>,
     details: Value,
     leaf_hash: String,
 }

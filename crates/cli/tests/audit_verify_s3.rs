@@ -39,6 +39,7 @@ mod aws {
     use steward_core::audit::{
         format_time, AuditDraft, AuditEvent, CheckpointSigner, Ed25519Signer, MerkleTree, PublicKey,
     };
+    use steward_core::ids::VersionNumber;
 
     use super::*;
 
@@ -158,7 +159,7 @@ mod aws {
             actor: actor.into(),
             action: "model.registered".into(),
             name: Some("credit-risk".into()),
-            version: Some(seq as u32),
+            version: Some(VersionNumber::new(seq as u32).expect("seq starts at 1")),
             details: json!({"manifest_sha256": "ab".repeat(32), "n": seq}),
         }
         .at(seq)

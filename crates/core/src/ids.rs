@@ -2,7 +2,9 @@
 //! cannot hold an invalid value.
 //!
 //! Invariants:
-//! - A [`VersionNumber`] is at least 1 (the registry numbers versions 1, 2, ...).
+//! - A [`VersionNumber`] is at least 1 (the registry numbers versions 1, 2, ...). Records,
+//!   ports, events and the service hold nothing else; a number from outside (a path, a body,
+//!   a row, a message) becomes one where it is read, and the next number is [`VersionNumber::next`].
 //! - A [`PromotionId`] is `<name>.<version>.<unique>`: it names its version, so a decision
 //!   reads the promotion and its version in one batch. A [`RetirementId`] has the same shape
 //!   with a `rt-` unique part. A [`ReviewId`] is `<promotion id>-<stage>`.

@@ -6,6 +6,11 @@
 //! must read is non-empty, and the card's evaluation summary only references evaluations that
 //! were recorded. Unknown fields are refused, never dropped, so a misspelt section cannot
 //! silently go missing.
+//!
+//! The version numbers a manifest names (`lineage.parent_version`, `dependencies[].version`)
+//! are kept as submitted, plain integers: they are claims the registration checks against the
+//! registry, where a 0 is reported like any other version the model does not have. The
+//! version records hold them as [`crate::records::VersionRef`] once checked.
 
 use std::collections::BTreeMap;
 

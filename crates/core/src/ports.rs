@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditDraft, AuditEvent, Checkpoint, Hash};
 use crate::error::StoreError;
+use crate::ids::VersionNumber;
 use crate::records::{
     CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PendingRetirement,
     PrincipalRecord, ProductionChange, Promotion, Review, ReviewStatus,
@@ -85,7 +86,7 @@ pub struct ReviewFilter {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {
     Model(ModelName),
-    Version(ModelName, u32),
+    Version(ModelName, VersionNumber),
     Promotion(String),
     Principal(PrincipalId),
     Idempotency(String),
@@ -95,7 +96,7 @@ pub enum Key {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fetched {
     pub models: HashMap<ModelName, Model>,
-    pub versions: HashMap<(ModelName, u32), ModelVersion>,
+    pub versions: HashMap<(ModelName, VersionNumber), ModelVersion>,
     pub promotions: HashMap<String, Promotion>,
     pub principals: HashMap<PrincipalId, PrincipalRecord>,
     pub idempotency: HashMap<String, IdempotencyRecord>,
@@ -105,7 +106,7 @@ impl Fetched {
     pub fn model(&self, name: &ModelName) -> Option<&Model> {
         self.models.get(name)
     }
-    pub fn version(&self, name: &ModelName, version: u32) -> Option<&ModelVersion> {
+    pub fn version(&self, name: &ModelName, version: VersionNumber) -> Option<&ModelVersion> {
         self.versions.get(&(name.clone(), version))
     }
     pub fn promotion(&self, id: &str) -> Option<&Promotion> {
@@ -197,7 +198,7 @@ pub trait Registry: Send + Sync {
     async fn version(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Option<ModelVersion>, StoreError>;
     /// All versions of a model, ascending.
     async fn versions(&self, name: &ModelName) -> Result<Vec<ModelVersion>, StoreError>;
@@ -210,14 +211,14 @@ pub trait Registry: Send + Sync {
     async fn card_revisions(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<CardRevision>, StoreError>;
     async fn promotion(&self, id: &str) -> Result<Option<Promotion>, StoreError>;
     /// Promotions of one version, newest first.
     async fn promotions_of(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<Promotion>, StoreError>;
     async fn list_reviews(
         &self,

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::manifest::{Artifact, Dependency, EvaluationInput, Lineage, ModelCard, Owner};
+use crate::ids::VersionNumber;
+use crate::manifest::{Artifact, EvaluationInput, Lineage, ModelCard, Owner};
 use crate::types::{
     Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier, Role, Sha256, SignalKind,
     Stage,
@@ -23,21 +24,21 @@ pub struct Model {
     pub created_by: PrincipalId,
     pub created_at: DateTime<Utc>,
     /// The highest version number assigned so far.
-    pub latest_version: u32,
+    pub latest_version: VersionNumber,
     /// The version serving production now, if any.
-    pub production_version: Option<u32>,
+    pub production_version: Option<VersionNumber>,
     /// Every version that served production, in the order it started serving (rollbacks
     /// included): rollback finds its target here without reading the history records.
     #[serde(default)]
-    pub production_history: Vec<u32>,
+    pub production_history: Vec<VersionNumber>,
     /// Versions retired so far (rollback never returns to one).
     #[serde(default)]
-    pub retired_versions: Vec<u32>,
+    pub retired_versions: Vec<VersionNumber>,
     /// Versions production was rolled back from: rollback never returns to one, so repeated
     /// rollbacks walk back (v3 → v2 → v1) instead of flip-flopping. Deploying a version to
     /// production again (through a new promotion) takes it off this list.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rolled_back_from: Vec<u32>,
+    pub rolled_back_from: Vec<VersionNumber>,
     pub revision: u64,
 }
 
@@ -67,7 +68,7 @@ pub struct DeploymentRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Retirement {
     pub reason: String,
-    pub replacement: Option<u32>,
+    pub replacement: Option<VersionNumber>,
     pub retired_by: PrincipalId,
     pub retired_at: DateTime<Utc>,
     /// The retirement request this completes, when it went through the retirement workflow.
@@ -88,7 +89,7 @@ pub struct PendingRetirement {
     /// `{name}.{version}.rt-<16 hex>`: also the workflow's execution name.
     pub id: String,
     pub reason: String,
-    pub replacement: Option<u32>,
+    pub replacement: Option<VersionNumber>,
     pub requested_by: PrincipalId,
     pub requested_at: DateTime<Utc>,
     /// Set when a confirmer approved it; the workflow's archive step then retires the version.
@@ -98,10 +99,19 @@ pub struct PendingRetirement {
     pub confirmed_at: Option<DateTime<Utc>>,
 }
 
+/// A version of a model as another version names it, a dependency or a dependent: the
+/// manifest's `{"name", "version"}` shape, with a version number the registry assigned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionRef {
+    pub name: ModelName,
+    pub version: VersionNumber,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub risk_tier: RiskTier,
     pub stage: Stage,
     pub artifact: Artifact,
@@ -109,12 +119,13 @@ pub struct ModelVersion {
     pub evaluations: Vec<Evaluation>,
     pub card: ModelCard,
     pub card_revision: u32,
+    /// The manifest's dependencies, each checked to exist when the version was registered.
     #[serde(default)]
-    pub dependencies: Vec<Dependency>,
+    pub dependencies: Vec<VersionRef>,
     /// Versions of other models that declared this one as a dependency, kept here so that
     /// retirement checks them without a query.
     #[serde(default)]
-    pub dependents: Vec<Dependency>,
+    pub dependents: Vec<VersionRef>,
     pub registered_by: PrincipalId,
     pub registered_at: DateTime<Utc>,
     /// SHA-256 of the canonical registration manifest, the evidence the audit event names.
@@ -149,7 +160,7 @@ impl ModelVersion {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CardRevision {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub card_revision: u32,
     pub card: ModelCard,
     pub card_sha256: Sha256,
@@ -188,7 +199,7 @@ pub struct Review {
     pub id: String,
     pub promotion_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub target: Environment,
     pub stage: ReviewStage,
     pub status: ReviewStatus,
@@ -205,7 +216,7 @@ pub struct Review {
 pub struct Promotion {
     pub id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub target: Environment,
     pub status: PromotionStatus,
     pub reviews: Vec<Review>,
@@ -224,7 +235,7 @@ pub struct ProductionChange {
     pub name: ModelName,
     pub at: DateTime<Utc>,
     /// The version serving from `at` on; `None` when production was emptied (retirement).
-    pub version: Option<u32>,
+    pub version: Option<VersionNumber>,
     pub cause: String,
 }
 
@@ -287,7 +298,7 @@ pub struct Incident {
     pub name: ModelName,
     /// The version concerned; absent when no Steward version matches (a shadow model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<u32>,
+    pub version: Option<VersionNumber>,
     pub kind: IncidentKind,
     /// Monitoring signals only: the metric, its value and the card's threshold.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -346,6 +357,7 @@ pub struct IdempotencyRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::vn;
 
     #[test]
     fn an_external_name_becomes_a_valid_model_name() {
@@ -375,7 +387,7 @@ mod tests {
         let i: Incident = serde_json::from_value(stored.clone()).unwrap();
         assert_eq!(
             (i.kind, i.version, i.value, i.threshold),
-            (IncidentKind::Drift, Some(3), Some(0.31), Some(0.2))
+            (IncidentKind::Drift, Some(vn(3)), Some(0.31), Some(0.2))
         );
         // And a signal's incident is written in the same shape as before.
         assert_eq!(serde_json::to_value(&i).unwrap(), stored);

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use steward_core::ports::Caller;
 use steward_core::records::ReviewStatus;
 use steward_core::service::DecisionInput;
-use steward_core::testing::ManualClock;
+use steward_core::testing::{vn, ManualClock};
 use steward_core::types::{Decision, Environment, PrincipalId, Role};
 use steward_core::{Governance, Policy};
 use steward_local::Embedded;
@@ -37,7 +37,7 @@ async fn to_production(gov: &Governance) {
     gov.register(&dev, MODEL, manifest(), None).await.unwrap();
     for target in [Environment::Staging, Environment::Production] {
         let p = gov
-            .request_promotion(&dev, MODEL, 1, target, None)
+            .request_promotion(&dev, MODEL, vn(1), target, None)
             .await
             .unwrap();
         for r in &p.reviews {
@@ -53,7 +53,7 @@ async fn to_production(gov: &Governance) {
         } else {
             &rel
         };
-        gov.deploy(who, MODEL, 1, target, None).await.unwrap();
+        gov.deploy(who, MODEL, vn(1), target, None).await.unwrap();
         if target == Environment::Staging {
             let evaluation = json!({
                 "name": "staging-shadow",
@@ -64,7 +64,7 @@ async fn to_production(gov: &Governance) {
                 "metrics": {"auc": 0.905, "accuracy": 0.869},
                 "environment": "staging"
             });
-            gov.add_evaluation(&dev, MODEL, 1, evaluation)
+            gov.add_evaluation(&dev, MODEL, vn(1), evaluation)
                 .await
                 .unwrap();
         }
@@ -112,7 +112,7 @@ async fn the_runner_opens_a_due_periodic_review_once_and_puts_it_in_the_review_i
         .items;
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0].target, Environment::Production);
-    assert_eq!(inbox[0].version, 1);
+    assert_eq!(inbox[0].version, vn(1));
     let auditor = caller("ada", &[Role::Auditor]);
     let due = gov
         .audit_events(&auditor, Some(MODEL), 0, 1000)

@@ -8,6 +8,7 @@ use r2d2_sqlite::rusqlite;
 use serde_json::{json, Value};
 use steward_core::audit::merkle::verify_inclusion;
 use steward_core::ports::{AuditLog, Caller, Commit, Expect, Put, Registry};
+use steward_core::testing::vn;
 use steward_core::types::{Environment, ModelName, PrincipalId, Role};
 use steward_core::{GovError, Policy};
 use steward_local::{verify_data_dir, Embedded, DB_FILE};
@@ -48,9 +49,12 @@ async fn a_registration_commits_the_version_its_card_and_one_audit_event_togethe
         .await
         .unwrap();
     assert!(!replayed);
-    assert_eq!(v.version, 1);
+    assert_eq!(v.version, vn(1));
     let name = ModelName::parse("credit-risk").unwrap();
-    assert_eq!(emb.store.card_revisions(&name, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        emb.store.card_revisions(&name, vn(1)).await.unwrap().len(),
+        1
+    );
     assert_eq!(audit_size(&emb).await, before + 1);
     let events = emb.store.events(Some(&name), 0, 10).await.unwrap();
     assert_eq!(events.len(), 1);
@@ -84,7 +88,7 @@ async fn a_commit_whose_revision_condition_fails_writes_nothing_at_all() {
             actor: "dev".into(),
             action: "test.should_not_land".into(),
             name: Some("credit-risk".into()),
-            version: Some(1),
+            version: Some(vn(1)),
             details: json!({}),
         }],
         ..Commit::default()
@@ -101,13 +105,18 @@ async fn a_commit_whose_revision_condition_fails_writes_nothing_at_all() {
     );
     let name = ModelName::parse("credit-risk").unwrap();
     assert_eq!(
-        emb.store.version(&name, 1).await.unwrap().unwrap().revision,
+        emb.store
+            .version(&name, vn(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .revision,
         v.revision
     );
 
     // The next commit takes the next sequence number: the failed one left no gap.
     emb.gov
-        .request_promotion(&dev, "credit-risk", 1, Environment::Staging, None)
+        .request_promotion(&dev, "credit-risk", vn(1), Environment::Staging, None)
         .await
         .unwrap();
     let events = emb.store.events(None, 0, 1000).await.unwrap();
@@ -128,7 +137,7 @@ async fn a_stale_expected_revision_is_a_conflict() {
         .unwrap();
     let err = emb
         .gov
-        .request_promotion(&dev, "credit-risk", 1, Environment::Staging, Some(99))
+        .request_promotion(&dev, "credit-risk", vn(1), Environment::Staging, Some(99))
         .await
         .unwrap_err();
     assert!(matches!(err, GovError::Conflict(_)), "{err}");
@@ -188,7 +197,7 @@ async fn reopening_a_data_dir_keeps_the_signing_key_and_the_log() {
         .register(&dev, "credit-risk", manifest(), None)
         .await
         .unwrap();
-    assert_eq!(v2.version, 2);
+    assert_eq!(v2.version, vn(2));
     verify_data_dir(dir.path(), None).unwrap();
     #[cfg(unix)]
     {
@@ -248,7 +257,7 @@ async fn populated(dir: &Path) -> u64 {
     }
     let p = emb
         .gov
-        .request_promotion(&dev, "credit-risk", 1, Environment::Staging, None)
+        .request_promotion(&dev, "credit-risk", vn(1), Environment::Staging, None)
         .await
         .unwrap();
     let decision = serde_json::from_value(json!({"decision": "approve"})).unwrap();
@@ -257,7 +266,7 @@ async fn populated(dir: &Path) -> u64 {
         .await
         .unwrap();
     emb.gov
-        .deploy(&dev, "credit-risk", 1, Environment::Staging, None)
+        .deploy(&dev, "credit-risk", vn(1), Environment::Staging, None)
         .await
         .unwrap();
     audit_size(&emb).await
@@ -395,7 +404,7 @@ async fn a_version_that_an_active_model_depends_on_cannot_be_retired_until_the_d
 
     let err = emb
         .gov
-        .retire(&dev, "features", 1, "superseded", None)
+        .retire(&dev, "features", vn(1), "superseded", None)
         .await
         .unwrap_err();
     let GovError::Policy(reasons) = err else {
@@ -404,12 +413,12 @@ async fn a_version_that_an_active_model_depends_on_cannot_be_retired_until_the_d
     assert!(reasons[0].contains("scorer version 1"), "{reasons:?}");
 
     emb.gov
-        .retire(&dev, "scorer", 1, "replaced by a vendor model", None)
+        .retire(&dev, "scorer", vn(1), "replaced by a vendor model", None)
         .await
         .unwrap();
     let retired = emb
         .gov
-        .retire(&dev, "features", 1, "superseded", None)
+        .retire(&dev, "features", vn(1), "superseded", None)
         .await
         .unwrap()
         .into_version();
@@ -501,12 +510,12 @@ async fn manifests_cards_and_evaluation_reports_are_kept_by_content_hash() {
         steward_core::types::Sha256::digest(&bytes),
         v.manifest_sha256
     );
-    let card = emb.store.card_revisions(&v.name, 1).await.unwrap()[0].card_sha256;
+    let card = emb.store.card_revisions(&v.name, vn(1)).await.unwrap()[0].card_sha256;
     assert!(files.path(EvidenceKind::ModelCard, &card).exists());
 
     let name = ModelName::parse("credit-risk").unwrap();
     emb.gov
-        .add_evaluation(&dev, "credit-risk", 1, json!({"name": "shadow", "dataset": {"uri": "s3://d/x", "sha256": "cd".repeat(32)}, "metrics": {"auc": 0.9}, "environment": "staging"}))
+        .add_evaluation(&dev, "credit-risk", vn(1), json!({"name": "shadow", "dataset": {"uri": "s3://d/x", "sha256": "cd".repeat(32)}, "metrics": {"auc": 0.9}, "environment": "staging"}))
         .await
         .unwrap();
     let events = emb.store.events(Some(&name), 0, 10).await.unwrap();

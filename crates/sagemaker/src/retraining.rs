@@ -19,6 +19,7 @@
 use serde_json::Value;
 use sha2::Digest;
 use steward_aws::handlers::Failure;
+use steward_core::ids::VersionNumber;
 use steward_core::Governance;
 
 /// The detail-type this module consumes.
@@ -43,7 +44,7 @@ pub enum RetrainingOutcome {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct RetrainingRequest {
     pub name: String,
-    pub version: u32,
+    pub version: VersionNumber,
     pub incident_id: String,
     pub metric: String,
     pub value: f64,
@@ -122,7 +123,7 @@ pub async fn start_retraining(
     tracing::info!(
         incident_id = %request.incident_id,
         model = %request.name,
-        version = request.version,
+        version = request.version.get(),
         %pipeline,
         %execution_arn,
         "retraining pipeline started"

@@ -4,16 +4,17 @@
 
 use serde_json::{json, Value};
 
+use steward_core::ids::VersionNumber;
 use steward_core::integrations::{Finding, ModelPackageState};
 use steward_core::ports::AuditLog;
 use steward_core::types::{Environment, ModelName, PrincipalId, Role};
 use steward_core::{Governance, Policy};
 use steward_local::Embedded;
-use steward_testkit::{approve, dev, reviewer, MANIFEST};
+use steward_testkit::{approve, dev, reviewer, vn, MANIFEST};
 
 const MODEL: &str = "credit-risk";
 
-async fn to_production(gov: &Governance, v: u32) {
+async fn to_production(gov: &Governance, v: VersionNumber) {
     let p = gov
         .request_promotion(&dev(), MODEL, v, Environment::Staging, None)
         .await
@@ -148,20 +149,20 @@ async fn a_package_approved_in_sagemaker_for_a_version_steward_approved_for_prod
     v2["lineage"]["training_job"] =
         json!("arn:aws:sagemaker:eu-west-1:123456789012:pipeline/credit-risk/execution/other");
     gov.register(&dev(), MODEL, v2, None).await.unwrap();
-    to_production(gov, 1).await;
+    to_production(gov, vn(1)).await;
 
     // Mapped by MetadataProperties.GeneratedBy (the pipeline execution that registered it).
     let mut pkg = package(MODEL, 9, "Approved", "2026-11-27T11:00:00Z");
     pkg.generated_by = Some(execution.into());
     let ok = gov.model_package_changed(&pkg, true).await.unwrap();
-    assert_eq!(ok.version, Some(1));
+    assert_eq!(ok.version, Some(vn(1)));
     assert_eq!(ok.shadow_model, Finding::None);
     assert_eq!(ok.approval_violation, Finding::None);
 
     // The steward:version property wins, and version 2 has no production approval.
     pkg.steward_version = Some("2".into());
     let bad = gov.model_package_changed(&pkg, true).await.unwrap();
-    assert_eq!(bad.version, Some(2));
+    assert_eq!(bad.version, Some(vn(2)));
     assert!(bad.approval_violation.recorded(), "{bad:?}");
     let audit = embedded
         .store
@@ -172,7 +173,7 @@ async fn a_package_approved_in_sagemaker_for_a_version_steward_approved_for_prod
         .iter()
         .find(|e| e.action == "model_package.approval_violation")
         .unwrap();
-    assert_eq!(v.version, Some(2));
+    assert_eq!(v.version, Some(vn(2)));
     assert_eq!(v.details["revert"], true);
     assert!(v.details["reason"]
         .as_str()
@@ -233,7 +234,7 @@ async fn a_simulated_pipeline_callback_registers_as_the_pipeline_principal_on_th
             ("stage".into(), "development".into()),
         ])
     );
-    let v = embedded.gov.version_detail(MODEL, 1).await.unwrap();
+    let v = embedded.gov.version_detail(MODEL, vn(1)).await.unwrap();
     assert_eq!(v.version.registered_by, pipeline);
     assert_eq!(v.version.lineage.training_job.as_deref(), Some(execution));
 

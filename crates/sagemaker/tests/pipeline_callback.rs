@@ -18,6 +18,7 @@ use steward_core::types::{PrincipalId, Role};
 use steward_sagemaker::callback::{
     invoke, token_key, PipelineRegistrar, SageMakerAnswers, MAX_FAILURE_REASON,
 };
+use steward_testkit::vn;
 
 fn registrar(stack: &Stack, sagemaker: aws_sdk_sagemaker::Client) -> PipelineRegistrar {
     PipelineRegistrar {
@@ -71,7 +72,7 @@ async fn a_callback_step_message_registers_the_manifest_from_s3_and_answers_succ
     let response = steward_sagemaker::callback::sagemaker_callback(&event, &reg).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
 
-    let detail = stack.backend.gov.version_detail(&model, 1).await?;
+    let detail = stack.backend.gov.version_detail(&model, vn(1)).await?;
     assert_eq!(detail.version.registered_by.to_string(), PIPELINE_PRINCIPAL);
     assert_eq!(
         detail.version.lineage.training_job.as_deref(),

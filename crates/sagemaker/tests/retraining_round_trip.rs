@@ -21,16 +21,18 @@ use serde_json::{json, Value};
 
 use common::*;
 use steward_aws::handlers::monitor::monitor;
+use steward_core::ids::VersionNumber;
 use steward_core::types::{Environment, PrincipalId, Role, Stage};
 use steward_core::{GovError, Governance};
 use steward_sagemaker::callback::{sagemaker_callback, Answer, PipelineRegistrar, RecordedAnswers};
 use steward_sagemaker::sync::{sagemaker_sync, PackageSync};
+use steward_testkit::vn;
 
 const METRICS_SAMPLE: &str = include_str!("../../../events/samples/ModelMetricsReported.json");
 
 /// Takes `v` through staging into production with the tier's reviews; returns the number of
 /// reviews decided.
-async fn to_production(gov: &Governance, model: &str, v: u32) -> Result<usize> {
+async fn to_production(gov: &Governance, model: &str, v: VersionNumber) -> Result<usize> {
     let dev = dev();
     let mut decided = 0;
     for env in [Environment::Staging, Environment::Production] {
@@ -46,7 +48,7 @@ async fn to_production(gov: &Governance, model: &str, v: u32) -> Result<usize> {
         };
         gov.deploy(&deployer, model, v, env, None).await?;
         if env == Environment::Staging {
-            gov.add_evaluation(&dev, model, v, staging_evaluation(v))
+            gov.add_evaluation(&dev, model, v, staging_evaluation(v.get()))
                 .await?;
         }
     }
@@ -99,7 +101,7 @@ async fn drift_starts_the_retraining_pipeline_once_and_its_version_must_pass_eve
     m["risk_tier"] = json!("medium");
     m["card"]["operational"]["monitoring"]["retraining_pipeline"] = json!(pipeline);
     gov.register(&dev(), &model, m.clone(), None).await?;
-    to_production(&gov, &model, 1).await?;
+    to_production(&gov, &model, vn(1)).await?;
 
     // Drift over the card's maximum, as a monitoring job reports it.
     let mut metrics: Value = serde_json::from_str(METRICS_SAMPLE)?;
@@ -201,7 +203,7 @@ async fn drift_starts_the_retraining_pipeline_once_and_its_version_must_pass_eve
             && outputs.contains(&("stage".to_owned(), "development".to_owned())),
         "{outputs:?}"
     );
-    let v2 = gov.version_detail(&model, 2).await?.version;
+    let v2 = gov.version_detail(&model, vn(2)).await?.version;
     ensure!(
         v2.lineage.training_job.as_deref() == Some(execution.as_str())
             && v2.stage == Stage::Development
@@ -212,14 +214,14 @@ async fn drift_starts_the_retraining_pipeline_once_and_its_version_must_pass_eve
     // Never auto-approved: no deployment before its reviews.
     let rel = rel();
     for env in [Environment::Staging, Environment::Production] {
-        let refused = gov.deploy(&rel, &model, 2, env, None).await;
+        let refused = gov.deploy(&rel, &model, vn(2), env, None).await;
         ensure!(
             matches!(refused, Err(GovError::Policy(_))),
             "deploying the unreviewed version to {env:?}: {refused:?}"
         );
     }
     let early = gov
-        .request_promotion(&dev(), &model, 2, Environment::Production, None)
+        .request_promotion(&dev(), &model, vn(2), Environment::Production, None)
         .await;
     ensure!(
         matches!(early, Err(GovError::Policy(_))),
@@ -227,14 +229,14 @@ async fn drift_starts_the_retraining_pipeline_once_and_its_version_must_pass_eve
     );
 
     // Through the tier's full review path, then it serves.
-    let decided = to_production(&gov, &model, 2).await?;
+    let decided = to_production(&gov, &model, vn(2)).await?;
     ensure!(
         decided == 3,
         "medium tier: technical, then technical and business"
     );
     let detail = gov.model_detail(&model).await?;
     ensure!(
-        detail.model.production_version == Some(2),
+        detail.model.production_version == Some(vn(2)),
         "{:?}",
         detail.model.production_version
     );

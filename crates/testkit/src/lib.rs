@@ -27,6 +27,11 @@ pub use emulators::Emulators;
 #[cfg(feature = "aws")]
 pub use sqs::*;
 
+/// Version `n` (at least 1), for tests that name versions by number.
+pub fn vn(n: u32) -> steward_core::ids::VersionNumber {
+    steward_core::ids::VersionNumber::new(n).expect("a version number is at least 1")
+}
+
 /// A name no other test (or earlier run against the same emulators) uses: `prefix-` and 12
 /// hex digits of a fresh UUID.
 pub fn unique(prefix: &str) -> String {

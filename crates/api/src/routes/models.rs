@@ -7,10 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use steward_core::ids::VersionNumber;
 use steward_core::manifest::ModelCard;
 use steward_core::ports::ModelFilter;
 use steward_core::records::{CardRevision, Model, ModelVersion};
-use steward_core::service::{GateResult, ModelDetail, ProductionAt, RetireOutcome, VersionDetail};
+use steward_core::service::{
+    existing_replacement, GateResult, ModelDetail, ProductionAt, RetireOutcome, VersionDetail,
+};
 use steward_core::types::{Environment, ModelName, RiskTier, Stage};
 
 use crate::bodies::{
@@ -24,7 +27,7 @@ use crate::{AppState, List};
 #[derive(Debug, Serialize)]
 pub struct CardView {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     /// Which revision of the card this is (1 at registration).
     pub card_revision: u32,
     /// The version's revision, to send back as `If-Match` with the edited card.
@@ -32,7 +35,7 @@ pub struct CardView {
     pub card: ModelCard,
 }
 
-fn version_location(name: &str, version: u32) -> HeaderValue {
+fn version_location(name: &str, version: VersionNumber) -> HeaderValue {
     // Model names are `[a-z0-9-]`, so the path needs no escaping.
     HeaderValue::from_str(&format!("/v1/models/{name}/versions/{version}"))
         .unwrap_or_else(|_| HeaderValue::from_static("/v1/models"))
@@ -95,7 +98,7 @@ pub async fn version(
 ) -> Result<Json<VersionDetail>, ApiError> {
     let detail = s
         .gov
-        .version_detail(path.str("name"), path.int("version")?)
+        .version_detail(path.str("name"), path.version()?)
         .await?;
     Ok(Json(detail))
 }
@@ -109,7 +112,7 @@ pub async fn card(
 ) -> Result<Json<CardView>, ApiError> {
     let v = s
         .gov
-        .version_detail(path.str("name"), path.int("version")?)
+        .version_detail(path.str("name"), path.version()?)
         .await?
         .version;
     Ok(Json(CardView {
@@ -129,7 +132,7 @@ pub async fn card_revisions(
 ) -> Result<Json<List<CardRevision>>, ApiError> {
     let revisions = s
         .gov
-        .card_revisions(path.str("name"), path.int("version")?)
+        .card_revisions(path.str("name"), path.version()?)
         .await?;
     Ok(Json(List::all(revisions)))
 }
@@ -145,13 +148,7 @@ pub async fn revise_card(
     let expected = if_match(&headers)?;
     let v = s
         .gov
-        .revise_card(
-            &caller,
-            path.str("name"),
-            path.int("version")?,
-            card,
-            expected,
-        )
+        .revise_card(&caller, path.str("name"), path.version()?, card, expected)
         .await?;
     Ok(Json(v))
 }
@@ -165,7 +162,7 @@ pub async fn add_evaluation(
 ) -> Result<Response, ApiError> {
     let v = s
         .gov
-        .add_evaluation(&caller, path.str("name"), path.int("version")?, body)
+        .add_evaluation(&caller, path.str("name"), path.version()?, body)
         .await?;
     let location = version_location(v.name.as_ref(), v.version);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(v)).into_response())
@@ -178,7 +175,7 @@ pub async fn gate(
     path: PathParams,
     q: QueryParams,
 ) -> Result<Json<GateResult>, ApiError> {
-    let version = path.int("version")?;
+    let version = path.version()?;
     let env = q
         .parse("environment", Environment::parse)?
         .ok_or_else(|| ApiError::invalid("environment", "is required (staging or production)"))?;
@@ -198,7 +195,7 @@ pub async fn request_promotion(
         .request_promotion(
             &caller,
             path.str("name"),
-            path.int("version")?,
+            path.version()?,
             req.target,
             req.revision,
         )
@@ -225,7 +222,7 @@ pub async fn deploy(
         .deploy(
             &caller,
             path.str("name"),
-            path.int("version")?,
+            path.version()?,
             req.environment,
             req.revision,
         )
@@ -277,9 +274,11 @@ pub async fn retire(
         .retire(
             &caller,
             path.str("name"),
-            path.int("version")?,
+            path.version()?,
             &req.reason,
-            req.replacement,
+            req.replacement
+                .map(|r| existing_replacement(path.str("name"), r))
+                .transpose()?,
         )
         .await?;
     Ok(match outcome {
@@ -302,7 +301,7 @@ pub async fn confirm_retirement(
         .decide_retirement(
             &caller,
             path.str("name"),
-            path.int("version")?,
+            path.version()?,
             req.decision,
             req.comment.as_deref(),
         )

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use steward_core::records::Incident;
-use steward_core::service::PeriodicReview;
+use steward_core::service::{MonitoringSignal, PeriodicReview};
 
 use crate::bodies::SignalInput;
 use crate::error::ApiError;
@@ -23,7 +23,10 @@ pub async fn signal(
     Body(input): Body<SignalInput>,
 ) -> Result<Response, ApiError> {
     let key = header_str(&headers, "Idempotency-Key")?;
-    let (outcome, replayed) = s.gov.signal_once(&caller, input.into(), key).await?;
+    let (outcome, replayed) = s
+        .gov
+        .signal_once(&caller, MonitoringSignal::try_from(input)?, key)
+        .await?;
     let mut response = Json(outcome).into_response();
     if replayed {
         response

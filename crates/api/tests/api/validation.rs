@@ -224,6 +224,71 @@ async fn a_path_parameter_that_is_not_a_number_is_a_bad_request_naming_it() -> R
     Ok(())
 }
 
+/// Version 0 is no malformed request: it is answered as any version the model does not have,
+/// in a path, a signal and a retirement's replacement, exactly as before version numbers were
+/// typed.
+#[tokio::test]
+async fn version_zero_is_a_version_the_model_does_not_have() -> Result<()> {
+    let app = spawn_app().await?;
+    app.register("zero", RiskTier::Low).await?;
+    let before = app.snapshot().await?;
+    for path in [
+        "/v1/models/zero/versions/0",
+        "/v1/models/zero/versions/0/card",
+        "/v1/models/zero/versions/0/gate?environment=staging",
+    ] {
+        let r = app.get("dev", path).await?.expect(404)?;
+        assert_eq!(r.code(), "not_found", "{path}");
+        assert_eq!(
+            r.body["error"]["message"], "not found: model zero has no version 0",
+            "{path}"
+        );
+    }
+    let r = app
+        .post(
+            "dev",
+            "/v1/models/zero/versions/0/promotions",
+            &json!({"target": "staging"}),
+        )
+        .await?
+        .expect(404)?;
+    assert_eq!(
+        r.body["error"]["message"],
+        "not found: model zero has no version 0"
+    );
+    let r = app
+        .post(
+            "ops",
+            "/v1/signals",
+            &json!({"model": "zero", "version": 0, "kind": "drift", "metric": "psi", "value": 0.5}),
+        )
+        .await?
+        .expect(404)?;
+    assert_eq!(
+        r.body["error"]["message"],
+        "not found: model zero has no version 0"
+    );
+    let r = app
+        .post(
+            "dev",
+            "/v1/models/zero/versions/1/retirement",
+            &json!({"reason": "superseded", "replacement": 0}),
+        )
+        .await?
+        .expect(422)?;
+    assert_eq!(r.fields(), ["replacement"]);
+    assert_eq!(
+        r.body["error"]["details"][0]["message"],
+        "model zero has no version 0"
+    );
+    // A malformed name is still reported before the version.
+    app.get("dev", "/v1/models/Zero!/versions/0")
+        .await?
+        .expect(422)?;
+    assert_eq!(app.snapshot().await?, before);
+    Ok(())
+}
+
 #[tokio::test]
 async fn small_bodies_refuse_unknown_and_missing_fields() -> Result<()> {
     let app = spawn_app().await?;

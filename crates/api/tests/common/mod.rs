@@ -470,6 +470,7 @@ mod aws_backend {
     use steward_aws::dynamo::{create_table, DynamoStore};
     use steward_aws::kms::{sign_checkpoint, AsyncCheckpointSigner, KmsSigner};
     use steward_aws::s3::EvidenceStore;
+    use steward_core::ids::VersionNumber;
     use steward_core::ports::*;
     use steward_core::records::*;
     use steward_core::types::{ModelName, PrincipalId};
@@ -553,7 +554,11 @@ mod aws_backend {
         async fn model(&self, n: &ModelName) -> Result<Option<Model>, StoreError> {
             self.store.model(n).await
         }
-        async fn version(&self, n: &ModelName, v: u32) -> Result<Option<ModelVersion>, StoreError> {
+        async fn version(
+            &self,
+            n: &ModelName,
+            v: VersionNumber,
+        ) -> Result<Option<ModelVersion>, StoreError> {
             self.store.version(n, v).await
         }
         async fn versions(&self, n: &ModelName) -> Result<Vec<ModelVersion>, StoreError> {
@@ -570,14 +575,18 @@ mod aws_backend {
         async fn card_revisions(
             &self,
             n: &ModelName,
-            v: u32,
+            v: VersionNumber,
         ) -> Result<Vec<CardRevision>, StoreError> {
             self.store.card_revisions(n, v).await
         }
         async fn promotion(&self, id: &str) -> Result<Option<Promotion>, StoreError> {
             self.store.promotion(id).await
         }
-        async fn promotions_of(&self, n: &ModelName, v: u32) -> Result<Vec<Promotion>, StoreError> {
+        async fn promotions_of(
+            &self,
+            n: &ModelName,
+            v: VersionNumber,
+        ) -> Result<Vec<Promotion>, StoreError> {
             self.store.promotions_of(n, v).await
         }
         async fn list_reviews(

@@ -2,11 +2,12 @@
 //!
 //! Invariants: numbers in sort keys are zero-padded so that string order is numeric order;
 //! times are the audit log's fixed-width RFC 3339 format, so string order is time order; every
-//! key is derived from a record's own fields or ids, never looked up.
+//! key is derived from a record's own fields or ids, never looked up. Version numbers are
+//! padded as integers (`version.get()`), so a key never depends on how a type prints itself.
 
 use chrono::{DateTime, Utc};
 use steward_core::audit::format_time;
-use steward_core::ids::PromotionId;
+use steward_core::ids::{PromotionId, VersionNumber};
 use steward_core::ports::Key;
 use steward_core::types::ModelName;
 use steward_core::StoreError;
@@ -39,20 +40,22 @@ pub fn model_key(name: &ModelName) -> ItemKey {
     (model_pk(name), MODEL_SK.to_owned())
 }
 
-pub fn version_key(name: &ModelName, version: u32) -> ItemKey {
-    (model_pk(name), format!("V#{version:010}"))
+pub fn version_key(name: &ModelName, version: VersionNumber) -> ItemKey {
+    (model_pk(name), format!("V#{:010}", version.get()))
 }
 
 /// A promotion's key derives from its id (`{name}.{version}.{unique}`); `None` for an id this
 /// registry never issued.
 pub fn promotion_key(id: &str) -> Option<ItemKey> {
     let id = PromotionId::parse(id).ok()?;
-    let version = id.version().get();
-    Some((model_pk(id.name()), format!("P#{version:010}#{id}")))
+    Some((
+        model_pk(id.name()),
+        format!("{}{id}", promotions_prefix(id.version())),
+    ))
 }
 
-pub fn promotions_prefix(version: u32) -> String {
-    format!("P#{version:010}#")
+pub fn promotions_prefix(version: VersionNumber) -> String {
+    format!("P#{:010}#", version.get())
 }
 
 pub fn review_key(name: &ModelName, review_id: &str) -> ItemKey {
@@ -71,12 +74,12 @@ pub fn outbox_marker_key(seq: u64) -> ItemKey {
     (format!("OUTBOX#{seq}"), OUTBOX_SK.to_owned())
 }
 
-pub fn card_key(name: &ModelName, version: u32, card_revision: u32) -> ItemKey {
+pub fn card_key(name: &ModelName, version: VersionNumber, card_revision: u32) -> ItemKey {
     (card_pk(name, version), format!("{card_revision:010}"))
 }
 
-pub fn card_pk(name: &ModelName, version: u32) -> String {
-    format!("CARD#{name}#{version:010}")
+pub fn card_pk(name: &ModelName, version: VersionNumber) -> String {
+    format!("CARD#{name}#{:010}", version.get())
 }
 
 /// `X#{at}#{seq}`: `seq` (the commit's first audit sequence number) orders two changes of the
@@ -140,8 +143,8 @@ pub fn stage_gsi_pk(stage: &str) -> String {
     format!("STAGE#{stage}")
 }
 
-pub fn version_gsi_sk(name: &ModelName, version: u32) -> String {
-    format!("{name}#{version:010}")
+pub fn version_gsi_sk(name: &ModelName, version: VersionNumber) -> String {
+    format!("{name}#{:010}", version.get())
 }
 
 pub fn owner_gsi_pk(team: &str) -> String {
@@ -192,6 +195,7 @@ pub fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use steward_testkit::vn;
 
     fn name(s: &str) -> ModelName {
         ModelName::parse(s).unwrap()
@@ -199,7 +203,7 @@ mod tests {
 
     #[test]
     fn sort_keys_sort_numerically_and_by_time() {
-        assert!(version_key(&name("m"), 9).1 < version_key(&name("m"), 10).1);
+        assert!(version_key(&name("m"), vn(9)).1 < version_key(&name("m"), vn(10)).1);
         assert!(seq_sk(99) < seq_sk(100));
         let t0 = "2026-01-01T00:00:00Z".parse().unwrap();
         let t1 = "2026-01-01T00:00:00.000001Z".parse().unwrap();
@@ -211,9 +215,23 @@ mod tests {
     }
 
     #[test]
+    fn version_numbers_in_keys_are_ten_zero_padded_digits() {
+        let m = name("m");
+        assert_eq!(version_key(&m, vn(3)).1, "V#0000000003");
+        assert_eq!(promotions_prefix(vn(12)), "P#0000000012#");
+        assert_eq!(card_pk(&m, vn(7)), "CARD#m#0000000007");
+        assert_eq!(card_key(&m, vn(7), 2).1, "0000000002");
+        assert_eq!(version_gsi_sk(&m, vn(u32::MAX)), "m#4294967295");
+        assert_eq!(
+            promotion_key("m.3.pr-1").unwrap(),
+            ("MODEL#m".to_owned(), "P#0000000003#m.3.pr-1".to_owned())
+        );
+    }
+
+    #[test]
     fn a_models_versions_sort_before_any_longer_name_in_the_stage_index() {
-        let a9 = version_gsi_sk(&name("a"), 9_999_999);
-        let ab = version_gsi_sk(&name("a-b"), 1);
+        let a9 = version_gsi_sk(&name("a"), vn(9_999_999));
+        let ab = version_gsi_sk(&name("a-b"), vn(1));
         assert!(a9 < ab);
         assert!(a9 < prefix_upper("a#"));
         assert!(prefix_upper("a#") < ab);

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use steward_core::ids::VersionNumber;
 use steward_core::ports::{
     Commit, Fetched, Key, ModelFilter, Page, Receipt, Registry, ReviewFilter, ReviewItem,
 };
@@ -69,7 +70,7 @@ impl Registry for DynamoStore {
     async fn version(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Option<ModelVersion>, StoreError> {
         self.point_read(keys::version_key(name, version)).await
     }
@@ -113,7 +114,7 @@ impl Registry for DynamoStore {
     async fn card_revisions(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<CardRevision>, StoreError> {
         decode_all(
             self.query_all(Query::table(keys::card_pk(name, version)))
@@ -131,7 +132,7 @@ impl Registry for DynamoStore {
     async fn promotions_of(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<Promotion>, StoreError> {
         let q = Query::table(keys::model_pk(name)).sort(
             "sk",

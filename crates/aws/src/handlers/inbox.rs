@@ -102,7 +102,7 @@ pub async fn receive_retirement_token(
             "{retirement_id:?} is not a retirement id Steward issued"
         ))
     })?;
-    let (name, version) = (id.name().clone(), id.version().get());
+    let (name, version) = (id.name().clone(), id.version());
     inbox
         .store
         .put_task_token(retirement_id, task_token)

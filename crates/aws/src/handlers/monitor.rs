@@ -39,6 +39,7 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::Value;
+use steward_core::ids::VersionNumber;
 use steward_core::ports::Caller;
 use steward_core::service::{MonitoringSignal, SignalOutcome};
 use steward_core::types::{ModelName, PrincipalId, Role, SignalKind};
@@ -131,7 +132,7 @@ pub fn alarm_signal(detail: &Value) -> Result<MonitoringSignal, String> {
 
 /// The model version and card metric an alarm is about: its metric's `Model`/`Version`
 /// dimensions, else its name.
-pub fn alarm_target(detail: &Value) -> Option<(ModelName, u32, String)> {
+pub fn alarm_target(detail: &Value) -> Option<(ModelName, VersionNumber, String)> {
     let by_dimensions = detail["configuration"]["metrics"]
         .as_array()
         .into_iter()
@@ -148,7 +149,7 @@ pub fn alarm_target(detail: &Value) -> Option<(ModelName, u32, String)> {
 }
 
 /// `steward-model-<model>-<version>-<metric>`: the last all-digit segment followed by a metric.
-pub fn alarm_name_target(alarm: &str) -> Option<(ModelName, u32, String)> {
+pub fn alarm_name_target(alarm: &str) -> Option<(ModelName, VersionNumber, String)> {
     let rest = alarm.strip_prefix(ALARM_PREFIX)?;
     let parts: Vec<&str> = rest.split('-').collect();
     (1..parts.len().saturating_sub(1)).rev().find_map(|i| {
@@ -159,11 +160,11 @@ pub fn alarm_name_target(alarm: &str) -> Option<(ModelName, u32, String)> {
     })
 }
 
-fn parse_version(s: &str) -> Option<u32> {
+fn parse_version(s: &str) -> Option<VersionNumber> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok().filter(|v| *v >= 1)
+    VersionNumber::parse(s).ok()
 }
 
 /// The finite datapoints of the alarm's new state (`state.reasonData.recentDatapoints`).
@@ -198,7 +199,7 @@ pub fn reported_signal(detail: &Value) -> Result<MonitoringSignal, String> {
     let version = detail["version"]
         .as_u64()
         .and_then(|v| u32::try_from(v).ok())
-        .filter(|v| *v >= 1)
+        .and_then(|v| VersionNumber::new(v).ok())
         .ok_or("ModelMetricsReported without a valid version")?;
     let kind = match detail["kind"].as_str() {
         Some("drift") => SignalKind::Drift,
@@ -235,7 +236,7 @@ pub async fn apply_monitoring_event(
         }
     };
     let name = read.signal.model.clone();
-    let version = read.signal.version;
+    let version = read.signal.version.get();
     match gov
         .signal_once(&monitor_caller(), read.signal, Some(&read.key))
         .await

@@ -32,7 +32,9 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::Value;
+use steward_core::ids::VersionNumber;
 use steward_core::records::PromotionStatus;
+use steward_core::service::{existing_replacement, existing_version};
 use steward_core::{GovError, Governance};
 
 use super::{detail_str, eventbridge_envelope, for_each_message, Failure};
@@ -136,9 +138,23 @@ pub struct ActionMessage {
     pub task_token: String,
     pub retirement_id: String,
     pub name: String,
+    /// As sent, plain integers: a 0 still makes an action that fails its task (the version
+    /// does not exist), rather than a message that is not an action at all.
     pub version: u32,
     #[serde(default)]
     pub replacement: Option<u32>,
+}
+
+/// The version and replacement an action names, as core takes them.
+fn action_versions(
+    message: &ActionMessage,
+) -> Result<(VersionNumber, Option<VersionNumber>), GovError> {
+    let version = existing_version(&message.name, message.version)?;
+    let replacement = message
+        .replacement
+        .map(|r| existing_replacement(&message.name, r))
+        .transpose()?;
+    Ok((version, replacement))
 }
 
 /// Does a workflow action and answers its task. Returns what was sent.
@@ -149,10 +165,13 @@ pub async fn apply_workflow_action(
 ) -> Result<TaskAnswer, Failure> {
     let id = message.retirement_id.as_str();
     let result = match message.action.as_str() {
-        "check_dependents" => gov
-            .retirement_check(&message.name, message.version, message.replacement)
-            .await
-            .map(|reasons| serde_json::json!({"retirable": reasons.is_empty(), "reasons": reasons})),
+        "check_dependents" => match action_versions(message) {
+            Ok((version, replacement)) => gov
+                .retirement_check(&message.name, version, replacement)
+                .await
+                .map(|reasons| serde_json::json!({"retirable": reasons.is_empty(), "reasons": reasons})),
+            Err(e) => Err(e),
+        },
         "archive" => gov.archive_retirement(id).await.map(|v| {
             serde_json::json!({"retired": true, "retired_at": v.retirement.map(|r| r.retired_at)})
         }),

@@ -11,6 +11,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::ids::VersionNumber;
+
 use super::merkle::{leaf_hash, Hash};
 
 /// One entry of the append-only audit log. `seq` starts at 1; leaf index is `seq - 1`.
@@ -23,7 +25,7 @@ pub struct AuditEvent {
     pub actor: String,
     pub action: String,
     pub name: Option<String>,
-    pub version: Option<u32>,
+    pub version: Option<VersionNumber>,
     pub details: Value,
 }
 
@@ -35,7 +37,7 @@ pub struct AuditDraft {
     pub actor: String,
     pub action: String,
     pub name: Option<String>,
-    pub version: Option<u32>,
+    pub version: Option<VersionNumber>,
     pub details: Value,
 }
 
@@ -74,7 +76,9 @@ impl AuditEvent {
         obj.insert("time".into(), Value::String(self.time.clone()));
         obj.insert(
             "version".into(),
-            self.version.map(Value::from).unwrap_or(Value::Null),
+            self.version
+                .map(|v| Value::from(v.get()))
+                .unwrap_or(Value::Null),
         );
         canonical_json(&Value::Object(obj))
     }
@@ -132,6 +136,7 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::vn;
     use serde_json::json;
 
     fn event(details: Value) -> AuditEvent {
@@ -141,7 +146,7 @@ mod tests {
             actor: "alice".into(),
             action: "model.registered".into(),
             name: Some("credit-risk".into()),
-            version: Some(1),
+            version: Some(vn(1)),
             details,
         }
     }

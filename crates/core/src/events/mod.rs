@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::ids::VersionNumber;
 use crate::records::DomainEvent;
 use crate::types::{
     Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier, Role, Sha256, SignalKind,
@@ -153,7 +154,7 @@ impl TryFrom<&DomainEvent> for GovernanceEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersionRegistered {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub risk_tier: RiskTier,
     pub registered_by: PrincipalId,
     pub artifact_sha256: Sha256,
@@ -163,7 +164,7 @@ pub struct ModelVersionRegistered {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCardRevised {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub card_revision: u32,
     pub card_sha256: Sha256,
 }
@@ -171,7 +172,7 @@ pub struct ModelCardRevised {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluationRecorded {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     /// The same details the audit event `evaluation.recorded` carries.
     pub details: EvaluationDetails,
 }
@@ -192,7 +193,7 @@ pub struct EvaluationDetails {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromotionRequested {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub target: Environment,
     pub promotion_id: String,
     pub reviews: Vec<ReviewStage>,
@@ -203,7 +204,7 @@ pub struct ReviewRequested {
     pub review_id: String,
     pub promotion_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub target: Environment,
     pub stage: ReviewStage,
     pub deadline: DateTime<Utc>,
@@ -214,7 +215,7 @@ pub struct ReviewDecided {
     pub review_id: String,
     pub promotion_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub stage: ReviewStage,
     pub decision: Decision,
     pub decided_by: PrincipalId,
@@ -224,7 +225,7 @@ pub struct ReviewDecided {
 pub struct PromotionRejected {
     pub promotion_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub target: Environment,
     /// The stage whose review rejected it.
     pub stage: ReviewStage,
@@ -234,7 +235,7 @@ pub struct PromotionRejected {
 pub struct PromotionApproved {
     pub promotion_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub target: Environment,
 }
 
@@ -243,7 +244,7 @@ pub struct ReviewTimedOut {
     pub review_id: String,
     pub promotion_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub stage: ReviewStage,
 }
 
@@ -251,7 +252,7 @@ pub struct ReviewTimedOut {
 pub struct PromotionExpired {
     pub promotion_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub target: Environment,
 }
 
@@ -260,18 +261,18 @@ pub struct PromotionExpired {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelDeployed {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub environment: Environment,
     /// The version that served production before (production deployments only).
-    pub previous_version: Option<u32>,
+    pub previous_version: Option<VersionNumber>,
     pub deployed_by: PrincipalId,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRolledBack {
     pub name: ModelName,
-    pub from_version: u32,
-    pub to_version: u32,
+    pub from_version: VersionNumber,
+    pub to_version: VersionNumber,
     pub reason: String,
     pub automatic: bool,
     /// The incident that triggered an automatic rollback; absent for a manual one.
@@ -283,18 +284,18 @@ pub struct ModelRolledBack {
 pub struct RetirementRequested {
     pub retirement_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub reason: String,
-    pub replacement: Option<u32>,
+    pub replacement: Option<VersionNumber>,
     pub requested_by: PrincipalId,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRetired {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub reason: String,
-    pub replacement: Option<u32>,
+    pub replacement: Option<VersionNumber>,
 }
 
 // ----------------------------------------------------------------- administration
@@ -316,7 +317,7 @@ pub struct PolicyChanged {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrainingRequested {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub incident_id: String,
     pub metric: String,
     pub value: f64,
@@ -331,7 +332,7 @@ pub struct RetrainingRequested {
 pub struct IncidentOpened {
     pub incident_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub kind: SignalKind,
     pub metric: String,
     pub value: f64,
@@ -342,7 +343,7 @@ pub struct IncidentOpened {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeriodicReviewDue {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub risk_tier: RiskTier,
     pub promotion_id: String,
     pub due_at: DateTime<Utc>,
@@ -355,7 +356,7 @@ pub struct PeriodicReviewDue {
 pub struct PeriodicReviewRejected {
     pub incident_id: String,
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub promotion_id: String,
     pub stage: ReviewStage,
     pub rejected_by: PrincipalId,
@@ -400,5 +401,5 @@ pub struct ModelPackageApprovalViolation {
     /// The matched version's stage; `None` for a shadow model.
     pub stage: Option<Stage>,
     pub name: Option<ModelName>,
-    pub version: Option<u32>,
+    pub version: Option<VersionNumber>,
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use chrono::TimeZone;
 
 use super::*;
+use crate::testing::vn;
 
 const SOURCE: &str = "steward.governance";
 
@@ -110,7 +111,7 @@ fn samples() -> Vec<GovernanceEvent> {
     vec![
         ModelVersionRegistered {
             name: name(),
-            version: 2,
+            version: vn(2),
             risk_tier: RiskTier::High,
             registered_by: who("dana"),
             artifact_sha256: sha(1),
@@ -119,14 +120,14 @@ fn samples() -> Vec<GovernanceEvent> {
         .into(),
         ModelCardRevised {
             name: name(),
-            version: 2,
+            version: vn(2),
             card_revision: 3,
             card_sha256: sha(3),
         }
         .into(),
         EvaluationRecorded {
             name: name(),
-            version: 2,
+            version: vn(2),
             details: EvaluationDetails {
                 evaluation: "staging-shadow".into(),
                 dataset_sha256: sha(4),
@@ -138,7 +139,7 @@ fn samples() -> Vec<GovernanceEvent> {
         .into(),
         PromotionRequested {
             name: name(),
-            version: 2,
+            version: vn(2),
             target: Environment::Production,
             promotion_id: PROMOTION.into(),
             reviews: ReviewStage::ALL.to_vec(),
@@ -148,7 +149,7 @@ fn samples() -> Vec<GovernanceEvent> {
             review_id: REVIEW.into(),
             promotion_id: PROMOTION.into(),
             name: name(),
-            version: 2,
+            version: vn(2),
             target: Environment::Production,
             stage: ReviewStage::Technical,
             deadline: at(4),
@@ -158,7 +159,7 @@ fn samples() -> Vec<GovernanceEvent> {
             review_id: REVIEW.into(),
             promotion_id: PROMOTION.into(),
             name: name(),
-            version: 2,
+            version: vn(2),
             stage: ReviewStage::Technical,
             decision: Decision::Approve,
             decided_by: who("tom"),
@@ -167,7 +168,7 @@ fn samples() -> Vec<GovernanceEvent> {
         PromotionRejected {
             promotion_id: PROMOTION.into(),
             name: name(),
-            version: 2,
+            version: vn(2),
             target: Environment::Production,
             stage: ReviewStage::Compliance,
         }
@@ -175,7 +176,7 @@ fn samples() -> Vec<GovernanceEvent> {
         PromotionApproved {
             promotion_id: PROMOTION.into(),
             name: name(),
-            version: 2,
+            version: vn(2),
             target: Environment::Staging,
         }
         .into(),
@@ -183,29 +184,29 @@ fn samples() -> Vec<GovernanceEvent> {
             review_id: REVIEW.into(),
             promotion_id: PROMOTION.into(),
             name: name(),
-            version: 2,
+            version: vn(2),
             stage: ReviewStage::Technical,
         }
         .into(),
         PromotionExpired {
             promotion_id: PROMOTION.into(),
             name: name(),
-            version: 2,
+            version: vn(2),
             target: Environment::Production,
         }
         .into(),
         ModelDeployed {
             name: name(),
-            version: 2,
+            version: vn(2),
             environment: Environment::Production,
-            previous_version: Some(1),
+            previous_version: Some(vn(1)),
             deployed_by: who("rita"),
         }
         .into(),
         ModelRolledBack {
             name: name(),
-            from_version: 2,
-            to_version: 1,
+            from_version: vn(2),
+            to_version: vn(1),
             reason: "auc = 0.7 under the card's minimum 0.85".into(),
             automatic: true,
             incident_id: Some("inc-01".into()),
@@ -214,15 +215,15 @@ fn samples() -> Vec<GovernanceEvent> {
         RetirementRequested {
             retirement_id: "credit-risk.1.rt-01".into(),
             name: name(),
-            version: 1,
+            version: vn(1),
             reason: "superseded".into(),
-            replacement: Some(2),
+            replacement: Some(vn(2)),
             requested_by: who("dana"),
         }
         .into(),
         ModelRetired {
             name: name(),
-            version: 1,
+            version: vn(1),
             reason: "superseded".into(),
             replacement: None,
         }
@@ -238,7 +239,7 @@ fn samples() -> Vec<GovernanceEvent> {
         .into(),
         RetrainingRequested {
             name: name(),
-            version: 2,
+            version: vn(2),
             incident_id: "inc-02".into(),
             metric: "psi".into(),
             value: 0.4,
@@ -252,7 +253,7 @@ fn samples() -> Vec<GovernanceEvent> {
         IncidentOpened {
             incident_id: "inc-02".into(),
             name: name(),
-            version: 2,
+            version: vn(2),
             kind: SignalKind::Drift,
             metric: "psi".into(),
             value: 0.4,
@@ -262,7 +263,7 @@ fn samples() -> Vec<GovernanceEvent> {
         .into(),
         PeriodicReviewDue {
             name: name(),
-            version: 2,
+            version: vn(2),
             risk_tier: RiskTier::High,
             promotion_id: "credit-risk.2.pr-periodic-20261201T093000Z".into(),
             due_at: at(1),
@@ -274,7 +275,7 @@ fn samples() -> Vec<GovernanceEvent> {
         PeriodicReviewRejected {
             incident_id: "inc-03".into(),
             name: name(),
-            version: 2,
+            version: vn(2),
             promotion_id: "credit-risk.2.pr-periodic-20261201T093000Z".into(),
             stage: ReviewStage::Business,
             rejected_by: who("bea"),
@@ -394,7 +395,7 @@ fn a_stored_event_reads_back_as_the_same_variant() {
 fn a_stored_detail_is_the_struct_s_fields_plus_schema_version() {
     let stored = DomainEvent::try_from(GovernanceEvent::from(ModelRetired {
         name: name(),
-        version: 1,
+        version: vn(1),
         reason: "superseded".into(),
         replacement: None,
     }))
@@ -410,8 +411,8 @@ fn a_stored_detail_is_the_struct_s_fields_plus_schema_version() {
 fn a_manual_rollback_has_no_incident_id_key() {
     let stored = DomainEvent::try_from(GovernanceEvent::from(ModelRolledBack {
         name: name(),
-        from_version: 2,
-        to_version: 1,
+        from_version: vn(2),
+        to_version: vn(1),
         reason: "bad release".into(),
         automatic: false,
         incident_id: None,

@@ -13,7 +13,7 @@ impl Governance {
         &self,
         caller: &Caller,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         body: Value,
         expected: Option<u64>,
     ) -> Result<ModelVersion, GovError> {
@@ -77,7 +77,7 @@ impl Governance {
         &self,
         caller: &Caller,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         body: Value,
     ) -> Result<ModelVersion, GovError> {
         require_role(caller, &[Role::Developer], "recording an evaluation")?;

@@ -13,7 +13,7 @@ impl Governance {
         &self,
         caller: &Caller,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         env: Environment,
         expected: Option<u64>,
     ) -> Result<ModelVersion, GovError> {

@@ -101,7 +101,7 @@ impl Governance {
     pub async fn gate(
         &self,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         env: Environment,
     ) -> Result<GateResult, GovError> {
         let name = ModelName::parse(name)?;

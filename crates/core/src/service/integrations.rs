@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use crate::audit::canonical_json;
 use crate::error::GovError;
 use crate::events::{ModelPackage, ModelPackageApprovalViolation, ShadowModelDetected};
+use crate::ids::VersionNumber;
 use crate::ports::{Commit, Key, Put};
 use crate::records::{
     incident_model_name, IdempotencyRecord, Incident, IncidentKind, IncidentStatus, ModelVersion,
@@ -81,7 +82,7 @@ impl Finding {
 pub struct PackageOutcome {
     /// The Steward version the package maps to, if any.
     pub name: Option<ModelName>,
-    pub version: Option<u32>,
+    pub version: Option<VersionNumber>,
     pub shadow_model: Finding,
     pub approval_violation: Finding,
 }
@@ -105,7 +106,9 @@ pub fn match_version<'a>(
         .as_deref()
         .and_then(|v| v.trim().parse::<u32>().ok())
     {
-        return versions.iter().find(|v| v.version == n);
+        // Compared as an integer, so that a property of 0 matches no version (and does not
+        // fall through to the other rules), as any number the model has no version for.
+        return versions.iter().find(|v| v.version.get() == n);
     }
     if let Some(job) = pkg.generated_by.as_deref().filter(|j| !j.is_empty()) {
         if let Some(v) = versions
@@ -294,7 +297,7 @@ impl Governance {
         kind: IncidentKind,
         pkg: &ModelPackageState,
         name: Option<ModelName>,
-        version: Option<u32>,
+        version: Option<VersionNumber>,
         summary: String,
         actor: &PrincipalId,
     ) -> Incident {
@@ -321,7 +324,7 @@ impl Governance {
         actor: &PrincipalId,
         action: &str,
         name: Option<&ModelName>,
-        version: Option<u32>,
+        version: Option<VersionNumber>,
         details: Value,
         event: crate::records::DomainEvent,
         key: &str,
@@ -370,7 +373,7 @@ impl Governance {
         caller: &PrincipalId,
         key: &str,
         name: Option<&ModelName>,
-        version: Option<u32>,
+        version: Option<VersionNumber>,
         answer: Value,
     ) -> Result<bool, GovError> {
         let audit = self.draft(

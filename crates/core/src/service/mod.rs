@@ -19,7 +19,7 @@ use crate::audit::{canonical_json, AuditDraft, AuditEvent, Checkpoint, Hash};
 use crate::error::{FieldError, GovError, StoreError};
 use crate::events::*;
 use crate::ids::{IdempotencyKey, IncidentId, PromotionId, RetirementId, ReviewId, VersionNumber};
-use crate::manifest::{from_value, Dependency, EvaluationInput, ModelCard, Registration};
+use crate::manifest::{from_value, EvaluationInput, ModelCard, Registration};
 use crate::policy::{unmet_thresholds, Policy};
 use crate::ports::{
     decode_cursor, ArtifactCheck, AuditLog, Caller, Clock, Commit, Evidence, EvidenceKind, Expect,
@@ -75,8 +75,28 @@ fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), Gov
     }
 }
 
-fn not_found_version(name: &ModelName, version: u32) -> GovError {
+fn not_found_version(name: &ModelName, version: impl std::fmt::Display) -> GovError {
     GovError::NotFound(format!("model {name} has no version {version}"))
+}
+
+/// The number `n` of a version of model `name` as it arrives from outside (a path, a signal,
+/// a workflow message): 0 is answered as any version the model does not have, 404 `model
+/// {name} has no version 0`, not as a malformed request, as before numbers were typed. A
+/// malformed name is reported first, as the operations that take the number report it.
+pub fn existing_version(name: &str, n: u32) -> Result<VersionNumber, GovError> {
+    let name = ModelName::parse(name)?;
+    VersionNumber::new(n).map_err(|_| not_found_version(&name, n))
+}
+
+/// The replacement `n` a retirement of a version of `name` names, as it arrives: 0 is the
+/// `replacement` validation error of any version the model does not have.
+pub fn existing_replacement(name: &str, n: u32) -> Result<VersionNumber, GovError> {
+    let name = ModelName::parse(name)?;
+    VersionNumber::new(n).map_err(|_| no_replacement(&name, n))
+}
+
+fn no_replacement(name: &ModelName, n: impl std::fmt::Display) -> GovError {
+    GovError::field("replacement", format!("model {name} has no version {n}"))
 }
 
 fn not_found_model(name: &ModelName) -> GovError {
@@ -165,7 +185,7 @@ impl Governance {
         caller: &PrincipalId,
         action: &str,
         name: Option<&ModelName>,
-        version: Option<u32>,
+        version: Option<VersionNumber>,
         details: Value,
     ) -> AuditDraft {
         AuditDraft {
@@ -264,7 +284,11 @@ impl Governance {
             .collect()
     }
 
-    async fn load_version(&self, name: &ModelName, version: u32) -> Result<ModelVersion, GovError> {
+    async fn load_version(
+        &self,
+        name: &ModelName,
+        version: VersionNumber,
+    ) -> Result<ModelVersion, GovError> {
         self.registry
             .version(name, version)
             .await?
@@ -275,7 +299,7 @@ impl Governance {
     async fn load_version_and_model(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<(ModelVersion, Model), GovError> {
         let mut f = self
             .registry

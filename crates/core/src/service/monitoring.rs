@@ -30,6 +30,8 @@ use super::*;
 #[serde(deny_unknown_fields)]
 pub struct SignalInput {
     pub model: ModelName,
+    /// As posted: a 0 is answered like any version the model does not have (404), not refused
+    /// as a malformed body, so it is made a [`VersionNumber`] only when the signal is applied.
     pub version: u32,
     pub kind: SignalKind,
     pub metric: String,
@@ -40,7 +42,7 @@ pub struct SignalInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalOutcome {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub kind: SignalKind,
     pub metric: String,
     pub value: f64,
@@ -54,7 +56,7 @@ pub struct SignalOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitoringSignal {
     pub model: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     /// `None`: the card decides (see the module docs).
     pub kind: Option<SignalKind>,
     pub metric: String,
@@ -64,15 +66,18 @@ pub struct MonitoringSignal {
     pub values: Vec<f64>,
 }
 
-impl From<SignalInput> for MonitoringSignal {
-    fn from(s: SignalInput) -> Self {
-        Self {
+impl TryFrom<SignalInput> for MonitoringSignal {
+    type Error = GovError;
+
+    /// A signal for version 0 is a 404, as for any version the model does not have.
+    fn try_from(s: SignalInput) -> Result<Self, GovError> {
+        Ok(Self {
+            version: existing_version(s.model.as_ref(), s.version)?,
             model: s.model,
-            version: s.version,
             kind: Some(s.kind),
             metric: s.metric,
             values: vec![s.value],
-        }
+        })
     }
 }
 
@@ -86,7 +91,9 @@ impl Governance {
         caller: &Caller,
         input: SignalInput,
     ) -> Result<SignalOutcome, GovError> {
-        Ok(self.signal_once(caller, input.into(), None).await?.0)
+        // The role is checked before the version, as `signal_once` checks it.
+        require_role(caller, &[Role::Operator], "reporting monitoring signals")?;
+        Ok(self.signal_once(caller, input.try_into()?, None).await?.0)
     }
 
     /// Applies the card's thresholds to a monitoring signal, once per idempotency key. Returns

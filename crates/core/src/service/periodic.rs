@@ -39,7 +39,11 @@ use super::*;
 pub const PERIODIC_REVIEW_ACTOR: &str = "periodic-review";
 
 /// The id of the re-certification promotion of `version` for the due period ending at `due_at`.
-pub fn periodic_promotion_id(name: &ModelName, version: u32, due_at: DateTime<Utc>) -> String {
+pub fn periodic_promotion_id(
+    name: &ModelName,
+    version: VersionNumber,
+    due_at: DateTime<Utc>,
+) -> String {
     // A `PromotionId` by construction (the test below parses one back): the unique part is a
     // fixed pattern of visible ASCII.
     format!(
@@ -255,7 +259,7 @@ impl Governance {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeriodicReview {
     pub name: ModelName,
-    pub version: u32,
+    pub version: VersionNumber,
     pub risk_tier: RiskTier,
     pub last_reviewed_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
@@ -319,13 +323,14 @@ impl Governance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::vn;
     use chrono::TimeZone;
 
     #[test]
     fn a_periodic_promotion_id_is_a_promotion_id_naming_its_version() {
         let name = ModelName::parse("credit-risk").unwrap();
         let due = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
-        let id = periodic_promotion_id(&name, 7, due);
+        let id = periodic_promotion_id(&name, vn(7), due);
         assert_eq!(id, "credit-risk.7.pr-periodic-20260301T120000Z");
         let parsed = PromotionId::parse(&id).unwrap();
         assert_eq!((parsed.name(), parsed.version().get()), (&name, 7));

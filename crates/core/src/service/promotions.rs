@@ -41,7 +41,7 @@ impl Governance {
         &self,
         caller: &Caller,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         target: Environment,
         expected: Option<u64>,
     ) -> Result<Promotion, GovError> {
@@ -79,8 +79,7 @@ impl Governance {
             return Err(GovError::Policy(reasons));
         }
         let now = self.now();
-        let id =
-            PromotionId::new(&name, VersionNumber::new(version)?, &self.ids.id("pr"))?.to_string();
+        let id = PromotionId::new(&name, version, &self.ids.id("pr"))?.to_string();
         let reviews = self.pending_reviews(&v, &id, target, now);
         let deadline = self.review_deadline(v.risk_tier, now);
         let promotion = Promotion {

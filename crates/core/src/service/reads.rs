@@ -25,7 +25,7 @@ pub struct VersionDetail {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductionAt {
     pub name: ModelName,
-    pub version: Option<u32>,
+    pub version: Option<VersionNumber>,
     pub since: Option<DateTime<Utc>>,
 }
 
@@ -52,7 +52,7 @@ impl Governance {
     pub async fn version_detail(
         &self,
         name: &str,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<VersionDetail, GovError> {
         let name = ModelName::parse(name)?;
         let (v, model) = self.load_version_and_model(&name, version).await?;
@@ -74,7 +74,7 @@ impl Governance {
     pub async fn card_revisions(
         &self,
         name: &str,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<CardRevision>, GovError> {
         let name = ModelName::parse(name)?;
         self.load_version(&name, version).await?;

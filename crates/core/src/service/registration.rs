@@ -102,9 +102,11 @@ impl Governance {
                     .map(|k| Key::Idempotency(k.clone())),
             );
             keys.extend(
-                reg.dependencies
-                    .iter()
-                    .map(|d| Key::Version(d.name.clone(), d.version)),
+                // A dependency on version 0 reads nothing: it is reported as missing.
+                reg.dependencies.iter().filter_map(|d| {
+                    let n = VersionNumber::new(d.version).ok()?;
+                    Some(Key::Version(d.name.clone(), n))
+                }),
             );
             let fetched = self.registry.get_many(&keys).await?;
             if let Some(rec) = request
@@ -155,7 +157,9 @@ impl Governance {
         let (model, expect) = match existing {
             Some(mut m) => {
                 let expect = Expect::Revision(m.revision);
-                m.latest_version += 1;
+                m.latest_version = m.latest_version.next().ok_or_else(|| {
+                    GovError::Conflict(format!("model {name} has used every version number"))
+                })?;
                 m.owner = reg.owner.clone();
                 m.description = reg.description.clone();
                 m.revision += 1;
@@ -169,7 +173,7 @@ impl Governance {
                     description: reg.description.clone(),
                     created_by: caller.id.clone(),
                     created_at: now,
-                    latest_version: 1,
+                    latest_version: VersionNumber::FIRST,
                     production_version: None,
                     production_history: vec![],
                     retired_versions: vec![],
@@ -202,7 +206,13 @@ impl Governance {
                 .collect(),
             card: reg.card.clone(),
             card_revision: 1,
-            dependencies: reg.dependencies.clone(),
+            dependencies: dependencies
+                .iter()
+                .map(|d| VersionRef {
+                    name: d.name.clone(),
+                    version: d.version,
+                })
+                .collect(),
             dependents: vec![],
             registered_by: caller.id.clone(),
             registered_at: now,
@@ -231,7 +241,7 @@ impl Governance {
         for mut dep in dependencies {
             // The dependency learns its dependent, so retiring it needs no query.
             let prev = dep.revision;
-            dep.dependents.push(Dependency {
+            dep.dependents.push(VersionRef {
                 name: name.clone(),
                 version: number,
             });
@@ -330,7 +340,7 @@ fn validate_against_registry(
             ));
         }
         if let Some(p) = reg.lineage.parent_version {
-            if p == 0 || p > m.latest_version {
+            if p == 0 || p > m.latest_version.get() {
                 problems.push(FieldError::new(
                     "lineage.parent_version",
                     format!("model {name} has no version {p}"),
@@ -345,7 +355,10 @@ fn validate_against_registry(
     }
     let mut dependencies = Vec::new();
     for (i, d) in reg.dependencies.iter().enumerate() {
-        match fetched.version(&d.name, d.version) {
+        let found = VersionNumber::new(d.version)
+            .ok()
+            .and_then(|n| fetched.version(&d.name, n));
+        match found {
             Some(v) if v.stage != Stage::Retired => dependencies.push(v.clone()),
             Some(_) => problems.push(FieldError::new(
                 format!("dependencies[{i}]"),

@@ -44,9 +44,9 @@ impl Governance {
         &self,
         caller: &Caller,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         reason: &str,
-        replacement: Option<u32>,
+        replacement: Option<VersionNumber>,
     ) -> Result<RetireOutcome, GovError> {
         require_role(
             caller,
@@ -81,8 +81,8 @@ impl Governance {
     pub async fn retirement_check(
         &self,
         name: &str,
-        version: u32,
-        replacement: Option<u32>,
+        version: VersionNumber,
+        replacement: Option<VersionNumber>,
     ) -> Result<Vec<String>, GovError> {
         let name = ModelName::parse(name)?;
         Ok(self
@@ -98,7 +98,7 @@ impl Governance {
         &self,
         caller: &Caller,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         decision: Decision,
         comment: Option<&str>,
     ) -> Result<ModelVersion, GovError> {
@@ -251,7 +251,7 @@ impl Governance {
         caller: &Caller,
         plan: RetirementPlan,
         reason: String,
-        replacement: Option<u32>,
+        replacement: Option<VersionNumber>,
     ) -> Result<ModelVersion, GovError> {
         let mut v = plan.version;
         if let Some(p) = &v.pending_retirement {
@@ -270,8 +270,7 @@ impl Governance {
         }
         let name = v.name.clone();
         let pending = PendingRetirement {
-            id: RetirementId::new(&name, VersionNumber::new(v.version)?, &self.ids.id("rt"))?
-                .to_string(),
+            id: RetirementId::new(&name, v.version, &self.ids.id("rt"))?.to_string(),
             reason: reason.clone(),
             replacement,
             requested_by: caller.id.clone(),
@@ -312,8 +311,8 @@ impl Governance {
     async fn plan_retirement(
         &self,
         name: &ModelName,
-        version: u32,
-        replacement: Option<u32>,
+        version: VersionNumber,
+        replacement: Option<VersionNumber>,
     ) -> Result<RetirementPlan, GovError> {
         let mut keys = vec![
             Key::Version(name.clone(), version),
@@ -362,9 +361,10 @@ impl Governance {
         }
         let mut replacement_record = None;
         if let Some(r) = replacement {
-            let rv = f.versions.remove(&(name.clone(), r)).ok_or_else(|| {
-                GovError::field("replacement", format!("model {name} has no version {r}"))
-            })?;
+            let rv = f
+                .versions
+                .remove(&(name.clone(), r))
+                .ok_or_else(|| no_replacement(name, r))?;
             if rv.stage == Stage::Retired {
                 return Err(GovError::field(
                     "replacement",
@@ -399,7 +399,7 @@ impl Governance {
         &self,
         plan: RetirementPlan,
         reason: &str,
-        replacement: Option<u32>,
+        replacement: Option<VersionNumber>,
         actor: &PrincipalId,
         request: Option<&PendingRetirement>,
     ) -> Result<ModelVersion, GovError> {
@@ -480,8 +480,8 @@ impl Governance {
 
 /// The model and version a retirement id names; a validation error for an id Steward did not
 /// issue.
-fn parse_retirement(retirement_id: &str) -> Result<(ModelName, u32), GovError> {
+fn parse_retirement(retirement_id: &str) -> Result<(ModelName, VersionNumber), GovError> {
     let id = RetirementId::parse(retirement_id)
         .map_err(|_| GovError::field("retirement_id", "not a retirement id Steward issued"))?;
-    Ok((id.name().clone(), id.version().get()))
+    Ok((id.name().clone(), id.version()))
 }

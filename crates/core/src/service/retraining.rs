@@ -27,7 +27,7 @@ impl Governance {
     pub async fn record_retraining_started(
         &self,
         name: &str,
-        version: u32,
+        version: VersionNumber,
         incident_id: &str,
         pipeline: &str,
         execution_arn: &str,

@@ -124,7 +124,7 @@ impl Governance {
         let id = ReviewId::parse(review_id).map_err(|_| unknown())?;
         let (name, version, stage) = (
             id.promotion().name().clone(),
-            id.promotion().version().get(),
+            id.promotion().version(),
             id.stage(),
         );
         let promotion_id = id.promotion().to_string();

@@ -19,7 +19,7 @@ const KEYED_ATTEMPTS: usize = 3;
 
 impl Governance {
     /// The version that served production before the current one, if it can serve again.
-    pub(super) fn rollback_target(model: &Model) -> Option<u32> {
+    pub(super) fn rollback_target(model: &Model) -> Option<VersionNumber> {
         let current = model.production_version?;
         model.production_history.iter().rev().copied().find(|v| {
             *v != current
@@ -33,9 +33,9 @@ impl Governance {
     pub(super) fn rollback_puts(
         &self,
         model: &Model,
-        to: u32,
+        to: VersionNumber,
         cause: &str,
-    ) -> (Vec<Put>, Option<u32>) {
+    ) -> (Vec<Put>, Option<VersionNumber>) {
         let mut m = model.clone();
         let from = m.production_version;
         if let Some(f) = from.filter(|f| !m.rolled_back_from.contains(f)) {
@@ -145,7 +145,7 @@ impl Governance {
                 "{name} has no version in production"
             )));
         };
-        if let Some(from) = from_version.filter(|f| *f != current) {
+        if let Some(from) = from_version.filter(|f| *f != current.get()) {
             return Err(GovError::Conflict(format!(
                 "{name} serves version {current} in production, not {from}: nothing rolled back"
             )));

@@ -93,6 +93,7 @@ mod tests {
 
     use super::*;
     use crate::records::{PromotionStatus, Review};
+    use crate::testing::vn;
     use crate::types::{Environment, ModelName, PrincipalId};
 
     fn caller(id: &str, roles: &[Role]) -> Caller {
@@ -116,7 +117,7 @@ mod tests {
         Promotion {
             id: id.clone(),
             name: name.clone(),
-            version: 2,
+            version: vn(2),
             target: Environment::Production,
             status: PromotionStatus::InReview,
             reviews: stages
@@ -125,7 +126,7 @@ mod tests {
                     id: format!("{id}-{stage}"),
                     promotion_id: id.clone(),
                     name: name.clone(),
-                    version: 2,
+                    version: vn(2),
                     target: Environment::Production,
                     stage,
                     status: ReviewStatus::Pending,

@@ -14,11 +14,17 @@ use super::{
     block_on, ManualClock, MemoryEvidence, MemoryStore, RecordingWorkflows, SequentialIds,
 };
 use crate::error::GovError;
+use crate::ids::VersionNumber;
 use crate::ports::Caller;
 use crate::records::{Promotion, PromotionStatus};
 use crate::service::DecisionInput;
 use crate::types::{Decision, Environment, PrincipalId, ReviewStage, RiskTier, Role};
 use crate::{Governance, Policy};
+
+/// Version `n` (at least 1), for tests that name versions by number.
+pub fn vn(n: u32) -> VersionNumber {
+    VersionNumber::new(n).expect("a version number is at least 1")
+}
 
 /// A caller with `roles`, authenticated as `id`.
 pub fn caller(id: &str, roles: &[Role]) -> Caller {
@@ -176,7 +182,7 @@ impl Harness {
     // ------------------------------------------------------------------ lifecycle steps
 
     /// Registers a version of `name` in `tier` as `dev`; returns its number.
-    pub async fn register(&self, name: &str, tier: RiskTier) -> u32 {
+    pub async fn register(&self, name: &str, tier: RiskTier) -> VersionNumber {
         let (v, _) = self
             .gov
             .register(&self.cast.dev, name, manifest(tier), None)
@@ -186,7 +192,12 @@ impl Harness {
     }
 
     /// Requests a promotion of `name` `version` to `target` as `dev`.
-    pub async fn promote(&self, name: &str, version: u32, target: Environment) -> Promotion {
+    pub async fn promote(
+        &self,
+        name: &str,
+        version: VersionNumber,
+        target: Environment,
+    ) -> Promotion {
         self.gov
             .request_promotion(&self.cast.dev, name, version, target, None)
             .await
@@ -232,7 +243,7 @@ impl Harness {
     }
 
     /// Staging promotion approved, staging deployment, and an evaluation on staging test data.
-    pub async fn to_staging(&self, name: &str, version: u32) {
+    pub async fn to_staging(&self, name: &str, version: VersionNumber) {
         let p = self.promote(name, version, Environment::Staging).await;
         self.approve_all(&p).await;
         self.gov
@@ -246,7 +257,7 @@ impl Harness {
     }
 
     /// Registered version → staging → production, every review approved, deployed by `rel`.
-    pub async fn to_production(&self, name: &str, version: u32) {
+    pub async fn to_production(&self, name: &str, version: VersionNumber) {
         self.to_staging(name, version).await;
         let p = self.promote(name, version, Environment::Production).await;
         self.approve_all(&p).await;
@@ -257,7 +268,7 @@ impl Harness {
     }
 
     /// A new version of `name` in `tier`, all the way to production; returns its number.
-    pub async fn new_production_version(&self, name: &str, tier: RiskTier) -> u32 {
+    pub async fn new_production_version(&self, name: &str, tier: RiskTier) -> VersionNumber {
         let v = self.register(name, tier).await;
         self.to_production(name, v).await;
         v

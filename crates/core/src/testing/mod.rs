@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Waker};
 
 pub use clock::{ManualClock, SequentialIds};
 pub use evidence::MemoryEvidence;
-pub use harness::{caller, manifest, staging_evaluation, Cast, Harness};
+pub use harness::{caller, manifest, staging_evaluation, vn, Cast, Harness};
 pub use store::MemoryStore;
 pub use workflows::{RecordingWorkflows, WorkflowCall};
 

@@ -29,6 +29,7 @@ use crate::audit::checkpoint::sign_checkpoint;
 use crate::audit::verify::StoredEvent;
 use crate::audit::{format_time, AuditEvent, Checkpoint, Ed25519Signer, MerkleTree};
 use crate::error::StoreError;
+use crate::ids::VersionNumber;
 use crate::ports::{decode_cursor, encode_cursor, Commit, Expect, Page, Put, Receipt};
 use crate::records::{
     CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PrincipalRecord,
@@ -42,8 +43,8 @@ const CHECKPOINT_HISTORY_EVERY: u64 = 1024;
 #[derive(Debug, Clone, Default)]
 struct Records {
     models: BTreeMap<String, Model>,
-    versions: BTreeMap<(String, u32), ModelVersion>,
-    cards: BTreeMap<(String, u32, u32), CardRevision>,
+    versions: BTreeMap<(String, VersionNumber), ModelVersion>,
+    cards: BTreeMap<(String, VersionNumber, u32), CardRevision>,
     promotions: BTreeMap<String, Promotion>,
     /// Rows of the reviews "table": each promotion write replaces its reviews' rows.
     reviews: BTreeMap<String, Review>,

@@ -2,7 +2,7 @@
 //! and who may do what at all.
 
 use steward_core::records::{PromotionStatus, ReviewStatus};
-use steward_core::testing::{block_on, caller, manifest, Harness};
+use steward_core::testing::{block_on, caller, manifest, vn, Harness};
 use steward_core::types::{Environment, ReviewStage, RiskTier, Role};
 use steward_core::GovError;
 
@@ -22,9 +22,15 @@ async fn in_review(
         .register(registrant, "credit-risk", manifest(tier), None)
         .await
         .unwrap();
-    h.to_staging("credit-risk", 1).await;
+    h.to_staging("credit-risk", vn(1)).await;
     h.gov
-        .request_promotion(requester, "credit-risk", 1, Environment::Production, None)
+        .request_promotion(
+            requester,
+            "credit-risk",
+            vn(1),
+            Environment::Production,
+            None,
+        )
         .await
         .unwrap()
 }
@@ -239,7 +245,7 @@ fn each_action_needs_its_role() {
         .await;
         let promote = h
             .gov
-            .request_promotion(&c.tech, "credit-risk", 1, Environment::Production, None)
+            .request_promotion(&c.tech, "credit-risk", vn(1), Environment::Production, None)
             .await
             .map(drop);
         assert!(
@@ -257,7 +263,7 @@ fn each_action_needs_its_role() {
         );
         let retire = h
             .gov
-            .retire(&c.ops, "credit-risk", 1, "old", None)
+            .retire(&c.ops, "credit-risk", vn(1), "old", None)
             .await
             .map(drop);
         assert!(
@@ -378,10 +384,10 @@ fn a_principal_who_administered_principals_while_a_promotion_was_open_never_deci
             .register(dev, "pricing", manifest(RiskTier::Low), None)
             .await
             .unwrap();
-        h.to_staging("pricing", 1).await;
+        h.to_staging("pricing", vn(1)).await;
         let later = h
             .gov
-            .request_promotion(dev, "pricing", 1, Environment::Production, None)
+            .request_promotion(dev, "pricing", vn(1), Environment::Production, None)
             .await
             .unwrap();
         let decided = h.approve(&ex, &review(&later, Technical).id).await.unwrap();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use steward_core::records::{Promotion, PromotionStatus, ReviewStatus};
-use steward_core::testing::{block_on, Harness};
+use steward_core::testing::{block_on, vn, Harness};
 use steward_core::types::{Environment, ReviewStage, RiskTier};
 
 use crate::{is_conflict, review};
@@ -55,7 +55,7 @@ fn a_review_expires_exactly_at_its_deadline_and_ends_its_promotion() {
         let statuses: Vec<_> = now.reviews.iter().map(|r| r.status).collect();
         // The first pending review (business) is the one that expired; the rest are cancelled.
         assert_eq!(statuses, [Approved, Expired, Cancelled, Cancelled]);
-        let v = h.gov.version_detail("credit-risk", 1).await.unwrap();
+        let v = h.gov.version_detail("credit-risk", vn(1)).await.unwrap();
         assert_eq!(v.version.open_promotion, None);
         let events = h.store.audit_events();
         let expired: Vec<_> = events

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use steward_core::service::MonitoringSignal;
-use steward_core::testing::{block_on, manifest, Harness};
+use steward_core::testing::{block_on, manifest, vn, Harness};
 use steward_core::types::{ModelName, RiskTier, SignalKind};
 
 use crate::{fields, is_conflict};
@@ -94,14 +94,14 @@ fn idempotency_keys_are_scoped_to_the_caller_and_the_model() {
             .await
             .unwrap();
         assert!(!replay);
-        assert_eq!((a.version, b.version), (1, 2));
+        assert_eq!((a.version, b.version), (vn(1), vn(2)));
         let (c, replay) = h
             .gov
             .register(&h.cast.dev, "pricing", manifest(RiskTier::Low), key)
             .await
             .unwrap();
         assert!(!replay);
-        assert_eq!(c.version, 1);
+        assert_eq!(c.version, vn(1));
     });
 }
 
@@ -131,7 +131,7 @@ fn a_redelivered_monitoring_signal_opens_one_incident() {
         h.new_production_version("credit-risk", RiskTier::Low).await;
         let s = || MonitoringSignal {
             model: ModelName::parse("credit-risk").unwrap(),
-            version: 1,
+            version: vn(1),
             kind: Some(SignalKind::Drift),
             metric: "psi".into(),
             values: vec![0.4],

@@ -2,7 +2,7 @@
 
 use steward_core::records::{IncidentKind, Model};
 use steward_core::service::{MonitoringSignal, SignalInput, SignalOutcome};
-use steward_core::testing::{block_on, Harness};
+use steward_core::testing::{block_on, vn, Harness};
 use steward_core::types::{ModelName, RiskTier, SignalKind};
 use steward_core::{GovError, Policy};
 
@@ -34,7 +34,7 @@ fn two_production_versions(h: &Harness) {
         h.new_production_version("credit-risk", RiskTier::Medium)
             .await;
     });
-    assert_eq!(model(h).production_version, Some(2));
+    assert_eq!(model(h).production_version, Some(vn(2)));
 }
 
 #[test]
@@ -48,12 +48,12 @@ fn drift_over_the_cards_maximum_opens_an_incident_and_requests_retraining() {
     let incident = out.incident.expect("an incident");
     assert_eq!(
         (incident.kind, incident.version),
-        (IncidentKind::Drift, Some(2))
+        (IncidentKind::Drift, Some(vn(2)))
     );
     let types = h.store.outbox_types();
     assert!(types.ends_with(&["IncidentOpened".into(), "RetrainingRequested".into()]));
     // Drift never rolls back.
-    assert_eq!(model(&h).production_version, Some(2));
+    assert_eq!(model(&h).production_version, Some(vn(2)));
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn quality_under_the_minimum_rolls_production_back_when_policy_allows() {
     assert!(out.breached);
     assert_eq!(out.actions, ["alerted", "rolled_back_to:1"]);
     let m = model(&h);
-    assert_eq!(m.production_version, Some(1));
+    assert_eq!(m.production_version, Some(vn(1)));
     let rolled = h
         .store
         .audit_events()
@@ -85,7 +85,7 @@ fn quality_under_the_minimum_rolls_production_back_when_policy_allows() {
     assert_eq!(rolled.details["from"], 2);
     assert_eq!(rolled.details["to"], 1);
     let now = block_on(h.gov.production_at("credit-risk", h.now())).unwrap();
-    assert_eq!(now.version, Some(1));
+    assert_eq!(now.version, Some(vn(1)));
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn quality_at_the_minimum_is_not_a_breach() {
     two_production_versions(&h);
     let out = signal(&h, 2, SignalKind::Quality, "auc", 0.85);
     assert!(!out.breached);
-    assert_eq!(model(&h).production_version, Some(2));
+    assert_eq!(model(&h).production_version, Some(vn(2)));
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn quality_under_the_minimum_only_alerts_when_the_tier_has_no_auto_rollback() {
     two_production_versions(&h);
     let out = signal(&h, 2, SignalKind::Quality, "auc", 0.5);
     assert_eq!(out.actions, ["alerted"]);
-    assert_eq!(model(&h).production_version, Some(2));
+    assert_eq!(model(&h).production_version, Some(vn(2)));
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn quality_under_the_minimum_of_a_version_not_serving_does_not_roll_back() {
     two_production_versions(&h);
     let out = signal(&h, 1, SignalKind::Quality, "auc", 0.5);
     assert_eq!(out.actions, ["alerted"]);
-    assert_eq!(model(&h).production_version, Some(2));
+    assert_eq!(model(&h).production_version, Some(vn(2)));
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn quality_under_the_minimum_with_no_earlier_production_version_says_so() {
     block_on(h.new_production_version("credit-risk", RiskTier::Low));
     let out = signal(&h, 1, SignalKind::Quality, "auc", 0.5);
     assert_eq!(out.actions, ["alerted", "no_rollback_target"]);
-    assert_eq!(model(&h).production_version, Some(1));
+    assert_eq!(model(&h).production_version, Some(vn(1)));
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn a_signal_without_a_kind_takes_the_kind_of_the_cards_threshold_and_its_worst_v
     two_production_versions(&h);
     let s = |metric: &str, values: Vec<f64>| MonitoringSignal {
         model: ModelName::parse("credit-risk").unwrap(),
-        version: 2,
+        version: vn(2),
         kind: None,
         metric: metric.into(),
         values,
@@ -190,7 +190,7 @@ fn only_an_operator_reports_signals() {
         },
     ));
     assert!(matches!(r, Err(GovError::Forbidden(_))), "{r:?}");
-    assert_eq!(model(&h).production_version, Some(2));
+    assert_eq!(model(&h).production_version, Some(vn(2)));
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn a_rollback_puts_the_previous_production_version_back_and_is_audited() {
             .rollback(&h.cast.ops, "credit-risk", "latency regression", None),
     )
     .unwrap();
-    assert_eq!(m.production_version, Some(1));
+    assert_eq!(m.production_version, Some(vn(1)));
     let e = h.store.audit_events().pop().unwrap();
     assert_eq!(
         (e.action.as_str(), e.actor.as_str()),
@@ -221,7 +221,7 @@ fn a_rollback_without_an_earlier_production_version_is_a_conflict() {
         h.register("credit-risk", RiskTier::Low).await;
         let none = h.gov.rollback(&h.cast.ops, "credit-risk", "x", None).await;
         assert!(is_conflict(&none), "nothing in production: {none:?}");
-        h.to_production("credit-risk", 1).await;
+        h.to_production("credit-risk", vn(1)).await;
         let only = h.gov.rollback(&h.cast.ops, "credit-risk", "x", None).await;
         assert!(is_conflict(&only), "no earlier version: {only:?}");
     });
@@ -235,7 +235,7 @@ fn a_rollback_never_returns_to_a_retired_version() {
             h.new_production_version("credit-risk", RiskTier::Low).await;
         }
         h.gov
-            .retire(&h.cast.dev, "credit-risk", 2, "superseded", None)
+            .retire(&h.cast.dev, "credit-risk", vn(2), "superseded", None)
             .await
             .unwrap();
         let m = h
@@ -243,7 +243,7 @@ fn a_rollback_never_returns_to_a_retired_version() {
             .rollback(&h.cast.ops, "credit-risk", "regression", None)
             .await
             .unwrap();
-        assert_eq!(m.production_version, Some(1));
+        assert_eq!(m.production_version, Some(vn(1)));
     });
 }
 
@@ -259,7 +259,7 @@ fn concurrent_rollbacks_of_one_production_state_change_it_once() {
             .await
             .unwrap();
         let mut m = stale.clone();
-        m.production_version = Some(1);
+        m.production_version = Some(vn(1));
         m.revision += 1;
         let r = steward_core::ports::Registry::commit(
             h.store.as_ref(),
@@ -292,22 +292,22 @@ fn repeated_rollbacks_walk_back_through_earlier_versions_and_never_return_to_one
     let h = Harness::new();
     two_production_versions(&h);
     block_on(h.new_production_version("credit-risk", RiskTier::Medium));
-    assert_eq!(model(&h).production_version, Some(3));
+    assert_eq!(model(&h).production_version, Some(vn(3)));
     let rollback = || {
         block_on(
             h.gov
                 .rollback(&h.cast.ops, "credit-risk", "regression", None),
         )
     };
-    assert_eq!(rollback().unwrap().production_version, Some(2));
+    assert_eq!(rollback().unwrap().production_version, Some(vn(2)));
     // Before the fix this went back to 3, the version just rolled back from.
-    assert_eq!(rollback().unwrap().production_version, Some(1));
+    assert_eq!(rollback().unwrap().production_version, Some(vn(1)));
     let m = model(&h);
-    assert_eq!(m.production_history, [1, 2, 3, 2, 1]);
-    assert_eq!(m.rolled_back_from, [3, 2]);
+    assert_eq!(m.production_history, [vn(1), vn(2), vn(3), vn(2), vn(1)]);
+    assert_eq!(m.rolled_back_from, [vn(3), vn(2)]);
     let exhausted = rollback();
     assert!(is_conflict(&exhausted), "{exhausted:?}");
-    assert_eq!(model(&h).production_version, Some(1));
+    assert_eq!(model(&h).production_version, Some(vn(1)));
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn an_automatic_rollback_after_a_manual_one_does_not_return_to_the_version_rolle
             .rollback(&h.cast.ops, "credit-risk", "regression", None),
     )
     .unwrap();
-    assert_eq!(model(&h).production_version, Some(2));
+    assert_eq!(model(&h).production_version, Some(vn(2)));
     let out = signal(&h, 2, SignalKind::Quality, "auc", 0.1);
     assert!(out.breached, "{out:?}");
     assert!(
@@ -328,5 +328,5 @@ fn an_automatic_rollback_after_a_manual_one_does_not_return_to_the_version_rolle
         "{:?}",
         out.actions
     );
-    assert_eq!(model(&h).production_version, Some(1));
+    assert_eq!(model(&h).production_version, Some(vn(1)));
 }

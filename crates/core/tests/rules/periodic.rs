@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use steward_core::records::{IncidentKind, PromotionStatus, ReviewStatus};
 use steward_core::service::{periodic_promotion_id, PERIODIC_REVIEW_ACTOR};
-use steward_core::testing::{block_on, caller, manifest, Harness};
+use steward_core::testing::{block_on, caller, manifest, vn, Harness};
 use steward_core::types::{Environment, ModelName, ReviewStage, RiskTier, Role, Stage};
 
 const DAY: u64 = 24 * 3600;
@@ -51,7 +51,8 @@ fn a_production_version_falls_due_exactly_when_its_interval_has_passed() {
                 1,
                 "{tier}"
             );
-            let id = periodic_promotion_id(&ModelName::parse("credit-risk").unwrap(), 1, h.now());
+            let id =
+                periodic_promotion_id(&ModelName::parse("credit-risk").unwrap(), vn(1), h.now());
             let p = h.gov.promotion(&id).await.unwrap();
             // The re-certification needs the tier's production reviews.
             let expected =
@@ -87,7 +88,7 @@ fn a_due_period_opens_one_review_however_often_the_tick_runs() {
         assert_eq!(inbox.len(), 1);
         assert_eq!(
             (inbox[0].target, inbox[0].version),
-            (Environment::Production, 1)
+            (Environment::Production, vn(1))
         );
     });
 }
@@ -114,7 +115,7 @@ fn approving_a_periodic_review_recertifies_the_version_and_starts_its_next_inter
         assert!(!list[0].overdue);
         assert_eq!(h.gov.open_due_periodic_reviews().await.unwrap(), 0);
         // The version served throughout.
-        let v = h.gov.version_detail("credit-risk", 1).await.unwrap();
+        let v = h.gov.version_detail("credit-risk", vn(1)).await.unwrap();
         assert!(v.serving);
         assert_eq!(v.version.stage, Stage::Production);
         // The next interval falls due from the new approval.
@@ -132,7 +133,7 @@ fn the_registrant_never_reviews_its_versions_periodic_review() {
             .register(&devtech, "credit-risk", manifest(RiskTier::Low), None)
             .await
             .unwrap();
-        h.to_production("credit-risk", 1).await;
+        h.to_production("credit-risk", vn(1)).await;
         h.clock.advance(interval(RiskTier::Low));
         h.gov.open_due_periodic_reviews().await.unwrap();
         let inbox = h
@@ -189,13 +190,15 @@ fn a_rejected_periodic_review_opens_an_incident_and_is_not_reopened_in_its_due_p
         assert!(h.gov.periodic_reviews().await.unwrap()[0].overdue);
         assert!(
             h.gov
-                .version_detail("credit-risk", 1)
+                .version_detail("credit-risk", vn(1))
                 .await
                 .unwrap()
                 .serving
         );
         // A re-certification can be requested by hand.
-        let by_hand = h.promote("credit-risk", 1, Environment::Production).await;
+        let by_hand = h
+            .promote("credit-risk", vn(1), Environment::Production)
+            .await;
         assert_eq!(crate::stages(&by_hand), [ReviewStage::Technical]);
     });
 }
@@ -226,7 +229,9 @@ fn a_version_with_a_promotion_in_review_is_not_opened_for_periodic_review() {
         serving(&h, RiskTier::Low).await;
         h.clock
             .advance(interval(RiskTier::Low) - Duration::from_secs(DAY));
-        let by_hand = h.promote("credit-risk", 1, Environment::Production).await;
+        let by_hand = h
+            .promote("credit-risk", vn(1), Environment::Production)
+            .await;
         h.clock.advance(Duration::from_secs(DAY));
         assert_eq!(h.gov.open_due_periodic_reviews().await.unwrap(), 0);
         h.approve_all(&by_hand).await;

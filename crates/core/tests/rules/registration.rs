@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use steward_core::ports::EvidenceKind;
 use steward_core::records::ModelVersion;
-use steward_core::testing::{block_on, manifest, Harness};
+use steward_core::testing::{block_on, manifest, vn, Harness};
 use steward_core::types::{RiskTier, Sha256, Stage};
 use steward_core::GovError;
 
@@ -44,7 +44,10 @@ fn without(mut m: Value, path: &[&str]) -> Value {
 fn a_complete_manifest_registers_version_one_in_development() {
     let h = Harness::new();
     let v = register(&h, manifest(RiskTier::High)).unwrap();
-    assert_eq!((v.version, v.stage, v.revision), (1, Stage::Development, 1));
+    assert_eq!(
+        (v.version, v.stage, v.revision),
+        (vn(1), Stage::Development, 1)
+    );
     assert_eq!(v.registered_by.as_ref(), "dana");
     assert_eq!(v.registered_at, h.now());
     assert_eq!(h.store.audit_actions(), ["version.registered"]);
@@ -54,7 +57,7 @@ fn a_complete_manifest_registers_version_one_in_development() {
     assert_eq!(h.evidence.count(EvidenceKind::ModelCard), 1);
     assert!(h.evidence.get(&v.manifest_sha256).is_some());
     let v2 = register(&h, manifest(RiskTier::High)).unwrap();
-    assert_eq!(v2.version, 2);
+    assert_eq!(v2.version, vn(2));
 }
 
 #[test]
@@ -194,7 +197,7 @@ fn a_declared_dependency_must_be_an_active_version_and_learns_its_dependent() {
             .unwrap();
     });
     register(&h, m).unwrap();
-    let features = block_on(h.gov.version_detail("features", 1)).unwrap();
+    let features = block_on(h.gov.version_detail("features", vn(1))).unwrap();
     assert_eq!(features.version.dependents.len(), 1);
     assert_eq!(features.version.dependents[0].name.as_ref(), "credit-risk");
     assert_eq!(features.version.revision, 2);
@@ -241,7 +244,7 @@ fn a_card_revision_must_cite_recorded_evaluations_and_match_the_expected_revisio
         bad["evaluation"]["evaluations"] = json!(["unknown"]);
         let r = h
             .gov
-            .revise_card(&h.cast.dev, "credit-risk", 1, bad, None)
+            .revise_card(&h.cast.dev, "credit-risk", vn(1), bad, None)
             .await;
         assert_eq!(fields(r), ["card.evaluation.evaluations[0]"]);
         let stale = h
@@ -249,7 +252,7 @@ fn a_card_revision_must_cite_recorded_evaluations_and_match_the_expected_revisio
             .revise_card(
                 &h.cast.dev,
                 "credit-risk",
-                1,
+                vn(1),
                 card.clone(),
                 Some(v.revision + 1),
             )
@@ -257,11 +260,11 @@ fn a_card_revision_must_cite_recorded_evaluations_and_match_the_expected_revisio
         assert!(crate::is_conflict(&stale), "{stale:?}");
         let revised = h
             .gov
-            .revise_card(&h.cast.dev, "credit-risk", 1, card, Some(v.revision))
+            .revise_card(&h.cast.dev, "credit-risk", vn(1), card, Some(v.revision))
             .await
             .unwrap();
         assert_eq!(revised.card_revision, 2);
-        let history = h.gov.card_revisions("credit-risk", 1).await.unwrap();
+        let history = h.gov.card_revisions("credit-risk", vn(1)).await.unwrap();
         assert_eq!(
             history.iter().map(|c| c.card_revision).collect::<Vec<_>>(),
             [1, 2]
@@ -276,12 +279,12 @@ fn an_evaluation_name_is_recorded_once_per_version() {
     block_on(async {
         let eval = steward_core::testing::staging_evaluation();
         h.gov
-            .add_evaluation(&h.cast.dev, "credit-risk", 1, eval.clone())
+            .add_evaluation(&h.cast.dev, "credit-risk", vn(1), eval.clone())
             .await
             .unwrap();
         let again = h
             .gov
-            .add_evaluation(&h.cast.dev, "credit-risk", 1, eval)
+            .add_evaluation(&h.cast.dev, "credit-risk", vn(1), eval)
             .await;
         assert!(crate::is_conflict(&again), "{again:?}");
         let mut no_metrics = steward_core::testing::staging_evaluation();
@@ -289,7 +292,7 @@ fn an_evaluation_name_is_recorded_once_per_version() {
         no_metrics["metrics"] = json!({});
         let r = h
             .gov
-            .add_evaluation(&h.cast.dev, "credit-risk", 1, no_metrics)
+            .add_evaluation(&h.cast.dev, "credit-risk", vn(1), no_metrics)
             .await;
         assert_eq!(fields(r), ["metrics"]);
     });

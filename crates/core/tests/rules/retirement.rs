@@ -5,7 +5,7 @@
 use serde_json::json;
 use steward_core::records::Model;
 use steward_core::service::RetireOutcome;
-use steward_core::testing::{block_on, manifest, Harness, WorkflowCall};
+use steward_core::testing::{block_on, manifest, vn, Harness, WorkflowCall};
 use steward_core::types::{Decision, Environment, RiskTier, Stage};
 use steward_core::{GovError, Policy};
 
@@ -23,7 +23,13 @@ fn retiring_records_the_reason_and_the_replacement() {
         h.register("credit-risk", RiskTier::Low).await;
         let out = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "superseded by v2", Some(2))
+            .retire(
+                &h.cast.dev,
+                "credit-risk",
+                vn(1),
+                "superseded by v2",
+                Some(vn(2)),
+            )
             .await
             .unwrap();
         let RetireOutcome::Retired(v) = out else {
@@ -33,10 +39,10 @@ fn retiring_records_the_reason_and_the_replacement() {
         let r = v.retirement.unwrap();
         assert_eq!(
             (r.reason.as_str(), r.replacement),
-            ("superseded by v2", Some(2))
+            ("superseded by v2", Some(vn(2)))
         );
         assert_eq!(r.retired_at, h.now());
-        assert_eq!(model(&h).retired_versions, [1]);
+        assert_eq!(model(&h).retired_versions, [vn(1)]);
         assert_eq!(h.store.outbox_types().last().unwrap(), "ModelRetired");
     });
 }
@@ -48,17 +54,17 @@ fn retiring_needs_a_reason_and_a_replacement_other_than_itself() {
         h.register("credit-risk", RiskTier::Low).await;
         let r = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "  ", None)
+            .retire(&h.cast.dev, "credit-risk", vn(1), "  ", None)
             .await;
         assert_eq!(fields(r), ["reason"]);
         let r = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "old", Some(1))
+            .retire(&h.cast.dev, "credit-risk", vn(1), "old", Some(vn(1)))
             .await;
         assert_eq!(fields(r), ["replacement"]);
         let r = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "old", Some(7))
+            .retire(&h.cast.dev, "credit-risk", vn(1), "old", Some(vn(7)))
             .await;
         assert_eq!(fields(r), ["replacement"]);
     });
@@ -72,7 +78,7 @@ fn the_version_serving_production_is_not_retired_without_a_replacement() {
         let before = h.store.audit_events().len();
         let r = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "old", None)
+            .retire(&h.cast.dev, "credit-risk", vn(1), "old", None)
             .await;
         assert_eq!(
             policy_reasons(r),
@@ -82,7 +88,7 @@ fn the_version_serving_production_is_not_retired_without_a_replacement() {
         h.register("credit-risk", RiskTier::Low).await;
         let r = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "old", Some(2))
+            .retire(&h.cast.dev, "credit-risk", vn(1), "old", Some(vn(2)))
             .await;
         let reasons = policy_reasons(r);
         assert!(
@@ -94,7 +100,7 @@ fn the_version_serving_production_is_not_retired_without_a_replacement() {
             before + 1,
             "only the registration"
         );
-        assert_eq!(model(&h).production_version, Some(1));
+        assert_eq!(model(&h).production_version, Some(vn(1)));
     });
 }
 
@@ -108,15 +114,15 @@ fn an_approved_replacement_takes_over_production_when_the_serving_version_retire
         let p = h.promote("credit-risk", v2, Environment::Production).await;
         h.approve_all(&p).await;
         h.gov
-            .retire(&h.cast.rel, "credit-risk", 1, "replaced", Some(2))
+            .retire(&h.cast.rel, "credit-risk", vn(1), "replaced", Some(vn(2)))
             .await
             .unwrap();
         let m = model(&h);
-        assert_eq!(m.production_version, Some(2));
-        let v2 = h.gov.version_detail("credit-risk", 2).await.unwrap();
+        assert_eq!(m.production_version, Some(vn(2)));
+        let v2 = h.gov.version_detail("credit-risk", vn(2)).await.unwrap();
         assert_eq!(v2.version.stage, Stage::Production);
         let at = h.gov.production_at("credit-risk", h.now()).await.unwrap();
-        assert_eq!(at.version, Some(2));
+        assert_eq!(at.version, Some(vn(2)));
     });
 }
 
@@ -134,18 +140,21 @@ fn a_version_an_active_model_depends_on_is_not_retired() {
             .register(&h.cast.dev, "credit-risk", m, None)
             .await
             .unwrap();
-        let r = h.gov.retire(&h.cast.dev, "features", 1, "old", None).await;
+        let r = h
+            .gov
+            .retire(&h.cast.dev, "features", vn(1), "old", None)
+            .await;
         assert_eq!(
             policy_reasons(r),
             ["active models depend on it: credit-risk version 1"]
         );
         // Once the dependent is retired, so may the dependency be.
         h.gov
-            .retire(&h.cast.dev, "credit-risk", 1, "gone", None)
+            .retire(&h.cast.dev, "credit-risk", vn(1), "gone", None)
             .await
             .unwrap();
         h.gov
-            .retire(&h.cast.dev, "features", 1, "old", None)
+            .retire(&h.cast.dev, "features", vn(1), "old", None)
             .await
             .unwrap();
     });
@@ -156,22 +165,22 @@ fn a_version_in_review_or_already_retired_is_not_retired() {
     let h = Harness::new();
     block_on(async {
         h.register("credit-risk", RiskTier::Low).await;
-        let p = h.promote("credit-risk", 1, Environment::Staging).await;
+        let p = h.promote("credit-risk", vn(1), Environment::Staging).await;
         let r = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "old", None)
+            .retire(&h.cast.dev, "credit-risk", vn(1), "old", None)
             .await;
         assert!(is_conflict(&r), "{r:?}");
         h.reject(&h.cast.tech, &p.reviews[0].id, "no")
             .await
             .unwrap();
         h.gov
-            .retire(&h.cast.dev, "credit-risk", 1, "old", None)
+            .retire(&h.cast.dev, "credit-risk", vn(1), "old", None)
             .await
             .unwrap();
         let again = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "old", None)
+            .retire(&h.cast.dev, "credit-risk", vn(1), "old", None)
             .await;
         assert!(is_conflict(&again), "{again:?}");
         // Nothing is added to a retired version.
@@ -180,19 +189,25 @@ fn a_version_in_review_or_already_retired_is_not_retired() {
             .add_evaluation(
                 &h.cast.dev,
                 "credit-risk",
-                1,
+                vn(1),
                 steward_core::testing::staging_evaluation(),
             )
             .await;
         assert!(is_conflict(&eval), "{eval:?}");
         let promote = h
             .gov
-            .request_promotion(&h.cast.dev, "credit-risk", 1, Environment::Staging, None)
+            .request_promotion(
+                &h.cast.dev,
+                "credit-risk",
+                vn(1),
+                Environment::Staging,
+                None,
+            )
             .await;
         assert_eq!(policy_reasons(promote), ["version 1 is retired"]);
         let gate = h
             .gov
-            .gate("credit-risk", 1, Environment::Staging)
+            .gate("credit-risk", vn(1), Environment::Staging)
             .await
             .unwrap();
         assert_eq!(gate.reasons, ["version 1 is retired"]);
@@ -206,7 +221,7 @@ fn with_confirming_workflows_a_retirement_waits_for_someone_other_than_the_reque
         h.register("credit-risk", RiskTier::Low).await;
         let out = h
             .gov
-            .retire(&h.cast.rel, "credit-risk", 1, "end of life", None)
+            .retire(&h.cast.rel, "credit-risk", vn(1), "end of life", None)
             .await
             .unwrap();
         let RetireOutcome::Pending(v) = out else {
@@ -217,26 +232,26 @@ fn with_confirming_workflows_a_retirement_waits_for_someone_other_than_the_reque
         assert_eq!(pending.id, "credit-risk.1.rt-1");
         // Repeating the same request restarts the workflow, idempotently.
         h.gov
-            .retire(&h.cast.rel, "credit-risk", 1, "end of life", None)
+            .retire(&h.cast.rel, "credit-risk", vn(1), "end of life", None)
             .await
             .unwrap();
         let other = h
             .gov
-            .retire(&h.cast.dev, "credit-risk", 1, "other", None)
+            .retire(&h.cast.dev, "credit-risk", vn(1), "other", None)
             .await;
         assert!(is_conflict(&other), "{other:?}");
         let own = h
             .gov
-            .decide_retirement(&h.cast.rel, "credit-risk", 1, Decision::Approve, None)
+            .decide_retirement(&h.cast.rel, "credit-risk", vn(1), Decision::Approve, None)
             .await;
         separation(own);
         let no_reason = h
             .gov
-            .decide_retirement(&h.cast.comp, "credit-risk", 1, Decision::Reject, None)
+            .decide_retirement(&h.cast.comp, "credit-risk", vn(1), Decision::Reject, None)
             .await;
         assert_eq!(fields(no_reason), ["comment"]);
         h.gov
-            .decide_retirement(&h.cast.comp, "credit-risk", 1, Decision::Approve, None)
+            .decide_retirement(&h.cast.comp, "credit-risk", vn(1), Decision::Approve, None)
             .await
             .unwrap();
         let retired = h.gov.archive_retirement(&pending.id).await.unwrap();
@@ -274,13 +289,13 @@ fn a_confirmed_retirement_is_checked_again_when_it_is_archived() {
         h.register("features", RiskTier::Low).await;
         let v = h
             .gov
-            .retire(&h.cast.rel, "features", 1, "end of life", None)
+            .retire(&h.cast.rel, "features", vn(1), "end of life", None)
             .await
             .unwrap()
             .into_version();
         let id = v.pending_retirement.unwrap().id;
         h.gov
-            .decide_retirement(&h.cast.comp, "features", 1, Decision::Approve, None)
+            .decide_retirement(&h.cast.comp, "features", vn(1), Decision::Approve, None)
             .await
             .unwrap();
         // Meanwhile an active model declared it as a dependency.
@@ -292,7 +307,12 @@ fn a_confirmed_retirement_is_checked_again_when_it_is_archived() {
             .unwrap();
         let r = h.gov.archive_retirement(&id).await;
         assert!(matches!(r, Err(GovError::Policy(_))), "{r:?}");
-        let v = h.gov.version_detail("features", 1).await.unwrap().version;
+        let v = h
+            .gov
+            .version_detail("features", vn(1))
+            .await
+            .unwrap()
+            .version;
         assert_eq!(v.stage, Stage::Development);
         assert_eq!(v.pending_retirement, None, "the request ended");
         assert!(h

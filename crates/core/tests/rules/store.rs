@@ -7,7 +7,7 @@ use steward_core::audit::verify::verify_log;
 use steward_core::audit::{AuditDraft, CheckpointSigner};
 use steward_core::ports::{AuditLog, Commit, Expect, ModelFilter, Put, Registry, ReviewFilter};
 use steward_core::records::{IdempotencyRecord, ReviewStatus};
-use steward_core::testing::{block_on, Harness, MemoryStore};
+use steward_core::testing::{block_on, vn, Harness, MemoryStore};
 use steward_core::types::{ModelName, ReviewStage, RiskTier, Sha256, Stage};
 use steward_core::StoreError;
 
@@ -30,7 +30,7 @@ fn a_commit_with_one_failed_condition_writes_nothing_at_all() {
         let m = h.gov.model_detail("credit-risk").await.unwrap().model;
         let v = h
             .gov
-            .version_detail("credit-risk", 1)
+            .version_detail("credit-risk", vn(1))
             .await
             .unwrap()
             .version;
@@ -244,7 +244,7 @@ fn listings_come_in_key_order_a_page_at_a_time() {
             .unwrap()
             .items
             .is_empty());
-        h.to_staging("bravo", 1).await;
+        h.to_staging("bravo", vn(1)).await;
         let page = h.store.list_models(&staged, None, 10).await.unwrap();
         assert_eq!(page.items[0].name.as_ref(), "bravo");
         let bad = h

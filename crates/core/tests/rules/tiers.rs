@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use steward_core::records::{PromotionStatus, ReviewStatus};
-use steward_core::testing::{block_on, manifest, Harness, WorkflowCall};
+use steward_core::testing::{block_on, manifest, vn, Harness, WorkflowCall};
 use steward_core::types::{Environment, ReviewStage, RiskTier, Stage};
 use steward_core::GovError;
 
@@ -227,7 +227,7 @@ fn a_production_promotion_needs_monitoring_thresholds_and_a_rollback_procedure()
         h.to_staging("bare", v.version).await;
         let r = h
             .gov
-            .request_promotion(&h.cast.dev, "bare", 1, Environment::Production, None)
+            .request_promotion(&h.cast.dev, "bare", vn(1), Environment::Production, None)
             .await;
         assert_eq!(
             policy_reasons(r),

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use steward_core::ids::VersionNumber;
 use steward_core::ports::{Commit, ModelFilter, Page, Receipt, Registry, ReviewFilter, ReviewItem};
 use steward_core::records::*;
 use steward_core::types::{ModelName, PrincipalId};
@@ -22,11 +23,11 @@ impl Registry for SqliteStore {
     async fn version(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Option<ModelVersion>, StoreError> {
         self.query_doc(
             "SELECT body FROM versions WHERE name = ?1 AND version = ?2",
-            &[&name.as_ref(), &version],
+            &[&name.as_ref(), &version.get()],
         )
     }
 
@@ -73,11 +74,11 @@ impl Registry for SqliteStore {
     async fn card_revisions(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<CardRevision>, StoreError> {
         self.query_docs(
             "SELECT body FROM card_revisions WHERE name = ?1 AND version = ?2 ORDER BY card_revision",
-            &[&name.as_ref(), &version],
+            &[&name.as_ref(), &version.get()],
         )
     }
 
@@ -88,11 +89,11 @@ impl Registry for SqliteStore {
     async fn promotions_of(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<Promotion>, StoreError> {
         self.query_docs(
             "SELECT body FROM promotions WHERE name = ?1 AND version = ?2 ORDER BY requested_at DESC",
-            &[&name.as_ref(), &version],
+            &[&name.as_ref(), &version.get()],
         )
     }
 

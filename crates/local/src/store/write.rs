@@ -9,6 +9,7 @@ use r2d2_sqlite::rusqlite::{self, params, OptionalExtension, TransactionBehavior
 
 use steward_core::audit::checkpoint::sign_checkpoint;
 use steward_core::audit::MerkleTree;
+use steward_core::ids::VersionNumber;
 use steward_core::ports::{Commit, Expect, Put, Receipt};
 use steward_core::StoreError;
 
@@ -52,7 +53,7 @@ impl SqliteStore {
                 )?;
                 tx.execute(
                     "INSERT OR REPLACE INTO models(name, owner_team, risk_tier, production_version, revision, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![m.name.as_ref(), m.owner.team, m.risk_tier.as_str(), m.production_version, m.revision as i64, to_json(m)?],
+                    params![m.name.as_ref(), m.owner.team, m.risk_tier.as_str(), m.production_version.map(VersionNumber::get), m.revision as i64, to_json(m)?],
                 )
                 .map_err(backend)?;
             }
@@ -60,13 +61,13 @@ impl SqliteStore {
                 check_expect(
                     tx,
                     "SELECT revision FROM versions WHERE name = ?1 AND version = ?2",
-                    &[&v.name.as_ref(), &v.version],
+                    &[&v.name.as_ref(), &v.version.get()],
                     *expect,
                     &format!("{} version {}", v.name, v.version),
                 )?;
                 tx.execute(
                     "INSERT OR REPLACE INTO versions(name, version, stage, revision, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![v.name.as_ref(), v.version, v.stage.as_str(), v.revision as i64, to_json(v)?],
+                    params![v.name.as_ref(), v.version.get(), v.stage.as_str(), v.revision as i64, to_json(v)?],
                 )
                 .map_err(backend)?;
             }
@@ -80,7 +81,7 @@ impl SqliteStore {
                 )?;
                 tx.execute(
                     "INSERT OR REPLACE INTO promotions(id, name, version, status, requested_at, revision, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![p.id, p.name.as_ref(), p.version, to_json(&p.status)?, ts(p.requested_at), p.revision as i64, to_json(p)?],
+                    params![p.id, p.name.as_ref(), p.version.get(), to_json(&p.status)?, ts(p.requested_at), p.revision as i64, to_json(p)?],
                 )
                 .map_err(backend)?;
                 for r in &p.reviews {
@@ -110,7 +111,7 @@ impl SqliteStore {
                 let n = tx
                     .execute(
                         "INSERT OR IGNORE INTO card_revisions(name, version, card_revision, body) VALUES (?1, ?2, ?3, ?4)",
-                        params![c.name.as_ref(), c.version, c.card_revision, to_json(c)?],
+                        params![c.name.as_ref(), c.version.get(), c.card_revision, to_json(c)?],
                     )
                     .map_err(backend)?;
                 if n == 0 {

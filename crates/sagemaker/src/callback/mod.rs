@@ -174,7 +174,7 @@ impl PipelineRegistrar {
             Answer::Success(_) => format!(
                 "registered {} version {} for {}",
                 name.map(|n| n.to_string()).unwrap_or_default(),
-                version.unwrap_or_default(),
+                version.map_or(0, |v| v.get()),
                 msg.pipeline_execution_arn
             ),
             Answer::Failure(reason) => format!(

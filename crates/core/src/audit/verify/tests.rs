@@ -3,6 +3,7 @@
 use super::super::checkpoint::{sign_checkpoint, CheckpointSigner, Ed25519Signer};
 use super::super::event::{format_time, AuditDraft};
 use super::*;
+use crate::ids::VersionNumber;
 use chrono::{Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::json;
@@ -31,7 +32,7 @@ fn draft(i: u64) -> AuditDraft {
         name: Some(format!("model-{}", i % 7)),
         version: match i % 5 {
             0 => None,
-            r => Some(r as u32),
+            r => Some(VersionNumber::new(r as u32).unwrap()),
         },
         details: json!({"revision": i, "sha256": hex::encode(leaf_hash(&i.to_be_bytes()))}),
     }

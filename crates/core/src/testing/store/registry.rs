@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{decode_cursor, page, ts, MemoryStore};
 use crate::error::StoreError;
+use crate::ids::VersionNumber;
 use crate::ports::{Commit, ModelFilter, Page, Receipt, Registry, ReviewFilter, ReviewItem};
 use crate::records::*;
 use crate::types::{ModelName, PrincipalId};
@@ -19,7 +20,7 @@ impl Registry for MemoryStore {
     async fn version(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Option<ModelVersion>, StoreError> {
         let key = (name.to_string(), version);
         Ok(self.lock()?.records.versions.get(&key).cloned())
@@ -27,7 +28,7 @@ impl Registry for MemoryStore {
 
     async fn versions(&self, name: &ModelName) -> Result<Vec<ModelVersion>, StoreError> {
         let state = self.lock()?;
-        let from = (name.to_string(), 0);
+        let from = (name.to_string(), VersionNumber::FIRST);
         Ok(state
             .records
             .versions
@@ -67,7 +68,7 @@ impl Registry for MemoryStore {
     async fn card_revisions(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<CardRevision>, StoreError> {
         let state = self.lock()?;
         Ok(state
@@ -86,7 +87,7 @@ impl Registry for MemoryStore {
     async fn promotions_of(
         &self,
         name: &ModelName,
-        version: u32,
+        version: VersionNumber,
     ) -> Result<Vec<Promotion>, StoreError> {
         let state = self.lock()?;
         let mut out: Vec<Promotion> = state
