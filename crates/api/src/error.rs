@@ -2,7 +2,8 @@
 //!
 //! Invariants: every error response is `application/json` with a stable machine-readable
 //! `code`; validation details are `{"field", "message"}` objects and policy details are
-//! `{"reason"}` objects; a storage failure answers 500 with a generic message and its cause
+//! `{"reason"}` objects; 409 `conflict` is a state a retry cannot change, 409 `contended` a
+//! lost race that a retry may win (it carries `Retry-After`); a storage failure answers 500 with a generic message and its cause
 //! goes to the log only.
 
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -20,7 +21,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Vec<Value>,
-    /// Extra response headers (`WWW-Authenticate`, `Allow`).
+    /// Extra response headers (`WWW-Authenticate`, `Allow`, `Retry-After`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -43,6 +44,11 @@ impl ApiError {
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
+    }
+
+    /// `Retry-After: seconds`: the same request may succeed when sent again.
+    pub fn retry_after(self, seconds: u32) -> Self {
+        self.with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
     }
 
     /// 400: the request is not well-formed (a path parameter, a header, the query string).
@@ -144,10 +150,12 @@ impl From<GovError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, code, e.to_string())
             }
             GovError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, code, e.to_string()),
-            GovError::Conflict(_)
+            GovError::Conflict(_) => Self::new(StatusCode::CONFLICT, code, e.to_string()),
+            // A lost race: the same request may succeed on a retry, which Retry-After invites.
+            GovError::Contended(_)
             | GovError::Store(StoreError::Conflict(_))
             | GovError::Store(StoreError::IdempotencyKeyTaken) => {
-                Self::new(StatusCode::CONFLICT, code, e.to_string())
+                Self::new(StatusCode::CONFLICT, code, e.to_string()).retry_after(1)
             }
             GovError::Store(StoreError::InvalidCursor) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

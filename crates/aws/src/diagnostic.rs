@@ -2,7 +2,8 @@
 //! alarms can match on `error_type`.
 //!
 //! Invariant: every failure a function reports has one of [`ERROR_TYPES`] as its type; only
-//! `Steward.Transient` is worth retrying. [`Failure`] carries a type and a message from the
+//! `Steward.Transient` (a backend failed) and `Steward.Contended` (a lost race) are worth
+//! retrying. `Steward.Conflict` is a state no retry changes, so it is never redelivered. [`Failure`] carries a type and a message from the
 //! handlers to the Lambda mains, which hand both to the runtime as its `Diagnostic`.
 
 use steward_core::error::chain;
@@ -19,6 +20,8 @@ pub const POLICY: &str = "Steward.Policy";
 pub const FORBIDDEN: &str = "Steward.Forbidden";
 pub const NOT_FOUND: &str = "Steward.NotFound";
 pub const CONFLICT: &str = "Steward.Conflict";
+/// A commit lost a race with another writer; nothing was written and a retry may succeed.
+pub const CONTENDED: &str = "Steward.Contended";
 pub const TRANSIENT: &str = "Steward.Transient";
 pub const CONFIG: &str = "Steward.Config";
 /// The error a rejected review's workflow task fails with (the approval state machine's
@@ -42,6 +45,7 @@ pub const ERROR_TYPES: &[&str] = &[
     FORBIDDEN,
     NOT_FOUND,
     CONFLICT,
+    CONTENDED,
     TRANSIENT,
     CONFIG,
     REVIEW_REJECTED_ERROR,
@@ -58,9 +62,10 @@ pub fn error_type(e: &GovError) -> &'static str {
         GovError::Policy(_) => POLICY,
         GovError::Forbidden(_) | GovError::SeparationOfDuties(_) => FORBIDDEN,
         GovError::NotFound(_) => NOT_FOUND,
-        GovError::Conflict(_)
+        GovError::Conflict(_) => CONFLICT,
+        GovError::Contended(_)
         | GovError::Store(StoreError::Conflict(_))
-        | GovError::Store(StoreError::IdempotencyKeyTaken) => CONFLICT,
+        | GovError::Store(StoreError::IdempotencyKeyTaken) => CONTENDED,
         GovError::Store(StoreError::Backend(_)) => TRANSIENT,
         // A record that cannot be serialised is a bug: retrying cannot help.
         GovError::Serialization { .. } => WORKFLOW_FAILED_ERROR,
@@ -70,7 +75,7 @@ pub fn error_type(e: &GovError) -> &'static str {
 /// The error type of a storage failure.
 pub fn store_error_type(e: &StoreError) -> &'static str {
     match e {
-        StoreError::Conflict(_) | StoreError::IdempotencyKeyTaken => CONFLICT,
+        StoreError::Conflict(_) | StoreError::IdempotencyKeyTaken => CONTENDED,
         StoreError::InvalidCursor => VALIDATION,
         StoreError::Backend(_) => TRANSIENT,
     }
@@ -110,7 +115,7 @@ impl Failure {
 
     /// Whether trying again may succeed (a batch item failure rather than a dropped message).
     pub fn is_transient(&self) -> bool {
-        self.error_type == TRANSIENT || self.error_type == CONFLICT
+        self.error_type == TRANSIENT || self.error_type == CONTENDED
     }
 }
 
@@ -182,12 +187,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_backend_failures_are_transient() {
+    fn only_backend_failures_and_lost_races_are_transient() {
         assert_eq!(
             error_type(&GovError::Store(StoreError::Backend("x".into()))),
             TRANSIENT
         );
         assert_eq!(error_type(&GovError::Conflict("x".into())), CONFLICT);
+        assert_eq!(error_type(&GovError::Contended("x".into())), CONTENDED);
+        assert!(!Failure::from(GovError::Conflict("x".into())).is_transient());
+        assert!(Failure::from(GovError::Contended("x".into())).is_transient());
+        assert!(Failure::from(GovError::Store(StoreError::Conflict("x".into()))).is_transient());
         assert_eq!(
             error_type(&GovError::SeparationOfDuties("x".into())),
             FORBIDDEN

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 
 use common::*;
 use steward_aws::dynamo::DynamoStore;
-use steward_aws::handlers::inbox::ReviewInbox;
+use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
 use steward_aws::workflows::{StepFunctionsWorkflows, TaskTokens};
 use steward_core::ports::{AuditLog, Caller};
 use steward_core::records::ModelVersion;
@@ -161,8 +161,18 @@ async fn expect_status(ctx: &Ctx, arn: &str, status: &str) -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out() -> Result<()> {
+/// A stack on the emulators, the confirmation and workflow-events queues fed by the deployed
+/// rules, and one backend per confirmation timeout (seconds) whose retirements run the
+/// deployed retirement machine with that timeout.
+struct RetirementStack {
+    stack: Stack,
+    sfn: aws_sdk_sfn::Client,
+    inbox_queue: String,
+    wf_queue: String,
+    backends: Vec<steward_aws::handlers::backend::AwsBackend>,
+}
+
+async fn retirement_stack(timeouts: &[&str]) -> Result<RetirementStack> {
     let sdk = steward_testkit::emulators!().sdk().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let bus = unique("bus");
@@ -194,7 +204,7 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
             .replace("${ConfirmationTimeoutSeconds}", timeout)
     };
     let mut arns = Vec::new();
-    for timeout in ["60", "3"] {
+    for timeout in timeouts {
         arns.push(
             sfn.create_state_machine()
                 .name(unique("retirement"))
@@ -206,12 +216,33 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
                 .to_owned(),
         );
     }
-    let long = stack
-        .sibling(&[("STEWARD_RETIREMENT_STATE_MACHINE_ARN", arns[0].clone())])
-        .await?;
-    let short = stack
-        .sibling(&[("STEWARD_RETIREMENT_STATE_MACHINE_ARN", arns[1].clone())])
-        .await?;
+    let mut backends = Vec::new();
+    for arn in arns {
+        backends.push(
+            stack
+                .sibling(&[("STEWARD_RETIREMENT_STATE_MACHINE_ARN", arn)])
+                .await?,
+        );
+    }
+    Ok(RetirementStack {
+        stack,
+        sfn,
+        inbox_queue,
+        wf_queue,
+        backends,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out() -> Result<()> {
+    let RetirementStack {
+        stack,
+        sfn,
+        inbox_queue,
+        wf_queue,
+        backends,
+    } = retirement_stack(&["60", "3"]).await?;
+    let (long, short) = (&backends[0], &backends[1]);
     let ctx = Arc::new(Ctx {
         gov: long.gov.clone(),
         short: short.gov.clone(),
@@ -420,5 +451,78 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
     ensure!(matches!(other, Err(GovError::Conflict(_))), "{other:?}");
 
     pump.abort();
+    Ok(())
+}
+
+/// The messages on `queue` (at least `n`), as the SQS event the workflow-events function gets.
+async fn next_messages(
+    stack: &Stack,
+    queue: &str,
+    n: usize,
+) -> Result<aws_lambda_events::event::sqs::SqsEvent> {
+    let messages = stack.drain(queue, n, PATIENCE).await?;
+    ensure!(messages.len() >= n, "{} of {n} messages", messages.len());
+    stack.sqs_event(queue, &messages).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_for_a_request_no_longer_pending_ends_the_run_refused_and_is_not_redelivered(
+) -> Result<()> {
+    use steward_aws::handlers::workflow_events::workflow_events;
+    let rs = retirement_stack(&["60"]).await?;
+    let backend = &rs.backends[0];
+    let (gov, store) = (backend.gov.clone(), backend.store.clone());
+    let workflows = backend
+        .require_step_functions()
+        .map_err(|f| anyhow!("{f}"))?;
+    let ctx = Ctx {
+        gov: gov.clone(),
+        short: gov.clone(),
+        store: store.clone(),
+        workflows: workflows.clone(),
+        short_workflows: workflows.clone(),
+        sfn: rs.sfn.clone(),
+    };
+    let (id, arn) = request(&ctx, &gov, &workflows, "churn", &rel()).await?;
+    let inbox = ReviewInbox {
+        gov: gov.clone(),
+        store: store.clone(),
+        workflows: workflows.clone(),
+    };
+    // Step by step, as the event source mappings would: the dependents check...
+    let check = next_messages(&rs.stack, &rs.wf_queue, 1).await?;
+    ensure!(workflow_events(&check, &gov, Some(&workflows))
+        .await
+        .batch_item_failures
+        .is_empty());
+    // ... the confirmation's token, the confirmation...
+    let asked = next_messages(&rs.stack, &rs.inbox_queue, 1).await?;
+    ensure!(review_inbox(&asked, &inbox)
+        .await
+        .batch_item_failures
+        .is_empty());
+    gov.decide_retirement(&compliance(), "churn", vn(1), Decision::Approve, None)
+        .await?;
+    // ... and the archive message, which finds the request ended meanwhile (as when the
+    // workflow's report of an earlier failure landed first).
+    let archive = next_messages(&rs.stack, &rs.wf_queue, 1).await?;
+    ensure!(
+        gov.close_retirement(&id, "failed", json!({"step": "test"}))
+            .await?,
+        "the request was pending"
+    );
+    let response = workflow_events(&archive, &gov, Some(&workflows)).await;
+    // Before lost races and state conflicts were told apart, this was a batch item failure:
+    // redelivered until the DLQ, and the run ended failed when its task timed out.
+    ensure!(
+        response.batch_item_failures.is_empty(),
+        "a state conflict was sent back for redelivery: {response:?}"
+    );
+    expect_status(&ctx, &arn, "refused").await?;
+    let v = ctx.settled("churn").await?;
+    ensure!(
+        v.stage == Stage::Development && v.retirement.is_none(),
+        "{v:?}"
+    );
     Ok(())
 }

@@ -185,9 +185,15 @@ pub enum GovError {
     SeparationOfDuties(String),
     #[error("not found: {0}")]
     NotFound(String),
-    /// State changed under the caller, or the action conflicts with current state (HTTP 409).
+    /// The action conflicts with the current state: a retry of the same request cannot succeed
+    /// until someone changes that state (HTTP 409 `conflict`; not retried by Steward).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The action lost a race: another change to the same records committed between the read
+    /// and the commit, so nothing was written. Re-reading and trying again may succeed (HTTP
+    /// 409 `contended` with `Retry-After`; `Steward.Contended`, retried by the functions).
+    #[error("contended: {0}")]
+    Contended(String),
     #[error(transparent)]
     Store(StoreError),
     /// A record or event could not be turned into JSON (HTTP 500): a bug, never user input.
@@ -230,8 +236,9 @@ impl GovError {
             GovError::SeparationOfDuties(_) => "separation_of_duties",
             GovError::NotFound(_) => "not_found",
             GovError::Conflict(_) => "conflict",
-            GovError::Store(StoreError::Conflict(_)) => "conflict",
-            GovError::Store(StoreError::IdempotencyKeyTaken) => "conflict",
+            GovError::Contended(_) => "contended",
+            GovError::Store(StoreError::Conflict(_)) => "contended",
+            GovError::Store(StoreError::IdempotencyKeyTaken) => "contended",
             GovError::Store(StoreError::InvalidCursor) => "validation_failed",
             GovError::Store(StoreError::Backend(_)) => "internal",
             GovError::Serialization { .. } => "internal",

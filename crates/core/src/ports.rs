@@ -298,6 +298,14 @@ impl Clock for SystemClock {
     }
 }
 
+/// Waiting before an action that lost a race tries again. The core has no async runtime, so
+/// the backends hand it their timer ([`Governance::with_pause`](crate::service::Governance));
+/// without one, retries follow each other at once.
+#[async_trait]
+pub trait Pause: Send + Sync {
+    async fn pause(&self, duration: std::time::Duration);
+}
+
 /// Unique ids for promotions and incidents.
 pub trait IdGen: Send + Sync {
     fn id(&self, prefix: &str) -> String;

@@ -129,7 +129,8 @@ impl Embedded {
                 Arc::new(UuidIds),
                 policy,
             )
-            .with_evidence(Arc::new(FileEvidence::new(data_dir))),
+            .with_evidence(Arc::new(FileEvidence::new(data_dir)))
+            .with_pause(Arc::new(TokioPause)),
         );
         let last = store.meta("policy_sha256")?;
         if gov.record_policy(last.as_deref()).await? {
@@ -216,4 +217,14 @@ pub fn verify_data_dir(
     };
     let (events, checkpoints) = store::read_audit_rows(&db)?;
     verify_log(&events, &checkpoints, &key).map_err(|e| LocalError::Verify(e.to_string()))
+}
+
+/// The runtime's timer, for the core's backoff between attempts that lost a race.
+struct TokioPause;
+
+#[async_trait::async_trait]
+impl steward_core::ports::Pause for TokioPause {
+    async fn pause(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
 }

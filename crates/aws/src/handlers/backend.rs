@@ -152,7 +152,8 @@ impl AwsBackend {
             Arc::new(SystemClock),
             Arc::new(UuidIds),
             env.policy.clone(),
-        );
+        )
+        .with_pause(Arc::new(TokioPause));
         if let Some(bucket) = &env.evidence_bucket {
             // Manifests, cards and evaluation reports by content hash; s3:// artifacts checked.
             let s3 = aws_sdk_s3::Client::from_conf(
@@ -237,6 +238,16 @@ impl AwsBackend {
             }
         }
         Ok(changed)
+    }
+}
+
+/// The runtime's timer, for the core's backoff between attempts that lost a race.
+struct TokioPause;
+
+#[async_trait::async_trait]
+impl steward_core::ports::Pause for TokioPause {
+    async fn pause(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
     }
 }
 

@@ -17,8 +17,8 @@
 //! - Handlers decide nothing: every state change goes through `steward_core::Governance`.
 //! - Every failure is a [`Failure`] whose type is one of
 //!   [`crate::diagnostic::ERROR_TYPES`]. Batch handlers report the items that may succeed on
-//!   a retry (`Steward.Transient`, `Steward.Conflict`) as batch item failures; an SQS message
-//!   that can never succeed (malformed, unknown review) is logged and dropped, so it is not
+//!   a retry (`Steward.Transient`, `Steward.Contended`) as batch item failures; an SQS message
+//!   that can never succeed (malformed, unknown review, a state conflict) is logged and dropped, so it is not
 //!   redelivered until it expires. Stream records are never dropped: the stream is the outbox.
 
 pub mod backend;

@@ -189,6 +189,9 @@ pub async fn apply_workflow_action(
                 .fail(token, RETIREMENT_REFUSED, &reasons.join("; "), id)
                 .await?
         }
+        // The request is no longer in a state this action applies to (withdrawn, refused or
+        // archived meanwhile): no retry can change that, so the run ends refused, not failed.
+        Err(GovError::Conflict(why)) => workflows.fail(token, RETIREMENT_REFUSED, &why, id).await?,
         Err(e) => {
             let failure = Failure::from(e);
             if failure.is_transient() {

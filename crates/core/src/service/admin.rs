@@ -117,7 +117,7 @@ impl Governance {
             })?],
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         Ok(record)
     }
 

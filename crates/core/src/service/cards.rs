@@ -68,7 +68,7 @@ impl Governance {
             })?],
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         Ok(v)
     }
 
@@ -136,7 +136,7 @@ impl Governance {
             })?],
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         Ok(v)
     }
 }

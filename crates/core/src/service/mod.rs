@@ -23,7 +23,7 @@ use crate::manifest::{from_value, EvaluationInput, ModelCard, Registration};
 use crate::policy::{unmet_thresholds, Policy};
 use crate::ports::{
     decode_cursor, ArtifactCheck, AuditLog, Caller, Clock, Commit, Evidence, EvidenceKind, Expect,
-    Fetched, IdGen, Key, ModelFilter, Page, Put, Registry, ReviewFilter, Workflows,
+    Fetched, IdGen, Key, ModelFilter, Page, Pause, Put, Registry, ReviewFilter, Workflows,
 };
 use crate::records::*;
 use crate::types::*;
@@ -61,6 +61,7 @@ pub struct Governance {
     ids: Arc<dyn IdGen>,
     policy: Policy,
     evidence: Option<Arc<dyn Evidence>>,
+    pause: Option<Arc<dyn Pause>>,
 }
 
 fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), GovError> {
@@ -112,13 +113,30 @@ fn expect_revision(current: u64, expected: Option<u64>, what: &str) -> Result<()
     }
 }
 
-fn conflict(e: StoreError) -> GovError {
+/// A store failure as the caller sees it: a failed commit condition is a lost race
+/// ([`GovError::Contended`]), never a state conflict: the state the action was decided on
+/// changed, so deciding again on a fresh read may succeed.
+fn lost_race(e: StoreError) -> GovError {
     match e {
-        StoreError::Conflict(m) => GovError::Conflict(format!(
+        StoreError::Conflict(m) => GovError::Contended(format!(
             "{m}: another change landed first; re-read and retry"
         )),
+        StoreError::IdempotencyKeyTaken => GovError::Contended(
+            "a concurrent request with this Idempotency-Key committed first; retry to get its answer"
+                .into(),
+        ),
         other => GovError::Store(other),
     }
+}
+
+/// A random number for backoff jitter. std's `RandomState` is seeded from the OS for each
+/// thread and stepped for each instance, which is random enough to spread retries and needs
+/// no dependency (the core has no `rand`).
+fn jitter() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 fn non_empty(field: &str, value: &str) -> Result<String, GovError> {
@@ -149,7 +167,25 @@ impl Governance {
             ids,
             policy,
             evidence: None,
+            pause: None,
         }
+    }
+
+    /// Backs off between attempts of an action that lost a race (see [`Self::back_off`]).
+    pub fn with_pause(mut self, pause: Arc<dyn Pause>) -> Self {
+        self.pause = Some(pause);
+        self
+    }
+
+    /// Waits before attempt `attempt + 1` of an action whose commit lost a race: a random
+    /// time below 5 ms × 2^attempt (at most 320 ms), "full jitter", so that writers that
+    /// collided once spread out instead of colliding again in step.
+    async fn back_off(&self, attempt: usize) {
+        let Some(pause) = &self.pause else { return };
+        let ceiling_us = 5_000u64 << attempt.min(6);
+        pause
+            .pause(std::time::Duration::from_micros(jitter() % ceiling_us))
+            .await;
     }
 
     /// Keeps manifests, card revisions and evaluation reports in `evidence`, and checks

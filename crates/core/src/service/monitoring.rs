@@ -165,7 +165,7 @@ impl Governance {
                 Ok(_) => return Ok((outcome, false)),
                 // A concurrent delivery of the same signal committed first: replay it.
                 Err(StoreError::IdempotencyKeyTaken) if attempt < SIGNAL_ATTEMPTS => continue,
-                Err(e) => return Err(conflict(e)),
+                Err(e) => return Err(lost_race(e)),
             }
         }
         Err(GovError::Conflict(

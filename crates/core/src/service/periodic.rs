@@ -108,7 +108,8 @@ impl Governance {
                     }
                     match self.open_periodic_review(v, due_at, id).await {
                         Ok(()) => opened += 1,
-                        Err(GovError::Conflict(_)) => {}
+                        // Ended or opened by someone else meanwhile: nothing left to do here.
+                        Err(GovError::Conflict(_) | GovError::Contended(_)) => {}
                         Err(e) => return Err(e),
                     }
                 }
@@ -191,7 +192,7 @@ impl Governance {
             events,
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         self.workflows.promotion_started(&promotion).await?;
         Ok(())
     }

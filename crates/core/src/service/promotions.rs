@@ -118,7 +118,7 @@ impl Governance {
             events,
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         self.workflows.promotion_started(&promotion).await?;
         Ok(promotion)
     }
@@ -172,7 +172,7 @@ impl Governance {
             puts: vec![Put::Version(v, Expect::Revision(vprev)), Put::Promotion(p, Expect::Revision(prev))],
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         Ok(())
     }
 
@@ -207,7 +207,8 @@ impl Governance {
             }
             match self.expire_promotion(p, idx, v).await {
                 Ok(()) => ended += 1,
-                Err(GovError::Conflict(_)) => {}
+                // Ended or opened by someone else meanwhile: nothing left to do here.
+                Err(GovError::Conflict(_) | GovError::Contended(_)) => {}
                 Err(e) => return Err(e),
             }
         }

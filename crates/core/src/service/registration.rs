@@ -93,7 +93,7 @@ impl Governance {
         artifact_check: &Value,
     ) -> Result<(ModelVersion, bool), GovError> {
         let Request { name, reg, .. } = request;
-        for _ in 0..REGISTER_ATTEMPTS {
+        for attempt in 0..REGISTER_ATTEMPTS {
             let mut keys = vec![Key::Model(name.clone())];
             keys.extend(
                 request
@@ -122,17 +122,18 @@ impl Governance {
                 self.new_version(caller, request, existing, dependencies, artifact_check)?;
             match self.registry.commit(commit).await {
                 Ok(_) => return Ok((version, false)),
-                Err(StoreError::Conflict(_)) => continue,
+                // Another registration took the next number: number again on a fresh read.
+                Err(StoreError::Conflict(_)) => self.back_off(attempt).await,
                 // Another request with this key committed first: the next pass replays it.
                 Err(StoreError::IdempotencyKeyTaken) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        // A lost race, not a state the caller must change: the store's conflict, so that
-        // callers that retry races (the pipeline callback) retry it. Same 409 and message.
-        Err(GovError::Store(StoreError::Conflict(format!(
+        // A lost race, not a state the caller must change: callers that retry races (the
+        // pipeline callback, the functions) retry it.
+        Err(GovError::Contended(format!(
             "too many concurrent registrations of {name}; retry"
-        ))))
+        )))
     }
 
     /// Step 4: the new version (numbered after the model's latest), the model moved on, the

@@ -156,7 +156,7 @@ impl Governance {
             events: vec![],
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         self.workflows
             .retirement_decided(&pending, comment.filter(|_| decision == Decision::Reject))
             .await?;
@@ -239,7 +239,7 @@ impl Governance {
             events: vec![],
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         Ok(true)
     }
 
@@ -300,7 +300,7 @@ impl Governance {
             })?],
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         self.workflows.retirement_requested(&v, &pending).await?;
         Ok(v)
     }
@@ -473,7 +473,7 @@ impl Governance {
             })?],
             idempotency: None,
         };
-        self.registry.commit(commit).await.map_err(conflict)?;
+        self.registry.commit(commit).await.map_err(lost_race)?;
         Ok(v)
     }
 }

@@ -295,7 +295,7 @@ impl Governance {
                 idempotency: None,
             })
             .await
-            .map_err(conflict)?;
+            .map_err(lost_race)?;
         self.workflows.review_decided(&p, &p.reviews[idx]).await?;
         Ok(p)
     }

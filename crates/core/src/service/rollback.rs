@@ -7,7 +7,7 @@
 //!   through that version's own promotion (or an explicit retirement replacement) makes it a
 //!   target again.
 //! - One rollback changes one production state once. The model's revision refuses a rollback
-//!   that lost the race to another change (409, nothing written; it is not retried, because a
+//!   that lost the race to another change (409 `contended`, nothing written; it is not retried, because a
 //!   retry would roll back a state the caller never saw). With `from_version` it acts only
 //!   while that version serves. With an `Idempotency-Key`, a retry or a concurrent duplicate
 //!   answers with the first rollback's model instead of rolling back again.
@@ -122,12 +122,12 @@ impl Governance {
                 Ok(_) => return Ok((committed, false)),
                 // Another request with this key committed first: the next pass replays it.
                 Err(StoreError::IdempotencyKeyTaken) => continue,
-                Err(e) => return Err(conflict(e)),
+                Err(e) => return Err(lost_race(e)),
             }
         }
-        Err(GovError::Store(StoreError::Conflict(format!(
+        Err(GovError::Contended(format!(
             "too many concurrent rollbacks of {name} with one Idempotency-Key; retry"
-        ))))
+        )))
     }
 
     /// The commit of a manual rollback of `model` as read, and the model it commits.

@@ -23,6 +23,7 @@ mod audit;
 mod registry;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::audit::checkpoint::sign_checkpoint;
@@ -76,6 +77,8 @@ struct State {
 pub struct MemoryStore {
     state: Mutex<State>,
     signer: Ed25519Signer,
+    /// Commits still to lose, see [`MemoryStore::lose_next_races`].
+    races_to_lose: AtomicUsize,
 }
 
 impl Default for MemoryStore {
@@ -161,7 +164,15 @@ impl MemoryStore {
         Self {
             state: Mutex::default(),
             signer,
+            races_to_lose: AtomicUsize::new(0),
         }
+    }
+
+    /// Makes the next `n` commits fail their conditions, writing nothing, as when another
+    /// writer committed first between the caller's read and its commit. A fault injected for
+    /// tests: in memory there is no second writer to race with, so this stands in for one.
+    pub fn lose_next_races(&self, n: usize) {
+        self.races_to_lose.store(n, Ordering::SeqCst);
     }
 
     /// The key checkpoints are signed with.
@@ -177,6 +188,16 @@ impl MemoryStore {
 
     fn commit_sync(&self, commit: Commit) -> Result<Receipt, StoreError> {
         let mut state = self.lock()?;
+        let lose = |n: usize| n.checked_sub(1);
+        if self
+            .races_to_lose
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, lose)
+            .is_ok()
+        {
+            return Err(StoreError::Conflict(
+                "a record changed since it was read (injected)".into(),
+            ));
+        }
         let mut records = state.records.clone();
         if let Some(rec) = commit.idempotency {
             if records.idempotency.contains_key(&rec.key) {

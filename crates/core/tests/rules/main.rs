@@ -11,6 +11,7 @@ mod expiry;
 mod idempotency;
 mod monitoring;
 mod periodic;
+mod races;
 mod registration;
 mod retirement;
 mod store;

@@ -70,6 +70,7 @@ fn is_retryable(e: &GovError) -> bool {
     matches!(
         e,
         GovError::Store(StoreError::Backend(_))
+            | GovError::Contended(_)
             | GovError::Store(StoreError::Conflict(_))
             | GovError::Store(StoreError::IdempotencyKeyTaken)
     )
