@@ -87,6 +87,7 @@ impl Governance {
             reasons.push(format!("version {} is retired", v.version));
             return reasons;
         }
+        reasons.extend(pending_retirement_reason(v));
         if !v.approved_for(env) {
             reasons.push(format!("version {} is not approved for {env}", v.version));
         }
@@ -112,4 +113,16 @@ impl Governance {
             reasons,
         })
     }
+}
+
+/// Why a version with a pending retirement request goes nowhere new: the request was made to
+/// take it out of service, so neither a promotion nor a deployment may race its confirmation.
+/// The version moves again once the request ends (refused, timed out or withdrawn).
+pub(super) fn pending_retirement_reason(v: &ModelVersion) -> Option<String> {
+    v.pending_retirement.as_ref().map(|p| {
+        format!(
+            "version {} has a pending retirement request ({}); it may be promoted or deployed once the request ends",
+            v.version, p.id
+        )
+    })
 }

@@ -65,7 +65,7 @@ impl Governance {
                 "version {version} is already approved for {target}"
             )));
         }
-        let mut reasons = Vec::new();
+        let mut reasons: Vec<String> = gates::pending_retirement_reason(&v).into_iter().collect();
         match (target, v.stage) {
             (_, Stage::Retired) => reasons.push(format!("version {version} is retired")),
             (Environment::Staging, Stage::Development) => reasons.extend(self.threshold_reasons(&v, false)),

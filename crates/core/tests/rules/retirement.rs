@@ -321,3 +321,67 @@ fn a_confirmed_retirement_is_checked_again_when_it_is_archived() {
             .contains(&"retirement.refused".to_owned()));
     });
 }
+
+#[test]
+fn a_version_with_a_pending_retirement_is_neither_promoted_nor_deployed_until_the_request_ends() {
+    let h = Harness::confirming_retirements(Policy::default());
+    block_on(async {
+        let v = h.register("credit-risk", RiskTier::Low).await;
+        let staging = h.promote("credit-risk", v, Environment::Staging).await;
+        h.approve_all(&staging).await;
+        let id = h
+            .gov
+            .retire(&h.cast.rel, "credit-risk", v, "end of life", None)
+            .await
+            .unwrap()
+            .into_version()
+            .pending_retirement
+            .unwrap()
+            .id;
+        let before = h.store.audit_actions();
+        // Approved for staging before the request: the deployment is refused now, and the
+        // gate that CI/CD asks says so too.
+        let deploy = h
+            .gov
+            .deploy(&h.cast.dev, "credit-risk", v, Environment::Staging, None)
+            .await;
+        let reasons = policy_reasons(deploy);
+        assert!(
+            reasons[0].contains("pending retirement request"),
+            "{reasons:?}"
+        );
+        assert!(reasons[0].contains(&id), "{reasons:?}");
+        let gate = h
+            .gov
+            .gate("credit-risk", v, Environment::Staging)
+            .await
+            .unwrap();
+        assert!(!gate.allowed, "{gate:?}");
+        // Before the fix this opened a promotion of a version on its way out.
+        let promote = h
+            .gov
+            .request_promotion(&h.cast.dev, "credit-risk", v, Environment::Production, None)
+            .await;
+        let reasons = policy_reasons(promote);
+        assert!(
+            reasons[0].contains("pending retirement request"),
+            "{reasons:?}"
+        );
+        assert_eq!(h.store.audit_actions(), before, "a refusal wrote");
+        // Once the request is refused, the version moves again.
+        h.gov
+            .decide_retirement(
+                &h.cast.comp,
+                "credit-risk",
+                v,
+                Decision::Reject,
+                Some("still needed"),
+            )
+            .await
+            .unwrap();
+        h.gov
+            .deploy(&h.cast.dev, "credit-risk", v, Environment::Staging, None)
+            .await
+            .unwrap();
+    });
+}
