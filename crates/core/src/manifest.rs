@@ -21,6 +21,8 @@ use serde_json::Value;
 use crate::error::{FieldError, GovError};
 use crate::types::{Environment, ModelName, RiskTier, Sha256};
 
+mod objects;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Owner {
@@ -235,9 +237,10 @@ pub struct Registration {
 }
 
 /// Deserializes `value` into `T`, naming the field at fault on failure
-/// (`card.rollback: missing field` rather than a line and column).
+/// (`card.rollback: missing field` rather than a line and column). Types with named fields
+/// are read from objects only, never from a positional array of their fields.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, GovError> {
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+    serde_path_to_error::deserialize::<_, T>(objects::Objects(value)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // serde reports a missing field at the parent's path; name the field itself.
@@ -358,6 +361,12 @@ impl ModelCard {
                 errors,
                 &format!("card.fairness.groups[{i}].group"),
                 &g.group,
+            );
+            // A group's metrics are its fairness analysis: checked as an evaluation slice's.
+            check_metrics(
+                errors,
+                &format!("card.fairness.groups[{i}].metrics"),
+                &g.metrics,
             );
         }
         require_list(errors, "card.limitations", &self.limitations);

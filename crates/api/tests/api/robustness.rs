@@ -239,3 +239,36 @@ async fn health_needs_no_credentials() -> Result<()> {
         .starts_with("application/json"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_body_with_its_fields_given_as_a_positional_array_is_refused() -> Result<()> {
+    let app = spawn_app().await?;
+    let before = app.snapshot().await?;
+    // Serde would read `[["developer"]]` as `{"roles": ["developer"]}`: the contract's bodies
+    // are objects with named fields, at every depth.
+    let r = app
+        .send(
+            "admin",
+            reqwest::Method::PUT,
+            "/v1/principals/dev2",
+            Some(&json!([[]])),
+        )
+        .await?
+        .expect(422)?;
+    assert_eq!(r.code(), "validation_failed");
+    let mut m = manifest(RiskTier::Low);
+    m["owner"] = json!(["credit-ml", "credit-ml@example.com"]);
+    let r = app
+        .post("dev", "/v1/models/credit-risk/versions", &m)
+        .await?
+        .expect(422)?;
+    assert_eq!(r.fields(), ["owner"]);
+    still_healthy_and_unchanged(&app, &before).await?;
+    let dev2 = app.get("admin", "/v1/principals").await?.expect(200)?;
+    let roles = dev2.body["items"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == "dev2"))
+        .map(|p| p["roles"].clone());
+    assert_eq!(roles, Some(json!(["developer"])));
+    Ok(())
+}

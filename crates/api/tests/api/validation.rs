@@ -356,3 +356,36 @@ async fn a_garbage_review_cursor_is_refused_the_same_way_for_callers_without_a_r
     assert_eq!(r.body, json!({"items": [], "next_cursor": null}));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_fairness_group_without_metrics_is_refused_on_registration_and_card_revision(
+) -> Result<()> {
+    let mut body = manifest(RiskTier::Low);
+    body["card"]["fairness"]["groups"][0]["metrics"] = json!({});
+    registration_is_refused_naming(
+        "credit-risk",
+        body.clone(),
+        "card.fairness.groups[0].metrics",
+    )
+    .await?;
+
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    let before = app.snapshot().await?;
+    let r = app
+        .send(
+            "dev",
+            reqwest::Method::PUT,
+            "/v1/models/credit-risk/versions/1/card",
+            Some(&body["card"]),
+        )
+        .await?
+        .expect(422)?;
+    assert_eq!(r.fields(), ["card.fairness.groups[0].metrics"]);
+    assert_eq!(
+        app.snapshot().await?,
+        before,
+        "a refused card revision wrote"
+    );
+    Ok(())
+}
