@@ -6,6 +6,7 @@ mod common;
 mod audit;
 mod concurrency;
 mod duties;
+mod fuzz;
 mod lifecycle;
 mod monitoring;
 mod openapi;
