@@ -151,6 +151,14 @@ impl Server {
         c
     }
 
+    /// Kills the server without warning and reaps it: `Child::kill` sends SIGKILL on Unix, so
+    /// nothing runs in the server after it — no shutdown, no flush, no drop.
+    pub fn kill(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap()
+    }
+
     /// Sends SIGTERM and waits for a graceful exit.
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
