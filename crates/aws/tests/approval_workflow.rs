@@ -108,9 +108,9 @@ fn matrix() -> Vec<Case> {
     cases
 }
 
-/// Runs `f` again while it loses a race on the shared audit log (the store's `Conflict`), as
-/// an API client retries a 409; anything else (including a conflict with the current state,
-/// such as a review that is no longer pending) is returned at once.
+/// Runs `f` again while it loses a race on the shared audit log (`Contended`), as an API
+/// client retries a 409 `contended`; anything else (including a conflict with the current
+/// state, such as a review that is no longer pending) is returned at once.
 async fn retry<T, F, Fut>(what: &str, mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -120,9 +120,7 @@ where
     loop {
         match f().await {
             Ok(v) => return Ok(v),
-            Err(GovError::Conflict(m))
-                if m.contains("another change landed first") && Instant::now() < deadline =>
-            {
+            Err(GovError::Contended(m)) if Instant::now() < deadline => {
                 tracing::debug!("{what}: {m}; retrying");
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
