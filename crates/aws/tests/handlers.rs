@@ -7,13 +7,7 @@
 //! steward-aws --test handlers`); without them the tests fail, saying so. Each test builds its
 //! own table, bucket, bus and queues.
 //!
-//! Stream records: the DynamoDB Streams API client (`aws-sdk-dynamodbstreams`) is not among
-//! the workspace's dependencies, so these tests do not read DynamoDB Local's stream. They
-//! read the items the commits wrote back from the table (raw `AttributeValue`s, one `Query`
-//! per partition) and wrap each, as its `NewImage`, in a stream record of the documented
-//! Lambda event shape (`Records[].eventName/dynamodb.{Keys,NewImage,SequenceNumber,...}`,
-//! DynamoDB JSON with binary attributes in base64), then deserialize that JSON into the same
-//! `aws_lambda_events` type the function receives. Writes of other items (models, versions,
+//! Stream records: see `common/stream.rs`. Writes of other items (models, versions,
 //! reviews) are interleaved as the stream would carry them, as `INSERT` and `MODIFY` records.
 //!
 //! Workflows: the review-inbox and workflow-events tests run the deployed approval state
@@ -21,20 +15,17 @@
 //! deployed rules (`events/rules/`), draining them into the handlers as a Lambda event source
 //! mapping would.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 
 use steward_aws::events::EventBridgePublisher;
 use steward_aws::handlers::checkpoint::{checkpoint, Checkpointer};
 use steward_aws::handlers::inbox::{review_inbox, ReviewInbox};
-use steward_aws::handlers::stream::{
-    publish_stream, EventsOutcome, RecordOutcome, StreamPublisher,
-};
+use steward_aws::handlers::stream::{publish_stream, EventsOutcome, RecordOutcome};
 use steward_aws::handlers::workflow_events::{
     apply_workflow_event, workflow_events, WorkflowOutcome,
 };
@@ -53,14 +44,6 @@ use common::*;
 use steward_testkit::vn;
 
 impl Stack {
-    fn publisher(&self) -> StreamPublisher {
-        StreamPublisher {
-            store: self.backend.store.clone(),
-            objects: self.backend.audit_objects(&self.env).unwrap(),
-            events: self.backend.publisher(&self.env).unwrap(),
-        }
-    }
-
     fn checkpointer(&self) -> Checkpointer {
         Checkpointer {
             gov: self.backend.gov.clone(),
@@ -68,22 +51,6 @@ impl Stack {
             objects: self.backend.audit_objects(&self.env).unwrap(),
             signer: self.backend.require_signer().unwrap(),
         }
-    }
-
-    /// Raw items of one partition, in sort-key order.
-    async fn partition(&self, pk: &str) -> Result<Vec<HashMap<String, AttributeValue>>> {
-        let out = self
-            .backend
-            .store
-            .client()
-            .query()
-            .table_name(self.backend.store.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-            .consistent_read(true)
-            .send()
-            .await?;
-        Ok(out.items().to_vec())
     }
 
     /// The audit log's items as stream records, with the model's items interleaved (see the
@@ -111,35 +78,6 @@ impl Stack {
         interleaved.extend(records);
         Ok(interleaved)
     }
-}
-
-/// A stream record of Lambda's documented DynamoDB event shape for one item.
-fn stream_record(event_name: &str, item: &HashMap<String, AttributeValue>) -> Value {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let image = serde_json::to_value(serde_dynamo::Item::from(item.clone())).unwrap();
-    let keys = json!({"pk": image["pk"], "sk": image["sk"]});
-    json!({
-        "eventID": format!("{n:032x}"),
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1_795_000_000.0,
-            "Keys": keys,
-            "NewImage": image,
-            "SequenceNumber": format!("{:021}", 100_000_000_000_000_000_000u128 + u128::from(n)),
-            "SizeBytes": 512,
-            "StreamViewType": "NEW_IMAGE",
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/steward/stream/2026-11-27T10:00:00.000",
-    })
-}
-
-fn batch(records: &[Value]) -> StreamEvent {
-    serde_json::from_value(json!({ "Records": records }))
-        .expect("the documented stream event shape")
 }
 
 fn sequence_number(record: &Value) -> String {

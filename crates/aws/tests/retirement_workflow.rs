@@ -39,10 +39,6 @@ use steward_core::{GovError, Governance};
 use steward_testkit::vn;
 
 const PATIENCE: Duration = Duration::from_secs(30);
-const RETIREMENT_ASL: &str = include_str!("../../../statemachines/retirement.asl.json");
-const CONFIRMATION_RULE: &str =
-    include_str!("../../../events/rules/retirement-confirmation-requested.json");
-const OUTCOMES_RULE: &str = include_str!("../../../events/rules/retirement-outcomes.json");
 
 struct Ctx {
     /// Retirements through the machine with a 60 s confirmation timeout.
@@ -161,78 +157,6 @@ async fn expect_status(ctx: &Ctx, arn: &str, status: &str) -> Result<()> {
     Ok(())
 }
 
-/// A stack on the emulators, the confirmation and workflow-events queues fed by the deployed
-/// rules, and one backend per confirmation timeout (seconds) whose retirements run the
-/// deployed retirement machine with that timeout.
-struct RetirementStack {
-    stack: Stack,
-    sfn: aws_sdk_sfn::Client,
-    inbox_queue: String,
-    wf_queue: String,
-    backends: Vec<steward_aws::handlers::backend::AwsBackend>,
-}
-
-async fn retirement_stack(timeouts: &[&str]) -> Result<RetirementStack> {
-    let sdk = steward_testkit::emulators!().sdk().await;
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let bus = unique("bus");
-    // The approval machine only gives the backends their Step Functions port.
-    let approval = sfn
-        .create_state_machine()
-        .name(unique("approval"))
-        .role_arn("arn:aws:iam::123456789012:role/steward-approval")
-        .definition(APPROVAL_ASL.replace("${EventBusName}", &bus))
-        .send()
-        .await?
-        .state_machine_arn()
-        .to_owned();
-    let stack = Stack::new(&[
-        ("STEWARD_APPROVAL_STATE_MACHINE_ARN", approval),
-        ("STEWARD_EVENT_BUS", bus.clone()),
-    ])
-    .await?;
-    let inbox_queue = stack
-        .queue_for(serde_json::from_str(CONFIRMATION_RULE)?)
-        .await?;
-    let wf_queue = stack
-        .queue_for(serde_json::from_str(OUTCOMES_RULE)?)
-        .await?;
-    let machine = |timeout: &str| {
-        RETIREMENT_ASL
-            .replace("${EventBusName}", &bus)
-            .replace("${WorkflowEventsQueueUrl}", &wf_queue)
-            .replace("${ConfirmationTimeoutSeconds}", timeout)
-    };
-    let mut arns = Vec::new();
-    for timeout in timeouts {
-        arns.push(
-            sfn.create_state_machine()
-                .name(unique("retirement"))
-                .role_arn("arn:aws:iam::123456789012:role/steward-retirement")
-                .definition(machine(timeout))
-                .send()
-                .await?
-                .state_machine_arn()
-                .to_owned(),
-        );
-    }
-    let mut backends = Vec::new();
-    for arn in arns {
-        backends.push(
-            stack
-                .sibling(&[("STEWARD_RETIREMENT_STATE_MACHINE_ARN", arn)])
-                .await?,
-        );
-    }
-    Ok(RetirementStack {
-        stack,
-        sfn,
-        inbox_queue,
-        wf_queue,
-        backends,
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out() -> Result<()> {
     let RetirementStack {
@@ -241,6 +165,7 @@ async fn the_retirement_workflow_confirms_refuses_with_dependents_and_times_out(
         inbox_queue,
         wf_queue,
         backends,
+        ..
     } = retirement_stack(&["60", "3"]).await?;
     let (long, short) = (&backends[0], &backends[1]);
     let ctx = Arc::new(Ctx {

@@ -20,6 +20,13 @@ use steward_aws::s3::create_audit_bucket;
 use steward_core::audit::Ed25519Signer;
 pub use steward_testkit::*;
 
+mod retirement;
+mod stream;
+#[allow(unused_imports)] // only the retirement tests use it
+pub use retirement::*;
+#[allow(unused_imports)] // not every test binary builds stream records
+pub use stream::{batch, stream_record};
+
 pub const SEED: [u8; 32] = [42; 32];
 
 /// One deployment's worth of resources on the emulators, and the backend over them.
