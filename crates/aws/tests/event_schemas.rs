@@ -326,6 +326,17 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
         .await
         .unwrap();
     assert!(matches!(pending, RetireOutcome::Pending(_)), "{pending:?}");
+    // A compliance reviewer refuses it: RetirementDecided.
+    confirming
+        .decide_retirement(
+            &reviewer(ReviewStage::Compliance),
+            MODEL,
+            vn(4),
+            Decision::Reject,
+            Some("a partner still calls it"),
+        )
+        .await
+        .unwrap();
     drop(embedded);
 
     // A changed policy (one-second review timeout and periodic review interval for high risk)

@@ -97,6 +97,8 @@ governance_events! {
     ModelRolledBack,
     /// A retirement was requested and waits for confirmation.
     RetirementRequested,
+    /// A confirmer confirmed or refused a pending retirement.
+    RetirementDecided,
     /// A version was retired.
     ModelRetired,
     /// An admin (or configuration) set a principal's roles.
@@ -288,6 +290,18 @@ pub struct RetirementRequested {
     pub reason: String,
     pub replacement: Option<VersionNumber>,
     pub requested_by: PrincipalId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetirementDecided {
+    pub retirement_id: String,
+    pub name: ModelName,
+    pub version: VersionNumber,
+    /// `approve` confirms the request (the workflow archives next); `reject` refuses it.
+    pub decision: Decision,
+    pub decided_by: PrincipalId,
+    /// Why it was refused; absent for a confirmation.
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

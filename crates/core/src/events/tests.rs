@@ -221,6 +221,15 @@ fn samples() -> Vec<GovernanceEvent> {
             requested_by: who("dana"),
         }
         .into(),
+        RetirementDecided {
+            retirement_id: "credit-risk.1.rt-01".into(),
+            name: name(),
+            version: vn(1),
+            decision: Decision::Reject,
+            decided_by: who("carol"),
+            comment: Some("version 1 still serves a partner".into()),
+        }
+        .into(),
         ModelRetired {
             name: name(),
             version: vn(1),

@@ -153,7 +153,16 @@ impl Governance {
                 Some(version),
                 json!({"retirement_id": pending.id, "comment": comment}),
             )],
-            events: vec![],
+            // The outbox's copy of the decision: the review inbox answers the retirement
+            // workflow from it, so a failed answer below is sent again (see the AWS port).
+            events: vec![Self::event(RetirementDecided {
+                retirement_id: pending.id.clone(),
+                name: name.clone(),
+                version,
+                decision,
+                decided_by: caller.id.clone(),
+                comment: comment.map(str::to_owned),
+            })?],
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(lost_race)?;
