@@ -1,5 +1,7 @@
-//! `review-inbox`: SQS (fed by the `ReviewRequested` rule) → the task token stored beside its
-//! review; a review decided before its token arrived is answered at once.
+//! `review-inbox`: SQS (fed by the `ReviewRequested`, `RetirementConfirmationRequested` and
+//! decisions rules) → the task token stored beside its review or retirement request; a
+//! request decided before its token arrived is answered at once, and a committed decision
+//! whose answer failed is answered again from the outbox.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};

@@ -19,6 +19,17 @@
 //! (`RetirementConfirmationRequested {retirement_id, task_token}`): the token is stored under
 //! the request id, then the version is read; a request already confirmed is answered at once,
 //! and one that is no longer pending (refused before the token arrived) is refused at once.
+//!
+//! The inbox is also where decisions are answered again. A decision commits first and its
+//! answer (`SendTaskSuccess`/`SendTaskFailure`) is sent after, by the API function; if that
+//! send fails, the workflow would wait for its timeout. So the commit's own governance event
+//! (`ReviewDecided` / `RetirementDecided`, source `steward.governance`), which the stream
+//! publisher delivers from the outbox at least once, reaches this queue too
+//! (`events/rules/decisions.json`), and the inbox answers from the registry's record of the
+//! decision: a failed send is a transient failure, so SQS redelivers it until Step Functions
+//! has the answer or the token is gone. An answer sent twice is refused by Step Functions
+//! (`InvalidToken`/`TaskDoesNotExist`) and reported, not an error.
+//!
 //! Anything else that arrives is logged and dropped.
 
 use std::sync::Arc;
@@ -26,6 +37,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use steward_core::ids::{RetirementId, ReviewId};
 use steward_core::records::ReviewStatus;
+use steward_core::types::Decision;
 use steward_core::Governance;
 
 use super::{detail_str, eventbridge_envelope, for_each_message, Failure};
@@ -36,6 +48,11 @@ use crate::workflows::{StepFunctionsWorkflows, TaskAnswer, RETIREMENT_REFUSED};
 pub const REVIEW_REQUESTED: &str = "ReviewRequested";
 /// The detail-type of the retirement workflow's request for a confirmation.
 pub const RETIREMENT_CONFIRMATION_REQUESTED: &str = "RetirementConfirmationRequested";
+
+/// The detail-type of the governance event a review decision commits with.
+pub const REVIEW_DECIDED: &str = "ReviewDecided";
+/// The detail-type of the governance event a retirement decision commits with.
+pub const RETIREMENT_DECIDED: &str = "RetirementDecided";
 
 /// What the review inbox reads and writes.
 #[derive(Clone)]
@@ -145,7 +162,96 @@ pub async fn receive_retirement_token(
     }
 }
 
-/// Handles a batch of `ReviewRequested` events from SQS (see [`super::for_each_message`]
+/// What answering a committed decision again did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResendOutcome {
+    /// Answered with the stored token (or found the task already closed).
+    Answered(TaskAnswer),
+    /// No token yet: the workflow has not asked, and the inbox answers when it does.
+    AwaitingToken,
+    /// The retirement request is no longer pending (archived or ended): its workflow has
+    /// moved past the confirmation, so there is nothing to answer.
+    NotPending,
+}
+
+impl From<TaskAnswer> for ResendOutcome {
+    fn from(answer: TaskAnswer) -> Self {
+        match answer {
+            TaskAnswer::AwaitingToken => Self::AwaitingToken,
+            other => Self::Answered(other),
+        }
+    }
+}
+
+/// Answers the task of decided review `review_id` from the registry's record of the
+/// decision. Requests: one `BatchGetItem` for the promotion, one `GetItem` for the token, at
+/// most one answer.
+pub async fn resend_review_answer(
+    inbox: &ReviewInbox,
+    review_id: &str,
+) -> Result<ResendOutcome, Failure> {
+    let id = ReviewId::parse(review_id).map_err(|_| {
+        Failure::validation(format!("{review_id:?} is not a review id Steward issued"))
+    })?;
+    let promotion = inbox.gov.promotion(&id.promotion().to_string()).await?;
+    let review = promotion
+        .reviews
+        .iter()
+        .find(|r| r.id == review_id)
+        .ok_or_else(|| {
+            Failure::new(
+                crate::diagnostic::NOT_FOUND,
+                format!("no review {review_id}"),
+            )
+        })?;
+    Ok(inbox.workflows.decide(review).await?.into())
+}
+
+/// Answers the confirmation task of retirement `retirement_id` with the committed decision:
+/// a refusal with its `comment`; a confirmation with the request as the registry holds it.
+pub async fn resend_retirement_answer(
+    inbox: &ReviewInbox,
+    retirement_id: &str,
+    decision: Decision,
+    comment: Option<&str>,
+) -> Result<ResendOutcome, Failure> {
+    let id = RetirementId::parse(retirement_id).map_err(|_| {
+        Failure::validation(format!(
+            "{retirement_id:?} is not a retirement id Steward issued"
+        ))
+    })?;
+    let Some(token) = inbox.workflows.token(retirement_id).await? else {
+        return Ok(ResendOutcome::AwaitingToken);
+    };
+    if decision == Decision::Reject {
+        let cause = comment.unwrap_or("the retirement was refused");
+        let answer = inbox
+            .workflows
+            .fail(&token, RETIREMENT_REFUSED, cause, retirement_id)
+            .await?;
+        return Ok(ResendOutcome::Answered(answer));
+    }
+    let v = inbox
+        .gov
+        .registry()
+        .version(id.name(), id.version())
+        .await?
+        .ok_or_else(|| {
+            Failure::new(
+                crate::diagnostic::NOT_FOUND,
+                format!("no version {} of {}", id.version(), id.name()),
+            )
+        })?;
+    match v.pending_retirement {
+        Some(p) if p.id == retirement_id && p.confirmed_by.is_some() => {
+            let answer = inbox.workflows.answer_retirement(&p, None, &token).await?;
+            Ok(ResendOutcome::Answered(answer))
+        }
+        _ => Ok(ResendOutcome::NotPending),
+    }
+}
+
+/// Handles a batch of token requests and committed decisions from SQS (see [`super::for_each_message`]
 /// for which failures are retried).
 pub async fn review_inbox(event: &SqsEvent, inbox: &ReviewInbox) -> SqsBatchResponse {
     for_each_message(&event.records, |message| async move {
@@ -156,9 +262,22 @@ pub async fn review_inbox(event: &SqsEvent, inbox: &ReviewInbox) -> SqsBatchResp
             let outcome = receive_retirement_token(inbox, retirement_id, token).await?;
             return Ok(format!("retirement {retirement_id}: {outcome:?}"));
         }
+        if envelope.detail_type == REVIEW_DECIDED {
+            let review_id = detail_str(&envelope, "review_id")?;
+            let outcome = resend_review_answer(inbox, review_id).await?;
+            return Ok(format!("decided review {review_id}: {outcome:?}"));
+        }
+        if envelope.detail_type == RETIREMENT_DECIDED {
+            let retirement_id = detail_str(&envelope, "retirement_id")?;
+            let decision: Decision = serde_json::from_value(envelope.detail["decision"].clone())
+                .map_err(|e| Failure::validation(format!("{RETIREMENT_DECIDED}.decision: {e}")))?;
+            let comment = envelope.detail["comment"].as_str();
+            let outcome = resend_retirement_answer(inbox, retirement_id, decision, comment).await?;
+            return Ok(format!("decided retirement {retirement_id}: {outcome:?}"));
+        }
         if envelope.detail_type != REVIEW_REQUESTED {
             return Err(Failure::validation(format!(
-                "expected a {REVIEW_REQUESTED} or {RETIREMENT_CONFIRMATION_REQUESTED} event, got {}",
+                "expected a {REVIEW_REQUESTED}, {RETIREMENT_CONFIRMATION_REQUESTED}, {REVIEW_DECIDED} or {RETIREMENT_DECIDED} event, got {}",
                 envelope.detail_type
             )));
         }

@@ -13,6 +13,10 @@
 //!   token, answers the task itself when the review is already decided ([`TaskAnswer`]). A
 //!   token Step Functions no longer accepts (task finished, timed out, execution stopped) is
 //!   reported, not an error: the registry, not the workflow, is the record of the decision.
+//! - Answering after a decision committed never fails the decision: the port's
+//!   `review_decided`/`retirement_decided` log a failed send and return, and the commit's
+//!   `ReviewDecided`/`RetirementDecided` event, delivered from the outbox at least once, has the
+//!   review inbox answer again until Step Functions has the answer or the token is gone.
 //!
 //! Layout: this file holds the names, inputs, outcomes and errors; [`step_functions`] the
 //! port's implementation on the Step Functions API.

@@ -194,6 +194,27 @@ impl StepFunctionsWorkflows {
         }
     }
 
+    /// The stored token of the task waiting on `id` (a review or a retirement request).
+    pub async fn token(&self, id: &str) -> Result<Option<String>, WorkflowError> {
+        self.tokens
+            .task_token(id)
+            .await
+            .map_err(WorkflowError::Tokens)
+    }
+
+    /// Answers the confirmation task of `request` with its decision (`refusal` given for a
+    /// refusal), if its token has arrived.
+    pub async fn decide_retirement(
+        &self,
+        request: &PendingRetirement,
+        refusal: Option<&str>,
+    ) -> Result<TaskAnswer, WorkflowError> {
+        match self.token(&request.id).await? {
+            Some(token) => self.answer_retirement(request, refusal, &token).await,
+            None => Ok(TaskAnswer::AwaitingToken),
+        }
+    }
+
     /// The ARN of a promotion's execution, derived without a request:
     /// `arn:...:states:REGION:ACCOUNT:execution:MACHINE:NAME`.
     pub fn execution_arn(&self, promotion_id: &str) -> String {
@@ -215,12 +236,7 @@ impl StepFunctionsWorkflows {
         if review.decision.is_none() {
             return Ok(TaskAnswer::NotDecided);
         }
-        let token = self
-            .tokens
-            .task_token(&review.id)
-            .await
-            .map_err(WorkflowError::Tokens)?;
-        match token {
+        match self.token(&review.id).await? {
             Some(token) => self.answer(review, &token).await,
             None => Ok(TaskAnswer::AwaitingToken),
         }
@@ -303,31 +319,31 @@ impl Workflows for StepFunctionsWorkflows {
         Ok(())
     }
 
+    // The decision has committed; its answer is best effort here. A failure is not the
+    // caller's error (the registry holds the decision): the commit's `RetirementDecided`
+    // reaches the review inbox through the outbox, which answers again until Step Functions
+    // has the answer or the token is gone.
     async fn retirement_decided(
         &self,
         request: &PendingRetirement,
         refusal: Option<&str>,
     ) -> Result<(), StoreError> {
-        let token = self
-            .tokens
-            .task_token(&request.id)
-            .await
-            .map_err(WorkflowError::Tokens)?;
-        let Some(token) = token else {
-            tracing::info!(
+        match self.decide_retirement(request, refusal).await {
+            Ok(TaskAnswer::AwaitingToken) => tracing::info!(
                 retirement = %request.id,
                 "decision recorded before the confirmation token arrived; the review inbox will answer"
-            );
-            return Ok(());
-        };
-        if let TaskAnswer::AlreadyClosed { code } =
-            self.answer_retirement(request, refusal, &token).await?
-        {
-            tracing::warn!(
+            ),
+            Ok(TaskAnswer::AlreadyClosed { code }) => tracing::warn!(
                 retirement = %request.id,
                 %code,
                 "Step Functions no longer accepts this retirement's confirmation token"
-            );
+            ),
+            Ok(TaskAnswer::Sent | TaskAnswer::NotDecided) => {}
+            Err(e) => tracing::warn!(
+                retirement = %request.id,
+                error = %e,
+                "answering the retirement workflow failed; the review inbox sends it again from the outbox"
+            ),
         }
         Ok(())
     }
@@ -337,21 +353,28 @@ impl Workflows for StepFunctionsWorkflows {
         Ok(())
     }
 
+    // Best effort, like `retirement_decided`: the commit's `ReviewDecided` drives the answer
+    // again from the outbox when this one fails.
     async fn review_decided(
         &self,
         _promotion: &Promotion,
         review: &Review,
     ) -> Result<(), StoreError> {
-        match self.decide(review).await? {
-            TaskAnswer::Sent | TaskAnswer::NotDecided => {}
-            TaskAnswer::AwaitingToken => tracing::info!(
+        match self.decide(review).await {
+            Ok(TaskAnswer::Sent | TaskAnswer::NotDecided) => {}
+            Ok(TaskAnswer::AwaitingToken) => tracing::info!(
                 review = %review.id,
                 "decision recorded before its task token arrived; the review inbox will answer"
             ),
-            TaskAnswer::AlreadyClosed { code } => tracing::warn!(
+            Ok(TaskAnswer::AlreadyClosed { code }) => tracing::warn!(
                 review = %review.id,
                 %code,
                 "Step Functions no longer accepts this review's task token; decision kept in the registry"
+            ),
+            Err(e) => tracing::warn!(
+                review = %review.id,
+                error = %e,
+                "answering the approval workflow failed; the review inbox sends it again from the outbox"
             ),
         }
         Ok(())

@@ -214,6 +214,8 @@ pub const REVIEW_REQUESTED_RULE: &str =
     include_str!("../../../../events/rules/review-requested.json");
 pub const APPROVAL_OUTCOMES_RULE: &str =
     include_str!("../../../../events/rules/approval-outcomes.json");
+/// The rule that brings committed decisions, from the outbox, to the review inbox.
+pub const DECISIONS_RULE: &str = include_str!("../../../../events/rules/decisions.json");
 
 /// A stack whose promotions run the real approval workflow on moto, with the inbox and
 /// workflow-events queues fed by the real rules. `policy` overrides the default policy.
