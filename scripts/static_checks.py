@@ -573,6 +573,9 @@ def cmd_template() -> int:
             if test_only in env:
                 fail(f"{where}: {test_only} is for emulators only")
         needed = set(re.findall(r'"(STEWARD_[A-Z_]+)"', binaries[binary].read_text()))
+        # Every function records the policy in force at cold start (AwsBackend::connect):
+        # one without STEWARD_POLICY would record the default policy as a change.
+        needed.add("STEWARD_POLICY")
         if needed - env:
             fail(f"{where}: {rel(binaries[binary])} requires {sorted(needed - env)}, not set")
         if not unknown and not needed - env:

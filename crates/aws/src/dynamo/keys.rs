@@ -74,6 +74,12 @@ pub fn outbox_marker_key(seq: u64) -> ItemKey {
     (format!("OUTBOX#{seq}"), OUTBOX_SK.to_owned())
 }
 
+/// The marker of the policy change last recorded in the audit log (see
+/// `AwsBackend::record_policy`).
+pub fn policy_marker_key() -> ItemKey {
+    ("CONFIG".to_owned(), "POLICY".to_owned())
+}
+
 pub fn card_key(name: &ModelName, version: VersionNumber, card_revision: u32) -> ItemKey {
     (card_pk(name, version), format!("{card_revision:010}"))
 }

@@ -8,7 +8,10 @@
 //! - An outbox marker (`OUTBOX#{seq}` / `PUBLISHED`) is written only after the governance
 //!   events carried by audit event `seq` were accepted by EventBridge; the stream publisher
 //!   skips events whose marker exists, so a redelivered record publishes nothing twice.
-//! - Both expire by TTL (`expires_at`): a token outlives any execution (Step Functions runs
+//! - The policy marker (`CONFIG` / `POLICY`: `change`, `policy_sha256`) names the policy change
+//!   last recorded in the audit log; it only moves forward, one change at a time, and never
+//!   expires. It is a shortcut, not the record: the audit log's `policy.loaded` events are.
+//! - Tokens and outbox markers expire by TTL (`expires_at`): a token outlives any execution (Step Functions runs
 //!   at most a year), a marker any redelivery (streams keep records for 24 hours).
 
 use std::collections::{HashMap, HashSet};
@@ -155,6 +158,60 @@ impl DynamoStore {
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
                 Ok(())
+            }
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// The policy change last recorded: `(change, policy_sha256)` (one consistent `GetItem`).
+    pub async fn policy_marker(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let Some(item) = self.get_item(&keys::policy_marker_key()).await? else {
+            return Ok(None);
+        };
+        let change = item
+            .get("change")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::backend_msg("the policy marker has no change number"))?;
+        let digest = items::str_attr(&item, "policy_sha256").unwrap_or_default();
+        Ok(Some((change, digest.to_owned())))
+    }
+
+    /// Moves the policy marker from change `from` (`None`: no marker yet) to `change`, naming
+    /// `digest` (empty when unknown). One conditional `PutItem`; a marker that moved meanwhile
+    /// is left as it is (`false`).
+    pub async fn advance_policy_marker(
+        &self,
+        from: Option<u64>,
+        change: u64,
+        digest: &str,
+    ) -> Result<bool, StoreError> {
+        let mut item: Item = items::key_item(&keys::policy_marker_key());
+        item.insert(items::ENTITY.to_owned(), s("policy_marker"));
+        item.insert("change".to_owned(), n(change));
+        item.insert("policy_sha256".to_owned(), s(digest));
+        item.insert("recorded_at".to_owned(), s(Utc::now().to_rfc3339()));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = match from {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(c) => request
+                .condition_expression("#c = :from")
+                .expression_attribute_names("#c", "change")
+                .expression_attribute_values(":from", n(c)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
             }
             Err(e) => Err(sdk_error("PutItem", e)),
         }

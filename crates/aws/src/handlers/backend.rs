@@ -20,6 +20,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use steward_core::audit::Ed25519Signer;
 use steward_core::ports::{IdGen, InProcessWorkflows, SystemClock, Workflows};
+use steward_core::service::PolicyRecord;
 use steward_core::types::{PrincipalId, Role};
 use steward_core::{GovError, Governance};
 
@@ -93,7 +94,46 @@ impl AwsBackend {
     /// Requests: one KMS `GetPublicKey` when a KMS key is configured; nothing else.
     pub async fn connect(env: &AwsEnv) -> Result<Self, Failure> {
         let seed = test_signer(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))?;
-        Self::connect_with(env, seed).await
+        let backend = Self::connect_with(env, seed).await?;
+        // Before the first invocation acts under it, the policy is in the audit log.
+        backend.record_policy().await?;
+        Ok(backend)
+    }
+
+    /// Records the policy in force in the audit log (`policy.loaded`, `PolicyChanged`) when it
+    /// differs from the last one recorded: what every function does at cold start. Requests:
+    /// one `GetItem` when the policy is unchanged; otherwise the commit and a `PutItem`.
+    ///
+    /// Changes are numbered; change `n` is recorded once however many functions start at
+    /// once (its idempotency key, see `Governance::record_policy_change`), and the marker
+    /// moves to `n` after it. A start that finds `n` already taken moves the marker along for
+    /// the process that crashed before it could, and looks again.
+    pub async fn record_policy(&self) -> Result<bool, GovError> {
+        let digest = self.gov.policy().digest()?;
+        for _ in 0..8 {
+            let last = self.store.policy_marker().await?;
+            if last.as_ref().is_some_and(|(_, d)| *d == digest) {
+                return Ok(false);
+            }
+            let from = last.map(|(c, _)| c);
+            let change = from.map_or(1, |c| c + 1);
+            match self.gov.record_policy_change(change).await? {
+                PolicyRecord::Recorded { digest } => {
+                    self.store
+                        .advance_policy_marker(from, change, &digest)
+                        .await?;
+                    return Ok(true);
+                }
+                PolicyRecord::AlreadyRecorded { digest } => {
+                    self.store
+                        .advance_policy_marker(from, change, digest.as_deref().unwrap_or(""))
+                        .await?;
+                }
+            }
+        }
+        Err(GovError::Contended(
+            "the policy history moved 8 times while this function started".into(),
+        ))
     }
 
     /// [`AwsBackend::connect`] with the test signer given rather than read from the

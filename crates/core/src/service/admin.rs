@@ -144,4 +144,54 @@ impl Governance {
         self.registry.commit(commit).await?;
         Ok(true)
     }
+
+    /// Records the policy in force as change `change` of the policy history (the first is
+    /// 1), once per change number however many processes start at once: the change's
+    /// idempotency key is `system:config/policy.loaded/{change}`, so of concurrent cold starts
+    /// one commits and the others read what it recorded. For backends that keep the last
+    /// change beside the registry (AWS) rather than in a local file.
+    pub async fn record_policy_change(&self, change: u64) -> Result<PolicyRecord, GovError> {
+        let digest = self.policy.digest()?;
+        let key = format!("system:config/policy.loaded/{change}");
+        let system = PrincipalId::system("config");
+        let commit = Commit {
+            audit: vec![self.draft(
+                &system,
+                "policy.loaded",
+                None,
+                None,
+                json!({"policy_sha256": digest, "policy": self.policy, "change": change}),
+            )],
+            events: vec![Self::event(PolicyChanged {
+                policy_sha256: digest.clone(),
+            })?],
+            idempotency: Some(IdempotencyRecord {
+                key: key.clone(),
+                request_sha256: Sha256::digest(digest.as_bytes()),
+                status: 200,
+                response: json!({"policy_sha256": digest}),
+                at: self.now(),
+            }),
+            ..Commit::default()
+        };
+        if self.commit_once(commit).await? {
+            return Ok(PolicyRecord::Recorded { digest });
+        }
+        // Taken: its record names the policy, unless it expired before it could be read.
+        let digest = self
+            .recorded(&key)
+            .await?
+            .and_then(|r| r["policy_sha256"].as_str().map(str::to_owned));
+        Ok(PolicyRecord::AlreadyRecorded { digest })
+    }
+}
+
+/// What [`Governance::record_policy_change`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyRecord {
+    /// This call recorded the policy (its digest) as the change.
+    Recorded { digest: String },
+    /// Another process recorded the change first, with the policy of this digest (`None`
+    /// when its record has expired).
+    AlreadyRecorded { digest: Option<String> },
 }

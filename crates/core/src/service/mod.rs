@@ -45,6 +45,7 @@ mod reviews;
 mod rollback;
 mod separation;
 
+pub use admin::PolicyRecord;
 pub use gates::GateResult;
 pub use monitoring::{card_kind, MonitoringSignal, SignalInput, SignalOutcome};
 pub use periodic::{periodic_promotion_id, PeriodicReview, PERIODIC_REVIEW_ACTOR};
