@@ -367,7 +367,13 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
     gov.decide(&technical, &periodic.id, decision(Decision::Reject))
         .await
         .unwrap();
-    assert_eq!(gov.expire_due_reviews().await.unwrap(), 1);
+    // A re-certification requested by hand, left undecided past its one-second timeout,
+    // expires with the staging promotion: PeriodicReviewExpired.
+    gov.request_promotion(&rel(), MODEL, serving, Environment::Production, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(gov.expire_due_reviews().await.unwrap(), 2);
 
     embedded.store.outbox(0, 10_000).unwrap()
 }

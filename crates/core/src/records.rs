@@ -252,6 +252,8 @@ pub enum IncidentKind {
     ApprovalViolation,
     /// A re-certification (periodic review) of a production version was rejected.
     PeriodicReviewRejected,
+    /// A re-certification of a production version expired undecided.
+    PeriodicReviewExpired,
 }
 
 impl From<SignalKind> for IncidentKind {

@@ -113,6 +113,8 @@ governance_events! {
     PeriodicReviewDue,
     /// A re-certification of a production version was rejected (an incident opened).
     PeriodicReviewRejected,
+    /// A re-certification of a production version expired undecided (an incident opened).
+    PeriodicReviewExpired,
     /// A SageMaker model package has no Steward registration.
     ShadowModelDetected,
     /// A SageMaker model package was approved without a Steward production approval.
@@ -376,6 +378,18 @@ pub struct PeriodicReviewRejected {
     pub rejected_by: PrincipalId,
     /// The reviewer's comment.
     pub reason: Option<String>,
+    /// Whether the schedule opened the review (or a person requested the re-certification).
+    pub periodic: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodicReviewExpired {
+    pub incident_id: String,
+    pub name: ModelName,
+    pub version: VersionNumber,
+    pub promotion_id: String,
+    /// The stage whose review passed its deadline undecided.
+    pub stage: ReviewStage,
     /// Whether the schedule opened the review (or a person requested the re-certification).
     pub periodic: bool,
 }

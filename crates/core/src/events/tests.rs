@@ -292,6 +292,15 @@ fn samples() -> Vec<GovernanceEvent> {
             periodic: true,
         }
         .into(),
+        PeriodicReviewExpired {
+            incident_id: "inc-05".into(),
+            name: name(),
+            version: vn(2),
+            promotion_id: "credit-risk.2.pr-periodic-20261201T093000Z".into(),
+            stage: ReviewStage::Compliance,
+            periodic: true,
+        }
+        .into(),
         ShadowModelDetected {
             package: package(),
             incident_id: "inc-04".into(),

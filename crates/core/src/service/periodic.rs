@@ -14,7 +14,10 @@
 //! `GET /v1/incidents`), audited as `periodic_review.rejected` with its incident id and
 //! emitted as `PeriodicReviewRejected` (`IncidentOpened` stays the monitoring signals'). The
 //! version keeps serving until someone acts (rollback, retirement, a retrained version). An
-//! expiry closes the promotion (`PromotionExpired`) without an incident. After either, the
+//! expiry closes the promotion (`PromotionExpired`) and opens an incident too, of kind
+//! `periodic_review_expired` (audited as `periodic_review.expired`, emitted as
+//! `PeriodicReviewExpired`): a production version nobody re-certified in time is as much a
+//! finding as one that failed, and a platform team wants it on the same list. After either, the
 //! version stays overdue in `GET /v1/periodic-reviews` and is not reopened for the same due
 //! period; a release manager or developer can open a re-certification by hand
 //! (`POST .../promotions {"target": "production"}` is accepted for a version in production;
@@ -247,6 +250,60 @@ impl Governance {
             summary: format!(
                 "the {stage} review rejected the re-certification of the version serving production{}",
                 comment.map(|c| format!(": {c}")).unwrap_or_default()
+            ),
+            status: IncidentStatus::Open,
+            opened_at: self.now(),
+            opened_by: by.clone(),
+            actions: vec!["alerted".to_owned()],
+        };
+        Some((audit, event, incident))
+    }
+}
+
+impl Governance {
+    /// What an expired re-certification adds to the expiry's commit: an incident (kind
+    /// `periodic_review_expired`) opened by `system:workflow`, audited as
+    /// `periodic_review.expired` and emitted as `PeriodicReviewExpired`. `None` for any other
+    /// promotion.
+    pub(super) fn recertification_expired(
+        &self,
+        p: &Promotion,
+        v: &ModelVersion,
+        stage: ReviewStage,
+        by: &PrincipalId,
+    ) -> Option<(AuditDraft, PeriodicReviewExpired, Incident)> {
+        if p.target != Environment::Production || v.stage != Stage::Production {
+            return None;
+        }
+        let incident_id = self.ids.id("inc");
+        let periodic = p.requested_by == PrincipalId::system(PERIODIC_REVIEW_ACTOR);
+        let audit = self.draft(
+            by,
+            "periodic_review.expired",
+            Some(&p.name),
+            Some(p.version),
+            json!({"incident_id": incident_id, "promotion_id": p.id, "expired_stage": stage,
+                   "periodic": periodic}),
+        );
+        let event = PeriodicReviewExpired {
+            incident_id: incident_id.clone(),
+            name: p.name.clone(),
+            version: p.version,
+            promotion_id: p.id.clone(),
+            stage,
+            periodic,
+        };
+        let incident = Incident {
+            id: incident_id,
+            name: p.name.clone(),
+            version: Some(p.version),
+            kind: IncidentKind::PeriodicReviewExpired,
+            metric: String::new(),
+            value: None,
+            threshold: None,
+            subject: Some(p.id.clone()),
+            summary: format!(
+                "the {stage} review of the re-certification of the version serving production expired undecided"
             ),
             status: IncidentStatus::Open,
             opened_at: self.now(),

@@ -149,7 +149,9 @@ impl Governance {
         v.open_promotion = None;
         v.revision += 1;
         let review_id = p.reviews[idx].id.clone();
-        let commit = Commit {
+        // An expired re-certification of the production version opens an incident (periodic.rs).
+        let recertification = self.recertification_expired(&p, &v, expired_stage, &system);
+        let mut commit = Commit {
             audit: vec![
                 self.draft(&system, "review.expired", Some(&p.name), Some(p.version), json!({"review_id": review_id, "promotion_id": p.id, "stage": expired_stage, "deadline": p.reviews[idx].deadline})),
                 self.draft(&system, "promotion.expired", Some(&p.name), Some(p.version), json!({"promotion_id": p.id, "target": p.target, "expired_stage": expired_stage})),
@@ -172,6 +174,11 @@ impl Governance {
             puts: vec![Put::Version(v, Expect::Revision(vprev)), Put::Promotion(p, Expect::Revision(prev))],
             idempotency: None,
         };
+        if let Some((audit, event, incident)) = recertification {
+            commit.audit.push(audit);
+            commit.events.push(Self::event(event)?);
+            commit.puts.push(Put::Incident(incident));
+        }
         self.registry.commit(commit).await.map_err(lost_race)?;
         Ok(())
     }

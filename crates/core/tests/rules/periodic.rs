@@ -204,7 +204,7 @@ fn a_rejected_periodic_review_opens_an_incident_and_is_not_reopened_in_its_due_p
 }
 
 #[test]
-fn an_expired_periodic_review_is_not_reopened_in_its_due_period() {
+fn an_expired_periodic_review_opens_an_incident_and_is_not_reopened_in_its_due_period() {
     let h = Harness::new();
     block_on(async {
         serving(&h, RiskTier::Low).await;
@@ -217,8 +217,53 @@ fn an_expired_periodic_review_is_not_reopened_in_its_due_period() {
             .gov
             .incidents(Some("credit-risk"), None, 50)
             .await
+            .unwrap()
+            .items;
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        let i = &incidents[0];
+        assert_eq!(i.kind, IncidentKind::PeriodicReviewExpired);
+        assert_eq!(i.version, Some(vn(1)));
+        assert_eq!(
+            i.opened_by,
+            steward_core::types::PrincipalId::system("workflow")
+        );
+        let promotion = i.subject.clone().expect("the expired promotion");
+        assert!(promotion.contains(".pr-periodic-"), "{promotion}");
+        let types = h.store.outbox_types();
+        assert!(
+            types.contains(&"PeriodicReviewExpired".to_owned()),
+            "{types:?}"
+        );
+        assert!(types.contains(&"PromotionExpired".to_owned()), "{types:?}");
+        // Still serving.
+        assert!(
+            h.gov
+                .version_detail("credit-risk", vn(1))
+                .await
+                .unwrap()
+                .serving
+        );
+    });
+}
+
+#[test]
+fn an_expired_promotion_of_a_version_not_yet_in_production_opens_no_incident() {
+    let h = Harness::new();
+    block_on(async {
+        h.register("credit-risk", RiskTier::Low).await;
+        h.promote("credit-risk", vn(1), Environment::Staging).await;
+        h.clock.advance(Duration::from_secs(3 * DAY));
+        assert_eq!(h.gov.expire_due_reviews().await.unwrap(), 1);
+        let incidents = h
+            .gov
+            .incidents(Some("credit-risk"), None, 50)
+            .await
             .unwrap();
-        assert!(incidents.items.is_empty(), "an expiry opens no incident");
+        assert!(incidents.items.is_empty(), "{:?}", incidents.items);
+        assert!(!h
+            .store
+            .outbox_types()
+            .contains(&"PeriodicReviewExpired".to_owned()));
     });
 }
 
