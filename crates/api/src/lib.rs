@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models/{name}/production", get(models::production_at))
         .route("/v1/promotions/{id}", get(reviews::promotion))
         .route("/v1/reviews", get(reviews::list))
+        .route("/v1/retirements", get(reviews::retirements))
         .route("/v1/reviews/{id}/decision", post(reviews::decide))
         .route("/v1/signals", post(monitoring::signal))
         .route("/v1/incidents", get(monitoring::incidents))

@@ -16,8 +16,8 @@ use steward_core::types::Decision;
 use crate::cli::{
     AuditCmd, CardCmd, Command, ConfirmRetirementArgs, Conn, ConnOnly, DeployArgs, EvaluateArgs,
     GateArgs, IdArgs, IncidentsArgs, ModelsCmd, Output, PrincipalsCmd, ProductionArgs, PromoteArgs,
-    PromotionsCmd, RegisterArgs, RetireArgs, ReviewsCmd, RollbackArgs, SignalArgs, VerifyArgs,
-    VersionArgs, VersionsCmd,
+    PromotionsCmd, RegisterArgs, RetireArgs, RetirementsArgs, ReviewsCmd, RollbackArgs, SignalArgs,
+    VerifyArgs, VersionArgs, VersionsCmd,
 };
 use crate::client::{Client, ClientError, ModelQuery};
 use crate::{principals_file, render, verify};
@@ -108,6 +108,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::PeriodicReviews(a) => periodic_reviews(a).await,
         Command::Retire(a) => retire(a).await,
         Command::ConfirmRetirement(a) => confirm_retirement(a).await,
+        Command::Retirements(a) => retirements(a).await,
         Command::Production(a) => production(a).await,
         Command::Audit(cmd) => audit(cmd).await,
         Command::Principals(cmd) => principals(cmd).await,
@@ -272,6 +273,13 @@ async fn incidents(a: IncidentsArgs) -> anyhow::Result<ExitCode> {
 async fn periodic_reviews(a: ConnOnly) -> anyhow::Result<ExitCode> {
     let c = client(&a.conn)?;
     Ok(show(&a.conn, c.periodic_reviews(), render::periodic_reviews).await)
+}
+
+/// `steward retirements`
+async fn retirements(a: RetirementsArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    let call = c.retirements(a.status.as_deref(), a.cursor.as_deref(), a.limit);
+    Ok(show(&a.conn, call, render::retirements).await)
 }
 
 /// `steward retire`

@@ -249,6 +249,21 @@ fn an_api_refusal_prints_the_code_message_and_each_field_to_stderr_and_exits_1()
         .code(1)
         .stderr(contains("404"));
 
+    // The pending retirements: none embedded (retirements take effect at once), and the
+    // status is checked by the CLI before any request.
+    server
+        .cli(&tokens["comp"])
+        .args(["retirements", "-o", "json"])
+        .assert()
+        .success()
+        .stdout(contains("\"items\": []"));
+    server
+        .cli(&tokens["comp"])
+        .args(["retirements", "--status", "retired"])
+        .assert()
+        .code(2)
+        .stderr(contains("awaiting_confirmation"));
+
     // Confirming the retirement of an unknown version: 404 from the confirmation route.
     server
         .cli(&tokens["comp"])

@@ -19,7 +19,7 @@ use crate::error::StoreError;
 use crate::ids::VersionNumber;
 use crate::records::{
     CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PendingRetirement,
-    PrincipalRecord, ProductionChange, Promotion, Review, ReviewStatus,
+    PrincipalRecord, ProductionChange, Promotion, RetirementStatus, Review, ReviewStatus,
 };
 use crate::types::{ModelName, PrincipalId, ReviewStage, RiskTier, Stage};
 
@@ -226,6 +226,15 @@ pub trait Registry: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<ReviewItem>, StoreError>;
+    /// Versions whose pending retirement request is in `status`, ordered by the request's
+    /// [`PendingRetirement::sort_key`](crate::records::PendingRetirement::sort_key) (the
+    /// cursor's key).
+    async fn retirements(
+        &self,
+        status: RetirementStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ModelVersion>, StoreError>;
     /// Pending reviews whose deadline is at or before `now` (for the workflow runner).
     async fn reviews_due(
         &self,

@@ -99,6 +99,52 @@ pub struct PendingRetirement {
     pub confirmed_at: Option<DateTime<Utc>>,
 }
 
+/// Where a pending retirement request stands: waiting for a confirmer, or confirmed and
+/// waiting for the workflow's archive step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetirementStatus {
+    AwaitingConfirmation,
+    Confirmed,
+}
+
+impl RetirementStatus {
+    pub const ALL: &'static [RetirementStatus] = &[
+        RetirementStatus::AwaitingConfirmation,
+        RetirementStatus::Confirmed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetirementStatus::AwaitingConfirmation => "awaiting_confirmation",
+            RetirementStatus::Confirmed => "confirmed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|x| x.as_str() == s)
+    }
+}
+
+impl PendingRetirement {
+    pub fn status(&self) -> RetirementStatus {
+        match self.confirmed_by {
+            Some(_) => RetirementStatus::Confirmed,
+            None => RetirementStatus::AwaitingConfirmation,
+        }
+    }
+
+    /// The key lists of pending retirements are ordered and paged by: the request's time
+    /// (fixed-width RFC 3339, so it sorts as text), then its id. Oldest request first.
+    pub fn sort_key(&self) -> String {
+        format!(
+            "{}#{}",
+            self.requested_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            self.id
+        )
+    }
+}
+
 /// A version of a model as another version names it, a dependency or a dependent: the
 /// manifest's `{"name", "version"}` shape, with a version number the registry assigned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (name, version)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_stage ON versions(stage, name);
+-- The few versions with a pending retirement request (GET /v1/retirements).
+CREATE INDEX IF NOT EXISTS versions_pending_retirement ON versions(name)
+    WHERE json_extract(body, '$.pending_retirement') IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS card_revisions (
     name TEXT NOT NULL,

@@ -531,3 +531,20 @@ async fn manifests_cards_and_evaluation_reports_are_kept_by_content_hash() {
         .unwrap()
         .starts_with("not checked"));
 }
+
+#[tokio::test]
+async fn pending_retirements_list_oldest_first_and_page_on_sqlite() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let emb = open(dir.path()).await;
+    // The same store, through a workflows port that keeps retirement requests pending.
+    let gov = steward_core::Governance::new(
+        emb.store.clone(),
+        emb.store.clone(),
+        Arc::new(steward_testkit::ConfirmingWorkflows),
+        Arc::new(steward_core::ports::SystemClock),
+        Arc::new(steward_local::UuidIds),
+        Policy::default(),
+    );
+    steward_testkit::pending_retirements_list_the_same_on(&gov).await;
+}

@@ -13,6 +13,7 @@
 
 pub mod fixtures;
 pub mod people;
+pub mod retirements;
 
 #[cfg(feature = "aws")]
 pub mod emulators;
@@ -21,6 +22,7 @@ pub mod sqs;
 
 pub use fixtures::*;
 pub use people::*;
+pub use retirements::{pending_retirements_list_the_same_on, ConfirmingWorkflows};
 
 #[cfg(feature = "aws")]
 pub use emulators::Emulators;

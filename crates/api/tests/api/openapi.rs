@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/models/{name}/production"),
     ("get", "/v1/promotions/{id}"),
     ("get", "/v1/reviews"),
+    ("get", "/v1/retirements"),
     ("post", "/v1/reviews/{id}/decision"),
     ("post", "/v1/signals"),
     ("get", "/v1/incidents"),

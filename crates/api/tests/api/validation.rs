@@ -389,3 +389,42 @@ async fn a_fairness_group_without_metrics_is_refused_on_registration_and_card_re
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_pending_retirements_list_validates_its_parameters_for_everyone() -> Result<()> {
+    let app = spawn_app().await?;
+    for who in ["dev", "tech", "rel", "aud"] {
+        let r = app
+            .get(who, "/v1/retirements?status=retired")
+            .await?
+            .expect(422)?;
+        assert_eq!(r.fields(), ["status"], "{who}: {}", r.body);
+        let r = app
+            .get(who, "/v1/retirements?cursor=zz")
+            .await?
+            .expect(422)?;
+        assert_eq!(r.fields(), ["cursor"], "{who}: {}", r.body);
+        let r = app
+            .get(who, "/v1/retirements?limit=some")
+            .await?
+            .expect(422)?;
+        assert_eq!(r.fields(), ["limit"], "{who}: {}", r.body);
+    }
+    // The embedded mode retires at once: nothing is ever pending.
+    app.register("credit-risk", RiskTier::Low).await?;
+    app.post(
+        "dev",
+        "/v1/models/credit-risk/versions/1/retirement",
+        &json!({"reason": "end of life"}),
+    )
+    .await?
+    .expect(200)?;
+    for status in ["awaiting_confirmation", "confirmed"] {
+        let r = app
+            .get("rel", &format!("/v1/retirements?status={status}"))
+            .await?
+            .expect(200)?;
+        assert_eq!(r.body, json!({"items": [], "next_cursor": null}));
+    }
+    Ok(())
+}

@@ -597,6 +597,14 @@ mod aws_backend {
         ) -> Result<Page<ReviewItem>, StoreError> {
             self.store.list_reviews(f, c, l).await
         }
+        async fn retirements(
+            &self,
+            s: steward_core::records::RetirementStatus,
+            c: Option<&str>,
+            l: usize,
+        ) -> Result<Page<ModelVersion>, StoreError> {
+            self.store.retirements(s, c, l).await
+        }
         async fn reviews_due(
             &self,
             now: chrono::DateTime<chrono::Utc>,

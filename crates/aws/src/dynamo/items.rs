@@ -127,6 +127,15 @@ pub fn version_item(v: &ModelVersion) -> Result<Item, StoreError> {
         keys::stage_gsi_pk(v.stage.as_str()),
         keys::version_gsi_sk(&v.name, v.version),
     );
+    // Sparse: only while a retirement request is pending (`GET /v1/retirements`).
+    if let Some(p) = &v.pending_retirement {
+        gsi(
+            &mut item,
+            3,
+            keys::retirements_gsi_pk(p.status().as_str()),
+            p.sort_key(),
+        );
+    }
     Ok(item)
 }
 

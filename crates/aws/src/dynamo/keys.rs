@@ -74,6 +74,11 @@ pub fn outbox_marker_key(seq: u64) -> ItemKey {
     (format!("OUTBOX#{seq}"), OUTBOX_SK.to_owned())
 }
 
+/// The gsi3 partition of versions whose retirement request is in `status`.
+pub fn retirements_gsi_pk(status: &str) -> String {
+    format!("RETIREMENTS#{status}")
+}
+
 /// The marker of the policy change last recorded in the audit log (see
 /// `AwsBackend::record_policy`).
 pub fn policy_marker_key() -> ItemKey {

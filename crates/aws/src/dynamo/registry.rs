@@ -15,7 +15,7 @@ use steward_core::ports::{
 };
 use steward_core::records::{
     CardRevision, IdempotencyRecord, Incident, Model, ModelVersion, PrincipalRecord,
-    ProductionChange, Promotion, Review, ReviewStatus,
+    ProductionChange, Promotion, RetirementStatus, Review, ReviewStatus,
 };
 use steward_core::types::{ModelName, PrincipalId, ReviewStage};
 use steward_core::StoreError;
@@ -233,6 +233,18 @@ impl Registry for DynamoStore {
     ) -> Result<Page<Model>, StoreError> {
         let after = decode_cursor(cursor)?;
         let q = Query::index("gsi3", keys::SERVING_GSI_PK.into());
+        let (rows, evaluated) = self.index_page(q, "gsi3sk", after, limit).await?;
+        Ok(page_of(decode_rows(rows)?, limit, evaluated))
+    }
+
+    async fn retirements(
+        &self,
+        status: RetirementStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ModelVersion>, StoreError> {
+        let after = decode_cursor(cursor)?;
+        let q = Query::index("gsi3", keys::retirements_gsi_pk(status.as_str()));
         let (rows, evaluated) = self.index_page(q, "gsi3sk", after, limit).await?;
         Ok(page_of(decode_rows(rows)?, limit, evaluated))
     }

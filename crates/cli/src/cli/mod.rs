@@ -117,6 +117,8 @@ pub enum Command {
     Retire(RetireArgs),
     /// Confirm or refuse a retirement waiting for its workflow (AWS deployments)
     ConfirmRetirement(ConfirmRetirementArgs),
+    /// List pending retirement requests, oldest first (default: awaiting confirmation)
+    Retirements(RetirementsArgs),
     /// Which version serves (or served) production
     Production(ProductionArgs),
     /// Read and verify the tamper-evident audit log
@@ -315,6 +317,18 @@ pub enum ReviewsCmd {
 #[derive(Debug, Args)]
 pub struct ReviewsListArgs {
     #[arg(long, value_parser = review_status())]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub cursor: Option<String>,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct RetirementsArgs {
+    #[arg(long, value_parser = PossibleValuesParser::new(["awaiting_confirmation", "confirmed"]))]
     pub status: Option<String>,
     #[arg(long)]
     pub cursor: Option<String>,

@@ -143,6 +143,26 @@ impl Client {
         self.get_query("/v1/reviews", &q).await
     }
 
+    /// `GET /v1/retirements`
+    pub async fn retirements(
+        &self,
+        status: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Value> {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = status {
+            q.push(("status", s.to_owned()));
+        }
+        if let Some(c) = cursor {
+            q.push(("cursor", c.to_owned()));
+        }
+        if let Some(l) = limit {
+            q.push(("limit", l.to_string()));
+        }
+        self.get_query("/v1/retirements", &q).await
+    }
+
     /// `POST /v1/reviews/{id}/decision`
     pub async fn decide(
         &self,

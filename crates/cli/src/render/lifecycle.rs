@@ -124,6 +124,35 @@ pub fn production(v: &Value) -> String {
     ])
 }
 
+/// `GET /v1/retirements`
+pub fn retirements(v: &Value) -> String {
+    let mut t = Table::new(&[
+        "RETIREMENT",
+        "MODEL",
+        "VERSION",
+        "STATUS",
+        "REQUESTED BY",
+        "REQUESTED AT",
+        "REPLACEMENT",
+        "YOU MAY DECIDE",
+        "REASON",
+    ]);
+    for r in items(v) {
+        t.row(vec![
+            cell(&r["retirement_id"]),
+            cell(&r["name"]),
+            cell(&r["version"]),
+            cell(&r["status"]),
+            cell(&r["requested_by"]),
+            time(&r["requested_at"]),
+            cell(&r["replacement"]),
+            cell(&r["may_decide"]),
+            cell(&r["reason"]),
+        ]);
+    }
+    list_footer(v, "no pending retirements", &t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

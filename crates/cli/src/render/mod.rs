@@ -16,7 +16,9 @@ use serde_json::Value;
 use crate::client::next_cursor;
 
 pub use audit::{audit_events, checkpoint, consistency, principal, principals, proof};
-pub use lifecycle::{incidents, periodic_reviews, production, promotion, reviews, signal};
+pub use lifecycle::{
+    incidents, periodic_reviews, production, promotion, retirements, reviews, signal,
+};
 pub use models::{card, card_revisions, evaluations, gate, model, models, version};
 
 /// A value as a table cell: strings bare, `null`/missing as `-`, the rest as compact JSON.

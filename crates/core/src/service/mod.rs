@@ -40,6 +40,7 @@ mod promotions;
 mod reads;
 mod registration;
 mod retirement;
+mod retirements;
 mod retraining;
 mod reviews;
 mod rollback;
@@ -51,6 +52,7 @@ pub use monitoring::{card_kind, MonitoringSignal, SignalInput, SignalOutcome};
 pub use periodic::{periodic_promotion_id, PeriodicReview, PERIODIC_REVIEW_ACTOR};
 pub use reads::{ModelDetail, ProductionAt, VersionDetail};
 pub use retirement::RetireOutcome;
+pub use retirements::RetirementRequest;
 pub use reviews::DecisionInput;
 
 /// The governance service, shared by the HTTP API, the CLI's offline commands and the Lambdas.

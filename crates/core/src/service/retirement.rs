@@ -104,7 +104,7 @@ impl Governance {
     ) -> Result<ModelVersion, GovError> {
         require_role(
             caller,
-            &[Role::ComplianceReviewer, Role::ReleaseManager],
+            retirements::CONFIRMER_ROLES,
             "confirming a retirement",
         )?;
         let name = ModelName::parse(name)?;

@@ -14,6 +14,7 @@ mod periodic;
 mod races;
 mod registration;
 mod retirement;
+mod retirements;
 mod store;
 mod tiers;
 

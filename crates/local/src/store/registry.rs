@@ -180,6 +180,33 @@ impl Registry for SqliteStore {
         Ok(page(rows, limit))
     }
 
+    async fn retirements(
+        &self,
+        status: RetirementStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ModelVersion>, StoreError> {
+        let after = decode_cursor(cursor)?;
+        // Few rows (the partial index holds only versions with a request): ordered here, by
+        // the same key as every store.
+        let versions: Vec<ModelVersion> = self.query_docs(
+            "SELECT body FROM versions WHERE json_extract(body, '$.pending_retirement') IS NOT NULL",
+            &[],
+        )?;
+        let mut found: Vec<(String, ModelVersion)> = versions
+            .into_iter()
+            .filter_map(|v| {
+                let p = v.pending_retirement.as_ref()?;
+                let key = (p.status() == status).then(|| p.sort_key())?;
+                Some((key, v))
+            })
+            .filter(|(k, _)| *k > after)
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.truncate(limit + 1);
+        Ok(page(found, limit))
+    }
+
     async fn incidents(
         &self,
         name: Option<&ModelName>,

@@ -186,6 +186,28 @@ impl Registry for MemoryStore {
         ))
     }
 
+    async fn retirements(
+        &self,
+        status: RetirementStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ModelVersion>, StoreError> {
+        let after = decode_cursor(cursor)?;
+        let state = self.lock()?;
+        let mut found: Vec<(String, ModelVersion)> = state
+            .records
+            .versions
+            .values()
+            .filter_map(|v| {
+                let p = v.pending_retirement.as_ref()?;
+                (p.status() == status).then(|| (p.sort_key(), v.clone()))
+            })
+            .filter(|(k, _)| *k > after)
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(page(found.into_iter(), limit))
+    }
+
     async fn incidents(
         &self,
         name: Option<&ModelName>,
