@@ -145,6 +145,46 @@ async fn two_concurrent_promotion_requests_start_exactly_one_promotion() -> Resu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_concurrent_approvals_of_one_review_make_exactly_one_decision() -> Result<()> {
+    let app = Arc::new(spawn_app().await?);
+    app.register("decided", RiskTier::Low).await?;
+    let p = app.promote_as("dev", "decided", 1, "staging").await?;
+    let review = review_id(&p, "technical")?.to_owned();
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (app, review) = (app.clone(), review.clone());
+        tasks.push(tokio::spawn(async move {
+            app.decide("tech", &review, "approve").await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let r = t.await??;
+        // A loser sees the review decided (conflict) or lost the race for it (contended).
+        assert!(
+            r.status == 200 || (r.status == 409 && ["conflict", "contended"].contains(&r.code())),
+            "{} {}",
+            r.status,
+            r.body
+        );
+        statuses.push(r.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    let decided = app
+        .audit_events(Some("decided"))
+        .await?
+        .into_iter()
+        .filter(|e| e["action"] == "review.decided")
+        .count();
+    assert_eq!(decided, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_concurrent_production_deployments_deploy_once() -> Result<()> {
     let app = spawn_app().await?;
     app.register("twice", RiskTier::Low).await?;
