@@ -572,7 +572,10 @@ def cmd_template() -> int:
         for test_only in ("STEWARD_ENDPOINT_URL", "STEWARD_DYNAMODB_ENDPOINT_URL", "STEWARD_TEST_SIGNING_SEED"):
             if test_only in env:
                 fail(f"{where}: {test_only} is for emulators only")
-        needed = set(re.findall(r'"(STEWARD_[A-Z_]+)"', binaries[binary].read_text()))
+        main_rs = binaries[binary].read_text()
+        if "lambda::init(" not in main_rs and "lambda::record_policy(" not in main_rs:
+            fail(f"{where}: {rel(binaries[binary])} neither calls lambda::init nor lambda::record_policy: the policy in force would not reach the audit log at cold start")
+        needed = set(re.findall(r'"(STEWARD_[A-Z_]+)"', main_rs))
         # Every function records the policy in force at cold start (AwsBackend::connect):
         # one without STEWARD_POLICY would record the default policy as a change.
         needed.add("STEWARD_POLICY")

@@ -7,6 +7,8 @@
 //! - A function missing a setting stops here, before it asks the Runtime API for work, with one
 //!   `Steward.Config` failure naming every missing or malformed variable at once
 //!   (`Steward.Config: invalid Lambda configuration: STEWARD_TABLE is not set`).
+//! - The policy in force is in the audit log before the first invocation ([`record_policy`]),
+//!   after the configuration checks, which make no request.
 //! - Logs are JSON lines filtered by `RUST_LOG` (default `info`), so CloudWatch Logs Insights
 //!   can query their fields.
 //! - A handler's [`Failure`] reaches the runtime as a [`Diagnostic`] with the same error type,
@@ -37,11 +39,22 @@ pub fn config(required: &[&str]) -> Result<AwsEnv, Failure> {
     checked(AwsEnv::from_env(), required)
 }
 
-/// [`config`], then the backend's clients: everything a function builds at cold start.
+/// [`config`], then the backend's clients, then [`record_policy`]: everything a function
+/// builds at cold start.
 pub async fn init(required: &[&str]) -> Result<(AwsEnv, AwsBackend), Failure> {
     let env = config(required)?;
     let backend = AwsBackend::connect(&env).await?;
+    record_policy(&backend).await?;
     Ok((env, backend))
+}
+
+/// Records the policy in force before the first invocation acts under it (see
+/// `AwsBackend::record_policy`). A main that connects itself calls it after its own checks,
+/// so a configuration error is reported before any request is made.
+pub async fn record_policy(backend: &AwsBackend) -> Result<(), Failure> {
+    let recorded = backend.record_policy().await?;
+    tracing::info!(recorded, "policy in force checked");
+    Ok(())
 }
 
 fn checked(env: Result<AwsEnv, ConfigError>, required: &[&str]) -> Result<AwsEnv, Failure> {

@@ -6,14 +6,17 @@ use std::sync::Arc;
 use lambda_http::tower::ServiceBuilder;
 use lambda_http::Error;
 use steward_api::{router, AppState, IamCallerArn};
+use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::handlers::Failure;
 use steward_aws::lambda;
 use steward_fn_api::with_caller_arn;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (env, backend) = lambda::init(&["STEWARD_TABLE"]).await?;
+    let env = lambda::config(&["STEWARD_TABLE"])?;
+    let backend = AwsBackend::connect(&env).await?;
     backend.require_signer()?; // the checkpoint route serves its public key
+    lambda::record_policy(&backend).await?;
     let seeded = backend
         .seed_bootstrap_admins(&env.bootstrap_admins)
         .await

@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
     let lookup = |k: &str| std::env::var(k).ok();
     let principal = steward_sagemaker::pipeline_principal(lookup)?;
     let backend = AwsBackend::connect(&env).await?;
+    lambda::record_policy(&backend).await?;
     let registrar = &PipelineRegistrar {
         gov: backend.gov.clone(),
         s3: backend.s3(),

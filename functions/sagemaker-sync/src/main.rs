@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let revert = std::env::var(steward_sagemaker::REVERT_VAR).ok();
     let revert = steward_sagemaker::flag(revert.as_deref(), steward_sagemaker::REVERT_VAR)?;
     let backend = AwsBackend::connect(&env).await?;
+    lambda::record_policy(&backend).await?;
     let sync = &PackageSync {
         gov: backend.gov.as_ref(),
         sagemaker: steward_sagemaker::client(&backend),

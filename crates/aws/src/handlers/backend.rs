@@ -94,14 +94,13 @@ impl AwsBackend {
     /// Requests: one KMS `GetPublicKey` when a KMS key is configured; nothing else.
     pub async fn connect(env: &AwsEnv) -> Result<Self, Failure> {
         let seed = test_signer(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))?;
-        let backend = Self::connect_with(env, seed).await?;
-        // Before the first invocation acts under it, the policy is in the audit log.
-        backend.record_policy().await?;
-        Ok(backend)
+        Self::connect_with(env, seed).await
     }
 
     /// Records the policy in force in the audit log (`policy.loaded`, `PolicyChanged`) when it
-    /// differs from the last one recorded: what every function does at cold start. Requests:
+    /// differs from the last one recorded: what every function does at cold start, after its
+    /// configuration checks and before its first invocation (`lambda::init`, or
+    /// `lambda::record_policy` in a main that connects itself). Requests:
     /// one `GetItem` when the policy is unchanged; otherwise the commit and a `PutItem`.
     ///
     /// Changes are numbered; change `n` is recorded once however many functions start at
