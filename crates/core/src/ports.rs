@@ -133,6 +133,30 @@ pub fn encode_cursor(key: &str) -> String {
     hex::encode(key)
 }
 
+/// For stores that hold few pending retirements and order them in memory: the versions of
+/// `versions` whose request is in `status`, keyed and ordered by
+/// [`PendingRetirement::sort_key`], after the cursor key `after`, at most `limit + 1` (one more
+/// tells a page there is a next one).
+pub fn pending_retirements_after(
+    versions: impl IntoIterator<Item = ModelVersion>,
+    status: RetirementStatus,
+    after: &str,
+    limit: usize,
+) -> Vec<(String, ModelVersion)> {
+    let mut found: Vec<(String, ModelVersion)> = versions
+        .into_iter()
+        .filter_map(|v| {
+            let p = v.pending_retirement.as_ref()?;
+            let key = (p.status() == status).then(|| p.sort_key())?;
+            Some((key, v))
+        })
+        .filter(|(k, _)| k.as_str() > after)
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.truncate(limit.saturating_add(1));
+    found
+}
+
 /// The key a listing resumes after (`""` for the first page); a cursor that is not one
 /// [`encode_cursor`] made is [`StoreError::InvalidCursor`].
 pub fn decode_cursor(cursor: Option<&str>) -> Result<String, StoreError> {

@@ -86,21 +86,11 @@ pub async fn receive_task_token(
         || Failure::validation(format!("{review_id:?} is not a review id Steward issued"));
     let id = ReviewId::parse(review_id).map_err(|_| unknown())?;
     inbox.store.put_task_token(review_id, task_token).await?;
-    let promotion = inbox.gov.promotion(&id.promotion().to_string()).await?;
-    let review = promotion
-        .reviews
-        .iter()
-        .find(|r| r.id == review_id)
-        .ok_or_else(|| {
-            Failure::new(
-                crate::diagnostic::NOT_FOUND,
-                format!("no review {review_id}"),
-            )
-        })?;
+    let review = read_review(inbox, &id, review_id).await?;
     Ok(match review.status {
         ReviewStatus::Pending => TokenOutcome::Stored,
         ReviewStatus::Approved | ReviewStatus::Rejected => {
-            TokenOutcome::Answered(inbox.workflows.answer(review, task_token).await?)
+            TokenOutcome::Answered(inbox.workflows.answer(&review, task_token).await?)
         }
         other => TokenOutcome::Closed(other),
     })
@@ -193,18 +183,27 @@ pub async fn resend_review_answer(
     let id = ReviewId::parse(review_id).map_err(|_| {
         Failure::validation(format!("{review_id:?} is not a review id Steward issued"))
     })?;
+    let review = read_review(inbox, &id, review_id).await?;
+    Ok(inbox.workflows.decide(&review).await?.into())
+}
+
+/// The review `review_id` as its promotion holds it (one consistent read of the promotion).
+async fn read_review(
+    inbox: &ReviewInbox,
+    id: &ReviewId,
+    review_id: &str,
+) -> Result<steward_core::records::Review, Failure> {
     let promotion = inbox.gov.promotion(&id.promotion().to_string()).await?;
-    let review = promotion
+    promotion
         .reviews
-        .iter()
+        .into_iter()
         .find(|r| r.id == review_id)
         .ok_or_else(|| {
             Failure::new(
                 crate::diagnostic::NOT_FOUND,
                 format!("no review {review_id}"),
             )
-        })?;
-    Ok(inbox.workflows.decide(review).await?.into())
+        })
 }
 
 /// Answers the confirmation task of retirement `retirement_id` with the committed decision:

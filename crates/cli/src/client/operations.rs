@@ -130,37 +130,19 @@ impl Client {
         cursor: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Value> {
-        let mut q: Vec<(&str, String)> = Vec::new();
-        if let Some(s) = status {
-            q.push(("status", s.to_owned()));
-        }
-        if let Some(c) = cursor {
-            q.push(("cursor", c.to_owned()));
-        }
-        if let Some(l) = limit {
-            q.push(("limit", l.to_string()));
-        }
-        self.get_query("/v1/reviews", &q).await
+        self.get_query("/v1/reviews", &status_page(status, cursor, limit))
+            .await
     }
 
-    /// `GET /v1/retirements`
+    /// `GET /v1/retirements?status=` (the server's default is `awaiting_confirmation`)
     pub async fn retirements(
         &self,
         status: Option<&str>,
         cursor: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Value> {
-        let mut q: Vec<(&str, String)> = Vec::new();
-        if let Some(s) = status {
-            q.push(("status", s.to_owned()));
-        }
-        if let Some(c) = cursor {
-            q.push(("cursor", c.to_owned()));
-        }
-        if let Some(l) = limit {
-            q.push(("limit", l.to_string()));
-        }
-        self.get_query("/v1/retirements", &q).await
+        self.get_query("/v1/retirements", &status_page(status, cursor, limit))
+            .await
     }
 
     /// `POST /v1/reviews/{id}/decision`
@@ -368,4 +350,23 @@ impl Client {
         )
         .await
     }
+}
+
+/// The query of a list filtered by status and paged: only the parameters given.
+fn status_page(
+    status: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<usize>,
+) -> Vec<(&'static str, String)> {
+    let mut q = Vec::new();
+    if let Some(s) = status {
+        q.push(("status", s.to_owned()));
+    }
+    if let Some(c) = cursor {
+        q.push(("cursor", c.to_owned()));
+    }
+    if let Some(l) = limit {
+        q.push(("limit", l.to_string()));
+    }
+    q
 }

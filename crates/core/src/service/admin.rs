@@ -127,22 +127,26 @@ impl Governance {
         if last_digest == Some(digest.as_str()) {
             return Ok(false);
         }
-        let system = PrincipalId::system("config");
-        let commit = Commit {
-            audit: vec![self.draft(
-                &system,
-                "policy.loaded",
-                None,
-                None,
-                json!({"policy_sha256": digest, "policy": self.policy}),
-            )],
-            events: vec![Self::event(PolicyChanged {
-                policy_sha256: digest.clone(),
-            })?],
-            ..Commit::default()
-        };
+        let commit = self.policy_loaded(&digest, None)?;
         self.registry.commit(commit).await?;
         Ok(true)
+    }
+
+    /// The commit that records the policy of `digest` as in force (`policy.loaded`,
+    /// `PolicyChanged`), as change number `change` where changes are numbered.
+    fn policy_loaded(&self, digest: &str, change: Option<u64>) -> Result<Commit, GovError> {
+        let mut details = json!({"policy_sha256": digest, "policy": self.policy});
+        if let Some(n) = change {
+            details["change"] = json!(n);
+        }
+        let system = PrincipalId::system("config");
+        Ok(Commit {
+            audit: vec![self.draft(&system, "policy.loaded", None, None, details)],
+            events: vec![Self::event(PolicyChanged {
+                policy_sha256: digest.to_owned(),
+            })?],
+            ..Commit::default()
+        })
     }
 
     /// Records the policy in force as change `change` of the policy history (the first is
@@ -153,18 +157,7 @@ impl Governance {
     pub async fn record_policy_change(&self, change: u64) -> Result<PolicyRecord, GovError> {
         let digest = self.policy.digest()?;
         let key = format!("system:config/policy.loaded/{change}");
-        let system = PrincipalId::system("config");
         let commit = Commit {
-            audit: vec![self.draft(
-                &system,
-                "policy.loaded",
-                None,
-                None,
-                json!({"policy_sha256": digest, "policy": self.policy, "change": change}),
-            )],
-            events: vec![Self::event(PolicyChanged {
-                policy_sha256: digest.clone(),
-            })?],
             idempotency: Some(IdempotencyRecord {
                 key: key.clone(),
                 request_sha256: Sha256::digest(digest.as_bytes()),
@@ -172,7 +165,7 @@ impl Governance {
                 response: json!({"policy_sha256": digest}),
                 at: self.now(),
             }),
-            ..Commit::default()
+            ..self.policy_loaded(&digest, Some(change))?
         };
         if self.commit_once(commit).await? {
             return Ok(PolicyRecord::Recorded { digest });

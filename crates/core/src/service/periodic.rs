@@ -238,24 +238,16 @@ impl Governance {
             reason: comment.map(str::to_owned),
             periodic,
         };
-        let incident = Incident {
-            id: incident_id.clone(),
-            name: p.name.clone(),
-            version: Some(p.version),
-            kind: IncidentKind::PeriodicReviewRejected,
-            metric: String::new(),
-            value: None,
-            threshold: None,
-            subject: Some(p.id.clone()),
-            summary: format!(
+        let incident = self.recertification_incident(
+            incident_id,
+            p,
+            IncidentKind::PeriodicReviewRejected,
+            format!(
                 "the {stage} review rejected the re-certification of the version serving production{}",
                 comment.map(|c| format!(": {c}")).unwrap_or_default()
             ),
-            status: IncidentStatus::Open,
-            opened_at: self.now(),
-            opened_by: by.clone(),
-            actions: vec!["alerted".to_owned()],
-        };
+            by,
+        );
         Some((audit, event, incident))
     }
 }
@@ -293,24 +285,42 @@ impl Governance {
             stage,
             periodic,
         };
-        let incident = Incident {
-            id: incident_id,
+        let incident = self.recertification_incident(
+            incident_id,
+            p,
+            IncidentKind::PeriodicReviewExpired,
+            format!(
+                "the {stage} review of the re-certification of the version serving production expired undecided"
+            ),
+            by,
+        );
+        Some((audit, event, incident))
+    }
+
+    /// The open incident a failed re-certification of promotion `p` records (its subject).
+    fn recertification_incident(
+        &self,
+        id: String,
+        p: &Promotion,
+        kind: IncidentKind,
+        summary: String,
+        by: &PrincipalId,
+    ) -> Incident {
+        Incident {
+            id,
             name: p.name.clone(),
             version: Some(p.version),
-            kind: IncidentKind::PeriodicReviewExpired,
+            kind,
             metric: String::new(),
             value: None,
             threshold: None,
             subject: Some(p.id.clone()),
-            summary: format!(
-                "the {stage} review of the re-certification of the version serving production expired undecided"
-            ),
+            summary,
             status: IncidentStatus::Open,
             opened_at: self.now(),
             opened_by: by.clone(),
             actions: vec!["alerted".to_owned()],
-        };
-        Some((audit, event, incident))
+        }
     }
 }
 

@@ -193,17 +193,7 @@ impl Registry for SqliteStore {
             "SELECT body FROM versions WHERE json_extract(body, '$.pending_retirement') IS NOT NULL",
             &[],
         )?;
-        let mut found: Vec<(String, ModelVersion)> = versions
-            .into_iter()
-            .filter_map(|v| {
-                let p = v.pending_retirement.as_ref()?;
-                let key = (p.status() == status).then(|| p.sort_key())?;
-                Some((key, v))
-            })
-            .filter(|(k, _)| *k > after)
-            .collect();
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        found.truncate(limit + 1);
+        let found = steward_core::ports::pending_retirements_after(versions, status, &after, limit);
         Ok(page(found, limit))
     }
 

@@ -194,17 +194,8 @@ impl Registry for MemoryStore {
     ) -> Result<Page<ModelVersion>, StoreError> {
         let after = decode_cursor(cursor)?;
         let state = self.lock()?;
-        let mut found: Vec<(String, ModelVersion)> = state
-            .records
-            .versions
-            .values()
-            .filter_map(|v| {
-                let p = v.pending_retirement.as_ref()?;
-                (p.status() == status).then(|| (p.sort_key(), v.clone()))
-            })
-            .filter(|(k, _)| *k > after)
-            .collect();
-        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let versions = state.records.versions.values().cloned();
+        let found = crate::ports::pending_retirements_after(versions, status, &after, limit);
         Ok(page(found.into_iter(), limit))
     }
 
