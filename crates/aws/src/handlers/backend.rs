@@ -141,10 +141,25 @@ impl AwsBackend {
         env: &AwsEnv,
         test_signer: Option<Ed25519Signer>,
     ) -> Result<Self, Failure> {
+        // Checked before any SDK configuration is loaded, as `connect_over` checks it again.
+        env.require(&["STEWARD_TABLE"])?;
+        let emulated = env.endpoint.is_some() || env.dynamodb_endpoint.is_some();
+        let sdk = sdk_config(None, env.endpoint.as_deref(), emulated).await;
+        Self::connect_over(env, test_signer, sdk).await
+    }
+
+    /// [`AwsBackend::connect_with`] over a given SDK configuration rather than
+    /// [`sdk_config`]'s. Functions never call it; the fault tests hand in `sdk_config`'s
+    /// configuration with its HTTP client wrapped in a fault injector, so every client the
+    /// backend builds (and [`AwsBackend::s3`], [`AwsBackend::publisher`] later) goes through it.
+    pub async fn connect_over(
+        env: &AwsEnv,
+        test_signer: Option<Ed25519Signer>,
+        sdk: SdkConfig,
+    ) -> Result<Self, Failure> {
         env.require(&["STEWARD_TABLE"])?;
         let table = env.table.clone().unwrap_or_default();
         let emulated = env.endpoint.is_some() || env.dynamodb_endpoint.is_some();
-        let sdk = sdk_config(None, env.endpoint.as_deref(), emulated).await;
 
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk);
         if let Some(e) = env.dynamodb_endpoint.as_deref() {
