@@ -45,7 +45,13 @@ async fn throttling_and_5xx_on_each_request_of_a_registration_are_retried_or_lea
 ) -> Result<()> {
     let stack = Stack::new(&[]).await?;
 
-    // The requests a registration sends from a cold start (no audit head cached yet).
+    // The requests a registration sends from a cold start (no audit head cached yet) on a
+    // log that is not empty.
+    stack
+        .backend
+        .gov
+        .register(&dev(), "seed", manifest(), None)
+        .await?;
     let injector = FaultInjector::new();
     faulty_backend(&stack, &injector)
         .await?
@@ -60,7 +66,7 @@ async fn throttling_and_5xx_on_each_request_of_a_registration_are_retried_or_lea
             && ops.len() >= 2,
         "a registration reads, then commits: {ops:?}"
     );
-    let mut registered = vec!["probe".to_owned()];
+    let mut registered = vec!["seed".to_owned(), "probe".to_owned()];
 
     for op in &ops {
         // Two faults in a row: the SDK's third attempt goes through, and the caller sees
