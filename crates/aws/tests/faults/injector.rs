@@ -38,6 +38,10 @@ pub enum Fault {
         content_type: &'static str,
         body: String,
     },
+    /// `TransactWriteItems`: answered, unsent, as DynamoDB cancels a transaction one of whose
+    /// items was throttled (`TransactionCanceledException`, one cancellation reason per item,
+    /// the last `ThrottlingError`). The SDK does not retry it; the store must.
+    TransactionThrottled,
     /// Sent to the emulator, which carries it out; its answer is replaced by a timeout, so the
     /// caller never hears that it succeeded (a Lambda timing out after the write).
     LoseResponse,
@@ -288,6 +292,7 @@ impl HttpConnector for Connector {
                     content_type,
                     body,
                 } => Ok(response(status, content_type, body.into_bytes())),
+                Fault::TransactionThrottled => transaction_throttled(&request),
                 Fault::LoseResponse => {
                     let answer = inner.call(request).await?;
                     // Read to the end: the emulator has finished the request.
@@ -317,6 +322,27 @@ fn response(status: u16, content_type: &str, body: Vec<u8>) -> HttpResponse {
     r.headers_mut()
         .insert("x-amzn-requestid", "fault".to_owned());
     r
+}
+
+fn transaction_throttled(request: &HttpRequest) -> Result<HttpResponse, ConnectorError> {
+    let body = request
+        .body()
+        .bytes()
+        .ok_or_else(|| io("a streaming body"))?;
+    let body: Value = serde_json::from_slice(body).map_err(io)?;
+    let items = body["TransactItems"].as_array().map_or(0, Vec::len);
+    let mut reasons = vec![json!({"Code": "None"}); items.saturating_sub(1)];
+    reasons.push(json!({"Code": "ThrottlingError", "Message": "injected fault"}));
+    let answer = json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+        "CancellationReasons": reasons,
+    });
+    Ok(response(
+        400,
+        "application/x-amz-json-1.0",
+        answer.to_string().into_bytes(),
+    ))
 }
 
 fn io(e: impl std::fmt::Display) -> ConnectorError {

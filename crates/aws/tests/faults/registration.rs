@@ -147,6 +147,26 @@ async fn throttling_and_5xx_on_each_request_of_a_registration_are_retried_or_lea
         assert_registered_once(&stack, &model).await?;
     }
 
+    // A transaction cancelled because one of its items was throttled: the SDK does not
+    // retry that, the store re-plans and resends it.
+    let injector = FaultInjector::new();
+    injector.arm(Rule::new(
+        "DynamoDB.TransactWriteItems",
+        Hits::Nth(vec![1, 2]),
+        Fault::TransactionThrottled,
+    ));
+    let backend = faulty_backend(&stack, &injector).await?;
+    let (v, _) = backend
+        .gov
+        .register(&dev(), "transaction-throttled", manifest(), None)
+        .await?;
+    assert_eq!(v.version, vn(1));
+    let (requests, injected) = injector.take();
+    assert_eq!(injected.len(), 2, "{injected:?}");
+    assert_eq!(requests.get("DynamoDB.TransactWriteItems"), Some(&3));
+    registered.push("transaction-throttled".to_owned());
+    assert_registered_once(&stack, "transaction-throttled").await?;
+
     let head = stack.backend.store.head().await?;
     assert_eq!(
         head.size,
