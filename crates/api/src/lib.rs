@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 
 pub mod auth;
 pub mod bodies;
+pub mod console;
 pub mod error;
 mod extract;
 mod routes;
@@ -124,7 +125,8 @@ pub fn router(state: AppState) -> Router {
         // A wildcard, so IAM ARNs (which contain `/`) work with or without percent-encoding.
         .route("/v1/principals/{*id}", put(principals::set_roles))
         .fallback(unknown_route)
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(console::router(state))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Refuses a declared oversized body before reading it; chunked bodies are cut off by
         // `DefaultBodyLimit` while they are read.
@@ -164,7 +166,8 @@ async fn json_errors(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+    // The console's error pages are HTML on purpose; anything else becomes JSON.
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

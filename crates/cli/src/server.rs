@@ -154,6 +154,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %running.addr, data = %args.data.display(), "serving the Steward API");
     // Scripts (and the tests) read the bound address from this line, e.g. with --addr 127.0.0.1:0.
     println!("steward listening on {}", running.url());
+    println!("web console: {}/console/", running.url());
 
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");

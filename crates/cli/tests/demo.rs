@@ -32,6 +32,7 @@ fn the_demo_runs_the_whole_lifecycle_and_ends_with_a_verified_audit_log() {
         "verified",
         "the same root the API proved",
         "Demo complete",
+        "http://127.0.0.1:8080/console/",
     ] {
         assert!(
             stdout.contains(expected),

@@ -554,3 +554,37 @@ fn principals_add_prints_the_token_once_and_appends_a_loadable_entry() {
         .code(1)
         .stderr(contains("already"));
 }
+
+#[tokio::test]
+async fn steward_serve_serves_the_web_console_with_its_security_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = http.get(format!("{}/", server.url)).send().await.unwrap();
+    assert_eq!(root.status(), 303);
+    assert_eq!(root.headers()["location"], "/console/");
+    let login = http
+        .get(format!("{}/console/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let csp = login.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(login.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = login.text().await.unwrap();
+    assert!(html.contains("name=\"token\""), "{html}");
+    assert!(server.stop().success());
+}

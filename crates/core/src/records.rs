@@ -223,6 +223,18 @@ pub enum PromotionStatus {
     Expired,
 }
 
+impl PromotionStatus {
+    /// The wire name (`in_review`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotionStatus::InReview => "in_review",
+            PromotionStatus::Approved => "approved",
+            PromotionStatus::Rejected => "rejected",
+            PromotionStatus::Expired => "expired",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewStatus {
@@ -236,6 +248,17 @@ pub enum ReviewStatus {
 impl ReviewStatus {
     pub fn parse(s: &str) -> Option<Self> {
         serde_json::from_value(Value::String(s.to_owned())).ok()
+    }
+
+    /// The wire name (`pending`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewStatus::Pending => "pending",
+            ReviewStatus::Approved => "approved",
+            ReviewStatus::Rejected => "rejected",
+            ReviewStatus::Expired => "expired",
+            ReviewStatus::Cancelled => "cancelled",
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 
 mod audit;
 mod concurrency;
+mod console;
 mod duties;
 mod fuzz;
 mod lifecycle;

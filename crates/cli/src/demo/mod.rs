@@ -174,6 +174,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "\nDemo complete in {:.1}s: every step behaved as the governance rules require.",
         started.elapsed().as_secs_f64()
     );
+    // The console serves what the demo just did (`/console/`, sign in with a token).
+    let keep = match &tmp {
+        Some(_) => "steward demo --keep DIR".to_owned(),
+        None => dir.display().to_string(),
+    };
+    println!(
+        "The web console: steward serve --data {keep} --addr 127.0.0.1:8080, then open \
+         http://127.0.0.1:8080/console/ and sign in with a token from tokens.txt there."
+    );
     match tmp {
         Some(tmp) => drop(tmp),
         None => {

@@ -153,6 +153,31 @@ impl Governance {
         Ok((p, idx, v, f))
     }
 
+    /// Why `caller` may not decide review `review_id` now, by the checks [`Self::decide`]
+    /// makes before it writes (roles, separation of duties, a review still pending); `None`
+    /// when it may. For pages that say why before anyone clicks: `decide` still checks.
+    pub async fn why_not_decide(
+        &self,
+        caller: &Caller,
+        review_id: &str,
+    ) -> Result<Option<String>, GovError> {
+        let (p, idx, _, administered_at) = self.load_review_for(review_id, caller).await?;
+        let stage = p.reviews[idx].stage;
+        let refusal = separation_of_duties(caller, &p, stage, Decision::Approve)
+            .and_then(|()| administered_during(caller, &p, administered_at));
+        if let Err(e) = refusal {
+            return Ok(Some(e.to_string()));
+        }
+        if p.status != PromotionStatus::InReview || p.reviews[idx].status != ReviewStatus::Pending {
+            return Ok(Some(format!(
+                "this review is {} and its promotion {}: nothing is left to decide",
+                p.reviews[idx].status.as_str(),
+                p.status.as_str()
+            )));
+        }
+        Ok(None)
+    }
+
     /// Records a reviewer's decision and advances the promotion.
     pub async fn decide(
         &self,

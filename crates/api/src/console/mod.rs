@@ -1,0 +1,225 @@
+//! The web console: server-rendered HTML (maud) over the same [`Governance`] calls as the API,
+//! acting as the signed-in principal.
+//!
+//! Invariants:
+//! - Every page is rendered by maud, which escapes every interpolated value: registry content
+//!   (model cards, comments, names) is text, never markup.
+//! - Every console response carries a strict Content-Security-Policy (`default-src 'none'`,
+//!   styles and scripts from `/console/assets/` only, no inline script), `nosniff`,
+//!   `frame-ancestors 'none'`, `Referrer-Policy: no-referrer` and `Cache-Control: no-store`.
+//! - Every state-changing form is a POST carrying the session's CSRF token; a POST without it,
+//!   with another, or from another origin (`Origin` not this host) is refused with 403 before
+//!   anything is read or written.
+//! - Roles, separation of duties and audit events are core's: a page may say why an action is
+//!   refused, but only core decides, so a forged POST is refused the same way.
+//! - Assets are compiled into the binary (no CDN, no build step), so the console works
+//!   air-gapped, and every page works with JavaScript off.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::map_response;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::Utc;
+use maud::{html, Markup, DOCTYPE};
+use steward_core::ports::Caller;
+
+use crate::{ApiError, AppState};
+
+mod login;
+mod reviews;
+pub mod session;
+
+use session::{Session, Sessions};
+
+/// The console's shared state: the API's, and the open sessions.
+#[derive(Clone)]
+pub struct ConsoleState {
+    pub app: AppState,
+    pub sessions: Arc<Sessions>,
+}
+
+const CSS: &str = include_str!("assets/console.css");
+
+/// The Content-Security-Policy of every console response.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's routes, with their state and security headers; `GET /` redirects here.
+pub fn router(app: AppState) -> Router {
+    let state = ConsoleState {
+        app,
+        sessions: Arc::new(Sessions::default()),
+    };
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console/") }))
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route(
+            "/console/",
+            get(|| async { Redirect::to("/console/reviews") }),
+        )
+        .route("/console/assets/console.css", get(css))
+        .route("/console/login", get(login::form).post(login::sign_in))
+        .route("/console/logout", post(login::sign_out))
+        .route("/console/reviews", get(reviews::inbox))
+        .route("/console/reviews/{id}", get(reviews::show))
+        .route("/console/reviews/{id}/decision", post(reviews::decide))
+        .with_state(state)
+        .layer(map_response(security_headers))
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// Whether the request reached Steward over TLS (directly or through a proxy that says so):
+/// the session cookie is then `Secure`.
+pub(crate) fn over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+/// A request from a signed-in principal: its caller (roles read now) and its session.
+pub struct Signed {
+    pub caller: Caller,
+    pub session: Session,
+}
+
+impl FromRequestParts<ConsoleState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
+        let cookie = parts
+            .headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok());
+        let session = session::presented(cookie)
+            .and_then(|id| state.sessions.get(&id, Utc::now()))
+            .ok_or_else(|| Redirect::to("/console/login").into_response())?;
+        let roles = state
+            .app
+            .gov
+            .registry()
+            .principal(&session.principal)
+            .await
+            .map_err(|e| failure(None, ApiError::from(steward_core::GovError::from(e))))?
+            .map(|p| p.roles)
+            .unwrap_or_default();
+        Ok(Signed {
+            caller: Caller {
+                id: session.principal.clone(),
+                roles,
+            },
+            session,
+        })
+    }
+}
+
+/// The 403 refusing a console POST whose `Origin` is another site's, or whose CSRF token is
+/// not the session's (`None` when it may go on), before anything is read or written.
+pub(crate) fn check_post(
+    headers: &HeaderMap,
+    session: &Session,
+    csrf: Option<&str>,
+) -> Option<Response> {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if let (Some(origin), Some(host)) = (origin, host) {
+        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+        if origin_host != host {
+            return Some(refused("this form was sent from another site"));
+        }
+    }
+    match csrf {
+        Some(t) if session.csrf_matches(t) => None,
+        _ => Some(refused(
+            "this form's CSRF token is missing or is not this session's; reload the page and try again",
+        )),
+    }
+}
+
+fn refused(why: &str) -> Response {
+    failure(
+        None,
+        ApiError::new(StatusCode::FORBIDDEN, "csrf", why.to_owned()),
+    )
+}
+
+/// An error page with the API error's status and message.
+pub(crate) fn failure(signed: Option<&Signed>, e: ApiError) -> Response {
+    let body = page(
+        signed,
+        "Refused",
+        html! {
+            h1 { (e.status.as_u16()) " — " (e.code) }
+            p.error role="alert" { (e.message) }
+            p { a href="/console/reviews" { "Back to the inbox" } }
+        },
+    );
+    (e.status, body).into_response()
+}
+
+/// The layout every page shares: the navigation and, when signed in, who and a logout form.
+pub(crate) fn page(signed: Option<&Signed>, title: &str, content: Markup) -> Html<String> {
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Steward" }
+                link rel="stylesheet" href="/console/assets/console.css";
+            }
+            body {
+                header {
+                    a.brand href="/console/" { "Steward" }
+                    @if let Some(s) = signed {
+                        nav {
+                            a href="/console/reviews" { "Reviews" }
+                        }
+                        form.logout method="post" action="/console/logout" {
+                            input type="hidden" name="csrf" value=(s.session.csrf);
+                            span.who { (s.caller.id.to_string()) }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (content) }
+            }
+        }
+    };
+    Html(page.into_string())
+}

@@ -1,0 +1,271 @@
+//! The approval inbox and the review page: everything a reviewer needs to decide without
+//! leaving it, and the decision form (`decision`, `comment`, `conditions`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+use steward_core::ids::ReviewId;
+use steward_core::records::{IncidentStatus, ModelVersion, Promotion, ReviewStatus};
+use steward_core::service::DecisionInput;
+use steward_core::types::Decision;
+
+use super::{check_post, failure, page, ConsoleState, Signed};
+use crate::ApiError;
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    cursor: Option<String>,
+}
+
+/// `GET /console/reviews`: the pending reviews the signed-in principal may decide.
+pub async fn inbox(
+    State(s): State<ConsoleState>,
+    signed: Signed,
+    Query(q): Query<InboxQuery>,
+) -> Response {
+    let listed = s
+        .app
+        .gov
+        .list_reviews(
+            &signed.caller,
+            ReviewStatus::Pending,
+            q.cursor.as_deref(),
+            50,
+        )
+        .await;
+    let reviews = match listed {
+        Ok(p) => p,
+        Err(e) => return failure(Some(&signed), e.into()),
+    };
+    let body = html! {
+        h1 { "Reviews waiting for you" }
+        @if reviews.items.is_empty() {
+            p.empty { "Nothing to decide." }
+        } @else {
+            table.reviews {
+                thead { tr { th { "Model" } th { "Version" } th { "Target" } th { "Stage" } th { "Deadline" } } }
+                tbody {
+                    @for r in &reviews.items {
+                        tr {
+                            td { a href=(format!("/console/reviews/{}", r.id)) { (r.name.as_ref()) } }
+                            td { (r.version.to_string()) }
+                            td { (r.target.as_str()) }
+                            td { (r.stage.as_str()) }
+                            td { time datetime=(r.deadline.to_rfc3339()) { (r.deadline.format("%Y-%m-%d %H:%M UTC")) } }
+                        }
+                    }
+                }
+            }
+            @if let Some(c) = &reviews.next_cursor {
+                p { a href=(format!("/console/reviews?cursor={c}")) { "More" } }
+            }
+        }
+    };
+    page(Some(&signed), "Reviews", body).into_response()
+}
+
+/// A JSON value as nested lists: every field of a model card, whatever its shape.
+fn value(v: &Value) -> Markup {
+    html! {
+        @match v {
+            Value::Object(m) => dl {
+                @for (k, v) in m { dt { (k) } dd { (value(v)) } }
+            },
+            Value::Array(items) => ul { @for i in items { li { (value(i)) } } },
+            Value::String(s) => (s),
+            Value::Null => span.none { "—" },
+            other => (other.to_string()),
+        }
+    }
+}
+
+/// The evaluations, each metric marked against the card's quality thresholds (`min`).
+fn evaluations(v: &ModelVersion) -> Markup {
+    let mins: Vec<(&str, f64)> = v
+        .card
+        .operational
+        .monitoring
+        .quality
+        .iter()
+        .map(|t| (t.metric.as_str(), t.min))
+        .collect();
+    html! {
+        table.evaluations {
+            thead { tr { th { "Evaluation" } th { "Dataset" } th { "Metric" } th { "Value" } th { "Threshold" } th { "Result" } } }
+            tbody {
+                @for e in &v.evaluations {
+                    @for (metric, x) in &e.result.metrics {
+                        @let min = mins.iter().find(|(m, _)| m == metric).map(|(_, m)| *m);
+                        tr {
+                            td { (e.result.name) }
+                            td { code { (e.result.dataset.sha256.to_string()) } }
+                            td { (metric) }
+                            td { (x) }
+                            td { @if let Some(m) = min { "≥ " (m) } @else { "—" } }
+                            td {
+                                @match min {
+                                    Some(m) if *x >= m => span.pass { "pass" },
+                                    Some(_) => span.fail { "fail" },
+                                    None => "—",
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn other_reviews(p: &Promotion) -> Markup {
+    html! {
+        table.promotion-reviews {
+            thead { tr { th { "Stage" } th { "Status" } th { "Decided by" } th { "Comment" } th { "Deadline" } } }
+            tbody {
+                @for r in &p.reviews {
+                    tr {
+                        td { (r.stage.as_str()) }
+                        td { (r.status.as_str()) }
+                        td { @if let Some(by) = &r.decided_by { (by.to_string()) } @else { "—" } }
+                        td { @if let Some(c) = &r.comment { (c) } }
+                        td { (r.deadline.format("%Y-%m-%d %H:%M UTC")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The review page's content.
+async fn page_of(s: &ConsoleState, signed: &Signed, id: &str) -> Result<Markup, ApiError> {
+    let gov = &s.app.gov;
+    let review_id = ReviewId::parse(id)
+        .map_err(|_| ApiError::from(steward_core::GovError::NotFound(format!("no review {id}"))))?;
+    let p = gov.promotion(&review_id.promotion().to_string()).await?;
+    let r = p
+        .reviews
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| steward_core::GovError::NotFound(format!("no review {id}")))?;
+    let detail = gov.version_detail(p.name.as_ref(), p.version).await?;
+    let v = &detail.version;
+    let model = gov.model_detail(p.name.as_ref()).await?;
+    let serving = model
+        .model
+        .production_version
+        .filter(|pv| *pv != p.version)
+        .and_then(|pv| model.versions.iter().find(|x| x.version == pv));
+    let incidents = gov.incidents(Some(p.name.as_ref()), None, 50).await?;
+    let why_not = gov.why_not_decide(&signed.caller, id).await?;
+    let card = serde_json::to_value(&v.card).unwrap_or(Value::Null);
+    let lineage = serde_json::to_value(&v.lineage).unwrap_or(Value::Null);
+    Ok(html! {
+        h1 { "Review: " (p.name.as_ref()) " version " (p.version.to_string()) " to " (p.target.as_str()) }
+        p.summary {
+            "Stage " strong { (r.stage.as_str()) } ", " (r.status.as_str())
+            ", deadline " time datetime=(r.deadline.to_rfc3339()) { (r.deadline.format("%Y-%m-%d %H:%M UTC")) }
+            ". Risk tier " (v.risk_tier.as_str()) ", registered by " (v.registered_by.to_string()) "."
+        }
+        section #decision {
+            h2 { "Your decision" }
+            @if let Some(why) = &why_not {
+                p.refusal role="note" { "You may not decide this review: " (why) }
+            } @else {
+                form method="post" action=(format!("/console/reviews/{id}/decision")) {
+                    input type="hidden" name="csrf" value=(signed.session.csrf);
+                    fieldset {
+                        legend { "Decision" }
+                        label { input type="radio" name="decision" value="approve" required; " Approve" }
+                        label { input type="radio" name="decision" value="reject"; " Reject" }
+                    }
+                    label for="comment" { "Comment (required to reject)" }
+                    textarea #comment name="comment" rows="3" {}
+                    label for="conditions" { "Conditions, one per line" }
+                    textarea #conditions name="conditions" rows="3" {}
+                    button type="submit" { "Record decision" }
+                }
+            }
+        }
+        section #reviews { h2 { "Reviews of this promotion" } (other_reviews(&p)) }
+        section #evaluations { h2 { "Evaluations" } (evaluations(v)) }
+        @if let Some(old) = serving {
+            section #replaces {
+                h2 { "Replaces version " (old.version.to_string()) " in production" }
+                h3 { "Evaluations of version " (old.version.to_string()) }
+                (evaluations(old))
+            }
+        }
+        section #incidents {
+            h2 { "Open incidents of " (p.name.as_ref()) }
+            @let open: Vec<_> = incidents.items.iter().filter(|i| i.status == IncidentStatus::Open).collect();
+            @if open.is_empty() { p { "None." } } @else {
+                ul { @for i in open { li { (i.id) ": " (i.summary) } } }
+            }
+        }
+        section #card { h2 { "Model card" } (value(&card)) }
+        section #lineage { h2 { "Lineage" } (value(&lineage)) }
+    })
+}
+
+/// `GET /console/reviews/{id}`
+pub async fn show(
+    State(s): State<ConsoleState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    match page_of(&s, &signed, &id).await {
+        Ok(body) => page(Some(&signed), "Review", body).into_response(),
+        Err(e) => failure(Some(&signed), e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    csrf: Option<String>,
+    decision: Option<String>,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    conditions: String,
+}
+
+/// `POST /console/reviews/{id}/decision`: the decision, through core as the signed-in
+/// principal; back to the review page.
+pub async fn decide(
+    State(s): State<ConsoleState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<DecisionForm>,
+) -> Response {
+    if let Some(refusal) = check_post(&headers, &signed.session, f.csrf.as_deref()) {
+        return refusal;
+    }
+    let decision = match f.decision.as_deref() {
+        Some("approve") => Decision::Approve,
+        Some("reject") => Decision::Reject,
+        _ => {
+            let e = steward_core::GovError::field("decision", "choose approve or reject");
+            return failure(Some(&signed), e.into());
+        }
+    };
+    let input = DecisionInput {
+        decision,
+        comment: Some(f.comment).filter(|c| !c.trim().is_empty()),
+        conditions: f
+            .conditions
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    match s.app.gov.decide(&signed.caller, &id, input).await {
+        Ok(_) => Redirect::to(&format!("/console/reviews/{id}")).into_response(),
+        Err(e) => failure(Some(&signed), e.into()),
+    }
+}

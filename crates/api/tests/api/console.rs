@@ -1,0 +1,340 @@
+//! The web console over real HTTP on 127.0.0.1: sign-in and sessions, the inbox, the review
+//! page and its decision form, CSRF, escaping and the security headers. (The same flows in a
+//! real browser are the console's browser tests.)
+
+use anyhow::{ensure, Context, Result};
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::json;
+use steward_core::types::RiskTier;
+
+use crate::common::*;
+
+/// A browser's view of the console: no redirects followed, the session cookie kept by hand.
+struct Browser<'a> {
+    app: &'a App,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+/// An HTML answer.
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    html: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The CSRF token of the page's forms.
+    fn csrf(&self) -> Result<String> {
+        let at = self
+            .html
+            .find("name=\"csrf\" value=\"")
+            .context("a form with a CSRF token")?;
+        let rest = &self.html[at + "name=\"csrf\" value=\"".len()..];
+        Ok(rest[..rest.find('"').context("quoted")?].to_owned())
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a App) -> Result<Self> {
+        Ok(Self {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()?,
+            cookie: None,
+        })
+    }
+
+    async fn read(&self, r: reqwest::RequestBuilder) -> Result<Page> {
+        let r = match &self.cookie {
+            Some(c) => r.header(COOKIE, c),
+            None => r,
+        };
+        let r = r.send().await?;
+        Ok(Page {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            html: r.text().await?,
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Page> {
+        self.read(self.http.get(self.app.url(path))).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<Page> {
+        self.read(self.http.post(self.app.url(path)).form(form))
+            .await
+    }
+
+    /// Signs in with `who`'s token and keeps the session cookie.
+    async fn sign_in(&mut self, who: &str) -> Result<Page> {
+        let page = self
+            .post("/console/login", &[("token", &token(who))])
+            .await?;
+        ensure!(page.status == 303, "sign-in: {} {}", page.status, page.html);
+        let set = page
+            .headers
+            .get(SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .context("a session cookie")?;
+        self.cookie = Some(set.split(';').next().unwrap_or_default().to_owned());
+        Ok(page)
+    }
+}
+
+#[tokio::test]
+async fn signing_in_opens_a_strict_http_only_session_and_signing_out_ends_it() -> Result<()> {
+    let app = spawn_app().await?;
+    let mut b = Browser::new(&app)?;
+    let root = b.get("/").await?;
+    assert_eq!((root.status, root.location()), (303, "/console/"));
+    let inbox = b.get("/console/reviews").await?;
+    assert_eq!((inbox.status, inbox.location()), (303, "/console/login"));
+
+    let refused = b
+        .post("/console/login", &[("token", "not-a-token")])
+        .await?;
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused.html.contains("not one Steward knows"),
+        "{}",
+        refused.html
+    );
+    assert!(!refused.headers.contains_key(SET_COOKIE));
+
+    let signed = b.sign_in("tech").await?;
+    assert_eq!(signed.location(), "/console/reviews");
+    let cookie = signed.headers[SET_COOKIE].to_str()?;
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console",
+        "Max-Age=28800",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(
+        !cookie.contains(&token("tech")),
+        "the token is not the session"
+    );
+    let inbox = b.get("/console/reviews").await?;
+    assert_eq!(inbox.status, 200);
+    assert!(inbox.html.contains("tech"), "who is signed in");
+    assert_eq!(
+        inbox.headers["content-security-policy"].to_str()?,
+        steward_api::console::CSP
+    );
+    assert_eq!(inbox.headers["x-content-type-options"], "nosniff");
+    assert_eq!(inbox.headers["cache-control"], "no-store");
+
+    let csrf = inbox.csrf()?;
+    let forged = b.post("/console/logout", &[]).await?;
+    assert_eq!(forged.status, 403, "a logout without the CSRF token");
+    let out = b.post("/console/logout", &[("csrf", &csrf)]).await?;
+    assert_eq!((out.status, out.location()), (303, "/console/login"));
+    assert!(out.headers[SET_COOKIE].to_str()?.contains("Max-Age=0"));
+    let after = b.get("/console/reviews").await?;
+    assert_eq!(
+        (after.status, after.location()),
+        (303, "/console/login"),
+        "the old cookie no longer signs in"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reviewer_approves_from_the_review_page_and_the_promotion_advances() -> Result<()> {
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    let p = app.promote_as("dev", "credit-risk", 1, "staging").await?;
+    let review = review_id(&p, "technical")?.to_owned();
+    let mut b = Browser::new(&app)?;
+    b.sign_in("tech").await?;
+    let inbox = b.get("/console/reviews").await?;
+    assert!(
+        inbox.html.contains(&format!("/console/reviews/{review}")),
+        "the pending review is in the inbox: {}",
+        inbox.html
+    );
+    let page = b.get(&format!("/console/reviews/{review}")).await?;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let card = &manifest(RiskTier::Low)["card"];
+    for text in [
+        card["overview"].as_str().unwrap(),
+        card["rollback"]["procedure"].as_str().unwrap(),
+        card["intended_use"]["purpose"].as_str().unwrap(),
+    ] {
+        assert!(
+            page.html.contains(&maud::html! { (text) }.into_string()),
+            "card text {text:?}"
+        );
+    }
+    assert!(page.html.contains("Evaluations"));
+    assert!(page.html.contains("name=\"decision\""));
+    let csrf = page.csrf()?;
+    let before = app.audit_size().await?;
+    let done = b
+        .post(
+            &format!("/console/reviews/{review}/decision"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "approve"),
+                ("comment", "looks right"),
+                ("conditions", "watch drift\n"),
+            ],
+        )
+        .await?;
+    assert_eq!(
+        (done.status, done.location()),
+        (303, format!("/console/reviews/{review}").as_str())
+    );
+    let promotion = app
+        .get(
+            "dev",
+            &format!("/v1/promotions/{}", p["id"].as_str().unwrap()),
+        )
+        .await?
+        .expect(200)?;
+    assert_eq!(promotion.body["status"], "approved");
+    assert_eq!(promotion.body["reviews"][0]["decided_by"], "tech");
+    assert_eq!(
+        promotion.body["reviews"][0]["conditions"],
+        json!(["watch drift"])
+    );
+    assert!(app.audit_size().await? > before);
+    let decided = app
+        .audit_events(Some("credit-risk"))
+        .await?
+        .into_iter()
+        .filter(|e| e["action"] == "review.decided")
+        .map(|e| e["actor"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        decided,
+        [json!("tech")],
+        "audited as the signed-in principal"
+    );
+    let again = b.get(&format!("/console/reviews/{review}")).await?;
+    assert!(
+        again.html.contains("nothing is left to decide"),
+        "{}",
+        again.html
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_registrants_own_review_says_why_and_a_forged_decision_is_refused() -> Result<()> {
+    let app = spawn_app().await?;
+    app.register_as("devtech", "own", RiskTier::Low).await?;
+    let p = app.promote_as("dev", "own", 1, "staging").await?;
+    let review = review_id(&p, "technical")?.to_owned();
+    let mut b = Browser::new(&app)?;
+    b.sign_in("devtech").await?;
+    let page = b.get(&format!("/console/reviews/{review}")).await?;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.html.contains("You may not decide this review"),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains("name=\"decision\""), "no decision form");
+    let csrf = page.csrf()?;
+    let before = app.snapshot().await?;
+    let forged = b
+        .post(
+            &format!("/console/reviews/{review}/decision"),
+            &[("csrf", &csrf), ("decision", "approve")],
+        )
+        .await?;
+    assert_eq!(forged.status, 403, "{}", forged.html);
+    assert!(
+        forged.html.contains("separation_of_duties"),
+        "{}",
+        forged.html
+    );
+    assert_eq!(app.snapshot().await?, before, "nothing written");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_decision_without_this_sessions_csrf_token_is_refused_and_writes_nothing() -> Result<()> {
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    let p = app.promote_as("dev", "credit-risk", 1, "staging").await?;
+    let review = review_id(&p, "technical")?.to_owned();
+    let mut other = Browser::new(&app)?;
+    other.sign_in("tech2").await?;
+    let foreign = other.get("/console/reviews").await?.csrf()?;
+    let mut b = Browser::new(&app)?;
+    b.sign_in("tech").await?;
+    let before = app.snapshot().await?;
+    let path = format!("/console/reviews/{review}/decision");
+    for form in [
+        vec![("decision", "approve")],
+        vec![("csrf", ""), ("decision", "approve")],
+        vec![("csrf", foreign.as_str()), ("decision", "approve")],
+    ] {
+        let r = b.post(&path, &form).await?;
+        assert_eq!(r.status, 403, "{form:?}: {}", r.html);
+        assert!(r.html.contains("CSRF"), "{}", r.html);
+    }
+    // From another site, even with the right token.
+    let csrf = b.get("/console/reviews").await?.csrf()?;
+    let cross = b
+        .read(
+            b.http
+                .post(app.url(&path))
+                .header("Origin", "https://evil.example")
+                .form(&[("csrf", csrf.as_str()), ("decision", "approve")]),
+        )
+        .await?;
+    assert_eq!(cross.status, 403);
+    assert_eq!(app.snapshot().await?, before);
+    let pending = app
+        .get(
+            "dev",
+            &format!("/v1/promotions/{}", p["id"].as_str().unwrap()),
+        )
+        .await?
+        .expect(200)?;
+    assert_eq!(pending.body["status"], "in_review");
+    Ok(())
+}
+
+#[tokio::test]
+async fn markup_in_a_model_card_renders_as_inert_text() -> Result<()> {
+    let app = spawn_app().await?;
+    let mut m = manifest(RiskTier::Low);
+    let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+    m["card"]["overview"] = json!(hostile);
+    m["card"]["limitations"] = json!([hostile]);
+    app.post("dev", "/v1/models/hostile/versions", &m)
+        .await?
+        .expect(201)?;
+    let p = app.promote_as("dev", "hostile", 1, "staging").await?;
+    let review = review_id(&p, "technical")?.to_owned();
+    let mut b = Browser::new(&app)?;
+    b.sign_in("tech").await?;
+    let page = b.get(&format!("/console/reviews/{review}")).await?;
+    assert_eq!(page.status, 200);
+    assert!(!page.html.contains("<script>"), "no script element");
+    assert!(!page.html.contains("<img"), "no img element");
+    assert!(
+        page.html.contains(
+            "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"
+        ),
+        "the card's text, escaped"
+    );
+    Ok(())
+}
