@@ -6,7 +6,7 @@
 //!   (model cards, comments, names) is text, never markup.
 //! - Every console response carries a strict Content-Security-Policy (`default-src 'none'`,
 //!   styles and scripts from `/console/assets/` only, no inline script), `nosniff`,
-//!   `frame-ancestors 'none'`, `Referrer-Policy: no-referrer` and `Cache-Control: no-store`.
+//!   `frame-ancestors 'none'`, `Referrer-Policy: same-origin` and `Cache-Control: no-store`.
 //! - Every state-changing form is a POST carrying the session's CSRF token; a POST without it,
 //!   with another, or from another origin (`Origin` not this host) is refused with 403 before
 //!   anything is read or written.
@@ -83,9 +83,11 @@ async fn security_headers(mut response: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` even
+    // on the console's own form posts, and the origin check below needs the real one.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -158,8 +160,9 @@ pub(crate) fn check_post(
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if let (Some(origin), Some(host)) = (origin, host) {
+        // `null` is what a browser sends for a cross-origin post under `same-origin`.
         let origin_host = origin.split("://").nth(1).unwrap_or(origin);
-        if origin_host != host {
+        if origin == "null" || origin_host != host {
             return Some(refused("this form was sent from another site"));
         }
     }

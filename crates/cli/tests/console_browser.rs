@@ -1,0 +1,388 @@
+//! The web console in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! installed by `.ci/run`), driven over WebDriver (fantoccini) against a real `steward serve`
+//! on 127.0.0.1: sign in, find the pending review in the inbox, read its card and evaluations,
+//! approve it; a registrant's own review says why it may not be decided and a forged POST is
+//! refused; markup in a model card stays inert; a POST without the CSRF token is refused;
+//! logout ends the session. Screenshots of the pages go to `docs/console/` when
+//! `STEWARD_SCREENSHOTS=1` (how the committed ones were made), else beside the test's output.
+//!
+//! Without `chromedriver` on the PATH the test fails, saying how to install it.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{add_principals, steward, Server, MANIFEST};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+/// A chromedriver on a free port of 127.0.0.1, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn driver() -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "chromedriver could not start ({e}): install Chromium and its driver \
+                 (`apt-get install -y chromium chromium-driver`; .ci/run does)"
+            )
+        });
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}/status")).await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver not ready within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Driver { child, url }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Where screenshots go: `docs/console/` when asked, else the test's scratch directory.
+fn shots() -> PathBuf {
+    let dir = if std::env::var("STEWARD_SCREENSHOTS").as_deref() == Ok("1") {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console")
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// An API call as `token`'s principal; the answer's JSON.
+async fn api(server: &Server, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let http = reqwest::Client::new();
+    let url = format!("{}{path}", server.url);
+    let r = match body {
+        Some(b) => http.post(url).json(&b),
+        None => http.get(url),
+    }
+    .bearer_auth(token)
+    .send()
+    .await
+    .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn sign_in(c: &Client, server: &Server, token: &str) {
+    c.goto(&format!("{}/console/login", server.url))
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/console/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The click submits; the browser then follows the redirect to the inbox.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = c.current_url().await.unwrap();
+        if url.path().ends_with("/console/reviews") {
+            break;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "not signed in: {url}\n{}",
+                c.source().await.unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The text of the element at `css`, once the page has one.
+async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The text of the element at `css` once it contains `needle` (the page may still be the one
+/// before a form's submission).
+async fn text_with(c: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = e.text().await {
+                if t.contains(needle) {
+                    return t;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{css} never said {needle:?}: {t}"
+                );
+            }
+        }
+        if Instant::now() > deadline {
+            panic!("no {css} in {}", c.source().await.unwrap_or_default());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let principals = tmp.path().join("principals.toml");
+    let tokens = add_principals(&principals);
+    let out = steward()
+        .args([
+            "principals",
+            "add",
+            "devtech",
+            "--role",
+            "developer",
+            "--role",
+            "technical-reviewer",
+            "--file",
+        ])
+        .arg(&principals)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let devtech = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--principals", principals.to_str().unwrap()],
+    );
+
+    // A low-risk version in staging review, and one whose card carries markup, registered by
+    // the principal who also holds the technical reviewer role.
+    let manifest: Value = serde_json::from_str(MANIFEST).unwrap();
+    let mut low = manifest.clone();
+    low["risk_tier"] = json!("low");
+    assert_eq!(
+        api(
+            &server,
+            &tokens["dev"],
+            "/v1/models/credit-risk/versions",
+            Some(low.clone())
+        )
+        .await
+        .0,
+        201
+    );
+    let (_, p) = api(
+        &server,
+        &tokens["dev"],
+        "/v1/models/credit-risk/versions/1/promotions",
+        Some(json!({"target": "staging"})),
+    )
+    .await;
+    let review = p["reviews"][0]["id"].as_str().unwrap().to_owned();
+    let mut hostile = low;
+    hostile["card"]["overview"] =
+        json!("<script>window.__xss=1</script>\"><img src=x onerror=\"window.__xss=2\">");
+    assert_eq!(
+        api(
+            &server,
+            &devtech,
+            "/v1/models/own-model/versions",
+            Some(hostile)
+        )
+        .await
+        .0,
+        201
+    );
+    let (_, own) = api(
+        &server,
+        &tokens["dev"],
+        "/v1/models/own-model/versions/1/promotions",
+        Some(json!({"target": "staging"})),
+    )
+    .await;
+    let own_review = own["reviews"][0]["id"].as_str().unwrap().to_owned();
+
+    let driver = driver().await;
+    let c = browser(&driver).await;
+
+    // The technical reviewer: inbox, review page, approval.
+    sign_in(&c, &server, &tokens["tech"]).await;
+    let link = c
+        .find(Locator::Css(&format!(
+            "a[href='/console/reviews/{review}']"
+        )))
+        .await
+        .expect("the pending review in the inbox");
+    screenshot(&c, "inbox").await;
+    link.click().await.unwrap();
+    let card = text(&c, "#card").await;
+    assert!(
+        card.contains(manifest["card"]["overview"].as_str().unwrap()),
+        "{card}"
+    );
+    assert!(card.contains(manifest["card"]["rollback"]["procedure"].as_str().unwrap()));
+    let evaluations = text(&c, "#evaluations").await;
+    assert!(evaluations.contains("auc"), "{evaluations}");
+    screenshot(&c, "review").await;
+    c.find(Locator::Css("input[name=decision][value=approve]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("textarea[name=comment]"))
+        .await
+        .unwrap()
+        .send_keys("card and metrics check out")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#decision button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_with(&c, "#decision", "nothing is left to decide").await;
+    let (_, promotion) = api(
+        &server,
+        &tokens["dev"],
+        &format!("/v1/promotions/{}", p["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(promotion["status"], "approved", "the promotion advanced");
+    assert_eq!(promotion["reviews"][0]["decided_by"], "tech");
+
+    // A POST without the CSRF token, from the signed-in page itself: refused.
+    let status = c
+        .execute_async(
+            "const [path, done] = arguments; \
+             fetch(path, {method: 'POST', body: new URLSearchParams({decision: 'approve'})}) \
+               .then(r => done(r.status));",
+            vec![json!(format!("/console/reviews/{own_review}/decision"))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, json!(403));
+
+    // Sign out: the session ends.
+    c.find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.goto(&format!("{}/console/reviews", server.url))
+        .await
+        .unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/login"),
+        "signed out"
+    );
+
+    // The registrant who also reviews: told why before any click; a forged POST is refused.
+    sign_in(&c, &server, &devtech).await;
+    c.goto(&format!("{}/console/reviews/{own_review}", server.url))
+        .await
+        .unwrap();
+    let why = text(&c, "#decision").await;
+    assert!(why.contains("You may not decide this review"), "{why}");
+    assert!(
+        c.find(Locator::Css("input[name=decision]")).await.is_err(),
+        "no decision form"
+    );
+    // Markup in the card is text: no script ran, no element was made from it.
+    let xss = c.execute("return [window.__xss === undefined, document.querySelectorAll('main script, main img').length];", vec![]).await.unwrap();
+    assert_eq!(xss, json!([true, 0]));
+    assert!(text(&c, "#card")
+        .await
+        .contains("<script>window.__xss=1</script>"));
+    let forged = c
+        .execute_async(
+            "const [path, done] = arguments; \
+             const csrf = document.querySelector('input[name=csrf]').value; \
+             fetch(path, {method: 'POST', body: new URLSearchParams({csrf, decision: 'approve'})}) \
+               .then(r => done(r.status));",
+            vec![json!(format!("/console/reviews/{own_review}/decision"))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        forged,
+        json!(403),
+        "core refuses the registrant's own approval"
+    );
+    let (_, still) = api(
+        &server,
+        &tokens["dev"],
+        &format!("/v1/promotions/{}", own["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(still["status"], "in_review");
+
+    c.close().await.unwrap();
+    assert!(server.stop().success());
+}
