@@ -29,7 +29,7 @@ pub mod bodies;
 pub mod console;
 pub mod error;
 mod extract;
-mod routes;
+pub(crate) mod routes;
 
 pub use auth::{Authenticator, BearerTokens, IamCallerArn, RequestContextArn};
 pub use error::ApiError;

@@ -3,7 +3,8 @@
 //! on 127.0.0.1: sign in, find the pending review in the inbox, read its card and evaluations,
 //! approve it; a registrant's own review says why it may not be decided and a forged POST is
 //! refused; markup in a model card stays inert; a POST without the CSRF token is refused;
-//! logout ends the session. Screenshots of the pages go to `docs/console/` when
+//! logout ends the session; the audit page verifies the log in the browser (WebCrypto) and
+//! reports a tampered inclusion proof as failed. Screenshots of the pages go to `docs/console/` when
 //! `STEWARD_SCREENSHOTS=1` (how the committed ones were made), else beside the test's output.
 //!
 //! Without `chromedriver` on the PATH the test fails, saying how to install it.
@@ -383,6 +384,72 @@ async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser(
     .await;
     assert_eq!(still["status"], "in_review");
 
+    // The auditor: the audit page verifies itself in the browser, and notices a tampered proof.
+    c.find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_with(&c, "main", "Sign in to Steward").await;
+    sign_in(&c, &server, &tokens["audit"]).await;
+    c.goto(&format!("{}/console/audit", server.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        audit_status(&c).await,
+        "verified",
+        "{}",
+        text(&c, "#audit-verification").await
+    );
+    let report = text(&c, "#audit-verification").await;
+    assert!(report.contains("signature verified"), "{report}");
+    assert!(
+        !report.contains(": 0 events"),
+        "something was verified: {report}"
+    );
+    screenshot(&c, "audit").await;
+    // Every proof the page fetches from now on has one hash altered.
+    c.execute(
+        "const real = window.fetch; \
+         window.fetch = (path, init) => real(path, init).then(async r => { \
+           if (!String(path).includes('/proofs/')) return r; \
+           const p = await r.json(); \
+           if (p.hashes.length) p.hashes[0] = (p.hashes[0][0] === '0' ? '1' : '0') + p.hashes[0].slice(1); \
+           return new Response(JSON.stringify(p), {status: 200, headers: {'content-type': 'application/json'}}); }); \
+         document.getElementById('audit-verification').dataset.status = 'pending'; \
+         window.stewardAudit.verify();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(audit_status(&c).await, "failed");
+    let report = text(&c, "#audit-verification").await;
+    assert!(report.contains("inclusion proof"), "{report}");
+
     c.close().await.unwrap();
     assert!(server.stop().success());
+}
+
+/// The audit page's verdict, once its script has one.
+async fn audit_status(c: &Client) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = c
+            .find(Locator::Id("audit-verification"))
+            .await
+            .unwrap()
+            .attr("data-status")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if status != "pending" {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the audit page never finished verifying"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

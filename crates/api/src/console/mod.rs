@@ -30,6 +30,7 @@ use steward_core::ports::Caller;
 
 use crate::{ApiError, AppState};
 
+mod audit;
 mod login;
 mod reviews;
 pub mod session;
@@ -44,6 +45,7 @@ pub struct ConsoleState {
 }
 
 const CSS: &str = include_str!("assets/console.css");
+const AUDIT_JS: &str = include_str!("assets/audit.js");
 
 /// The Content-Security-Policy of every console response.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
@@ -63,6 +65,10 @@ pub fn router(app: AppState) -> Router {
             get(|| async { Redirect::to("/console/reviews") }),
         )
         .route("/console/assets/console.css", get(css))
+        .route("/console/assets/audit.js", get(audit_js))
+        .route("/console/audit", get(audit::events))
+        .route("/console/audit/checkpoint", get(audit::checkpoint))
+        .route("/console/audit/proofs/{seq}", get(audit::proof))
         .route("/console/login", get(login::form).post(login::sign_in))
         .route("/console/logout", post(login::sign_out))
         .route("/console/reviews", get(reviews::inbox))
@@ -92,6 +98,17 @@ async fn security_headers(mut response: Response) -> Response {
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+async fn audit_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        AUDIT_JS,
+    )
+        .into_response()
 }
 
 async fn css() -> Response {
@@ -212,6 +229,7 @@ pub(crate) fn page(signed: Option<&Signed>, title: &str, content: Markup) -> Htm
                     @if let Some(s) = signed {
                         nav {
                             a href="/console/reviews" { "Reviews" }
+                            a href="/console/audit" { "Audit" }
                         }
                         form.logout method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(s.session.csrf);

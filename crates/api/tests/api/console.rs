@@ -341,3 +341,55 @@ async fn markup_in_a_model_card_renders_as_inert_text() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_audit_page_and_its_proofs_are_for_auditors_and_carry_each_events_bytes() -> Result<()>
+{
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    let mut dev = Browser::new(&app)?;
+    dev.sign_in("dev").await?;
+    assert_eq!(dev.get("/console/audit").await?.status, 403);
+    assert_eq!(dev.get("/console/audit/checkpoint").await?.status, 403);
+    let anonymous = Browser::new(&app)?;
+    assert_eq!(anonymous.get("/console/audit/proofs/1").await?.status, 303);
+
+    let mut aud = Browser::new(&app)?;
+    aud.sign_in("aud").await?;
+    let page = aud.get("/console/audit").await?;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("id=\"audit-verification\""));
+    assert!(
+        page.html.contains("data-status=\"pending\""),
+        "the browser decides, not the server"
+    );
+    assert!(page
+        .html
+        .contains("<script src=\"/console/assets/audit.js\">"));
+    let event = app
+        .audit_events(None)
+        .await?
+        .into_iter()
+        .next()
+        .context("an event")?;
+    assert!(page
+        .html
+        .contains(&format!("data-seq=\"{}\"", event["seq"])));
+    let checkpoint = aud.get("/console/audit/checkpoint").await?;
+    assert_eq!(checkpoint.status, 200);
+    let cp: serde_json::Value = serde_json::from_str(&checkpoint.html)?;
+    assert!(
+        cp["public_key"].as_str().is_some_and(|k| k.len() == 64),
+        "{cp}"
+    );
+    let proof = aud
+        .get(&format!("/console/audit/proofs/{}", event["seq"]))
+        .await?;
+    assert_eq!(proof.status, 200);
+    let js = aud.get("/console/assets/audit.js").await?;
+    assert_eq!(js.status, 200);
+    assert!(js.headers["content-type"]
+        .to_str()?
+        .starts_with("text/javascript"));
+    Ok(())
+}
