@@ -384,6 +384,97 @@ async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser(
     .await;
     assert_eq!(still["status"], "in_review");
 
+    // Version 1 to production, then a version 2 after it: the model page's timeline shows both.
+    for v in [1, 2] {
+        let at = format!("/v1/models/credit-risk/versions/{v}");
+        if v == 2 {
+            let mut m: Value = serde_json::from_str(MANIFEST).unwrap();
+            m["risk_tier"] = json!("low");
+            assert_eq!(
+                api(
+                    &server,
+                    &tokens["dev"],
+                    "/v1/models/credit-risk/versions",
+                    Some(m)
+                )
+                .await
+                .0,
+                201
+            );
+            let (_, p) = api(
+                &server,
+                &tokens["dev"],
+                &format!("{at}/promotions"),
+                Some(json!({"target": "staging"})),
+            )
+            .await;
+            let r = p["reviews"][0]["id"].as_str().unwrap().to_owned();
+            api(
+                &server,
+                &tokens["tech"],
+                &format!("/v1/reviews/{r}/decision"),
+                Some(json!({"decision": "approve"})),
+            )
+            .await;
+        }
+        assert_eq!(
+            api(
+                &server,
+                &tokens["dev"],
+                &format!("{at}/deployments"),
+                Some(json!({"environment": "staging"}))
+            )
+            .await
+            .0,
+            201
+        );
+        let eval = steward_testkit::staging_evaluation(v);
+        assert_eq!(
+            api(
+                &server,
+                &tokens["dev"],
+                &format!("{at}/evaluations"),
+                Some(eval)
+            )
+            .await
+            .0,
+            201
+        );
+        let (_, p) = api(
+            &server,
+            &tokens["dev"],
+            &format!("{at}/promotions"),
+            Some(json!({"target": "production"})),
+        )
+        .await;
+        let r = p["reviews"][0]["id"].as_str().unwrap().to_owned();
+        api(
+            &server,
+            &tokens["tech"],
+            &format!("/v1/reviews/{r}/decision"),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+        let (status, body) = api(
+            &server,
+            &tokens["release"],
+            &format!("{at}/deployments"),
+            Some(json!({"environment": "production"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    c.goto(&format!("{}/console/models/credit-risk", server.url))
+        .await
+        .unwrap();
+    let timeline = c
+        .find_all(Locator::Css("#timeline svg rect"))
+        .await
+        .unwrap();
+    assert_eq!(timeline.len(), 2, "two versions served production");
+    screenshot(&c, "model").await;
+
     // The auditor: the audit page verifies itself in the browser, and notices a tampered proof.
     c.find(Locator::Css("form.logout button"))
         .await

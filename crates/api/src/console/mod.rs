@@ -32,6 +32,9 @@ use crate::{ApiError, AppState};
 
 mod audit;
 mod login;
+mod monitoring;
+mod principals;
+mod registry;
 mod reviews;
 pub mod session;
 
@@ -71,6 +74,15 @@ pub fn router(app: AppState) -> Router {
         .route("/console/audit/proofs/{seq}", get(audit::proof))
         .route("/console/login", get(login::form).post(login::sign_in))
         .route("/console/logout", post(login::sign_out))
+        .route("/console/models", get(registry::models))
+        .route("/console/models/{name}", get(registry::model))
+        .route(
+            "/console/models/{name}/versions/{version}",
+            get(registry::version),
+        )
+        .route("/console/incidents", get(monitoring::incidents))
+        .route("/console/principals", get(principals::list))
+        .route("/console/principals/{*id}", post(principals::set_roles))
         .route("/console/reviews", get(reviews::inbox))
         .route("/console/reviews/{id}", get(reviews::show))
         .route("/console/reviews/{id}/decision", post(reviews::decide))
@@ -229,7 +241,12 @@ pub(crate) fn page(signed: Option<&Signed>, title: &str, content: Markup) -> Htm
                     @if let Some(s) = signed {
                         nav {
                             a href="/console/reviews" { "Reviews" }
+                            a href="/console/models" { "Models" }
+                            a href="/console/incidents" { "Monitoring" }
                             a href="/console/audit" { "Audit" }
+                            @if s.caller.has(steward_core::types::Role::Admin) {
+                                a href="/console/principals" { "Principals" }
+                            }
                         }
                         form.logout method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(s.session.csrf);

@@ -69,7 +69,7 @@ pub async fn inbox(
 }
 
 /// A JSON value as nested lists: every field of a model card, whatever its shape.
-fn value(v: &Value) -> Markup {
+pub(super) fn value(v: &Value) -> Markup {
     html! {
         @match v {
             Value::Object(m) => dl {
@@ -84,7 +84,7 @@ fn value(v: &Value) -> Markup {
 }
 
 /// The evaluations, each metric marked against the card's quality thresholds (`min`).
-fn evaluations(v: &ModelVersion) -> Markup {
+pub(super) fn evaluations(v: &ModelVersion) -> Markup {
     let mins: Vec<(&str, f64)> = v
         .card
         .operational

@@ -393,3 +393,170 @@ async fn the_audit_page_and_its_proofs_are_for_auditors_and_carry_each_events_by
         .starts_with("text/javascript"));
     Ok(())
 }
+
+#[tokio::test]
+async fn the_registry_pages_list_filter_and_show_a_models_timeline_versions_gates_and_card_diff(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    app.to_production("credit-risk", 1).await?;
+    app.register("fraud-score", RiskTier::High).await?;
+    // A second card revision, so the version page has a diff to show.
+    let c = app
+        .get("dev", "/v1/models/credit-risk/versions/1/card")
+        .await?
+        .expect(200)?;
+    let mut card = c.body["card"].clone();
+    card["overview"] = json!("Revised overview.");
+    let r = app
+        .client
+        .put(app.url("/v1/models/credit-risk/versions/1/card"))
+        .bearer_auth(token("dev"))
+        .header("If-Match", format!("\"{}\"", c.body["revision"]))
+        .json(&card)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+
+    let mut b = Browser::new(&app)?;
+    b.sign_in("dev").await?;
+    let all = b.get("/console/models").await?;
+    assert_eq!(all.status, 200);
+    assert!(
+        all.html.contains("/console/models/credit-risk")
+            && all.html.contains("/console/models/fraud-score")
+    );
+    let high = b.get("/console/models?tier=high").await?;
+    assert!(
+        high.html.contains("fraud-score") && !high.html.contains("/console/models/credit-risk\"")
+    );
+    let found = b.get("/console/models?q=fraud").await?;
+    assert!(
+        found.html.contains("fraud-score") && !found.html.contains("/console/models/credit-risk\"")
+    );
+    assert_eq!(b.get("/console/models?stage=nowhere").await?.status, 422);
+
+    let model = b.get("/console/models/credit-risk").await?;
+    assert_eq!(model.status, 200);
+    assert!(model.html.contains("<svg"), "the production timeline");
+    assert!(model.html.contains("version 1 from"), "{}", model.html);
+    assert_eq!(b.get("/console/models/unknown").await?.status, 404);
+
+    let version = b.get("/console/models/credit-risk/versions/1").await?;
+    assert_eq!(version.status, 200, "{}", version.html);
+    for part in [
+        "Gates",
+        "staging",
+        "production",
+        "Card revisions",
+        "Revision 2",
+        "Revised overview.",
+        "card.overview",
+    ] {
+        assert!(version.html.contains(part), "{part}");
+    }
+    assert_eq!(
+        b.get("/console/models/credit-risk/versions/0")
+            .await?
+            .status,
+        422
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_monitoring_page_shows_incidents_with_what_opened_them_and_what_steward_did(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    app.to_production("credit-risk", 1).await?;
+    app.post(
+        "ops",
+        "/v1/signals",
+        &json!({"model": "credit-risk", "version": 1, "kind": "drift", "metric": "psi", "value": 0.35}),
+    )
+    .await?
+    .expect(200)?;
+    let mut b = Browser::new(&app)?;
+    b.sign_in("ops").await?;
+    let page = b.get("/console/incidents?status=open").await?;
+    assert_eq!(page.status, 200, "{}", page.html);
+    for part in [
+        "drift",
+        "psi = 0.35",
+        "0.2",
+        "open",
+        "Periodic reviews",
+        "Pending retirements",
+    ] {
+        assert!(page.html.contains(part), "{part}: {}", page.html);
+    }
+    let resolved = b.get("/console/incidents?status=resolved").await?;
+    assert!(!resolved.html.contains("psi = 0.35"));
+    assert_eq!(
+        b.get("/console/incidents?status=sideways").await?.status,
+        422
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_admin_sets_roles_from_the_principals_page_under_the_apis_rules() -> Result<()> {
+    let app = spawn_app().await?;
+    let mut dev = Browser::new(&app)?;
+    dev.sign_in("dev").await?;
+    assert_eq!(dev.get("/console/principals").await?.status, 403);
+    let mut admin = Browser::new(&app)?;
+    admin.sign_in("admin").await?;
+    let page = admin.get("/console/principals").await?;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf()?;
+    let without = admin
+        .post(
+            "/console/principals/dev2",
+            &[("roles", "developer"), ("roles", "operator")],
+        )
+        .await?;
+    assert_eq!(without.status, 403, "no CSRF token");
+    let set = admin
+        .post(
+            "/console/principals/dev2",
+            &[
+                ("csrf", &csrf),
+                ("roles", "developer"),
+                ("roles", "operator"),
+            ],
+        )
+        .await?;
+    assert_eq!(
+        (set.status, set.location()),
+        (303, "/console/principals"),
+        "{}",
+        set.html
+    );
+    let listed = app.get("admin", "/v1/principals").await?.expect(200)?;
+    let dev2 = listed.body["items"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == "dev2"))
+        .context("dev2")?;
+    assert_eq!(dev2["roles"], json!(["developer", "operator"]));
+    let audited = app
+        .audit_events(None)
+        .await?
+        .into_iter()
+        .filter(|e| e["action"] == "principal.roles_set" && e["actor"] == "admin")
+        .count();
+    assert_eq!(audited, 1);
+    let own = admin
+        .post(
+            "/console/principals/admin",
+            &[("csrf", &csrf), ("roles", "technical-reviewer")],
+        )
+        .await?;
+    assert_eq!(
+        own.status, 403,
+        "nobody changes their own roles: {}",
+        own.html
+    );
+    Ok(())
+}

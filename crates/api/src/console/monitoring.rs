@@ -1,0 +1,94 @@
+//! Monitoring in the console: incidents (open and resolved, what opened them and what Steward
+//! did), periodic reviews by due date, and the pending retirement requests.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use serde::Deserialize;
+use steward_core::records::{IncidentStatus, RetirementStatus};
+
+use super::{failure, page, ConsoleState, Signed};
+use crate::ApiError;
+
+#[derive(Deserialize)]
+pub struct IncidentsQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+fn kind(k: &impl serde::Serialize) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `GET /console/incidents?status=open|resolved`
+pub async fn incidents(
+    State(s): State<ConsoleState>,
+    signed: Signed,
+    Query(q): Query<IncidentsQuery>,
+) -> Response {
+    let body = async {
+        let gov = &s.app.gov;
+        let wanted = match q.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some("open") => Some(IncidentStatus::Open),
+            Some("resolved") => Some(IncidentStatus::Resolved),
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "status",
+                    format!("{other:?} is not one of: open, resolved"),
+                ))
+            }
+        };
+        let page = gov.incidents(None, q.cursor.as_deref(), 100).await?;
+        let periodic = gov.periodic_reviews().await?;
+        let retirements = gov
+            .list_retirements(&signed.caller, RetirementStatus::AwaitingConfirmation, None, 100)
+            .await?;
+        Ok(html! {
+            h1 { "Monitoring" }
+            section #incidents {
+                h2 { "Incidents" }
+                p { a href="/console/incidents?status=open" { "open" } " · " a href="/console/incidents?status=resolved" { "resolved" } " · " a href="/console/incidents" { "all" } }
+                table { thead { tr { th { "Incident" } th { "Model" } th { "Kind" } th { "Signal" } th { "Threshold" } th { "Status" } th { "Opened" } th { "What happened" } } }
+                    tbody { @for i in page.items.iter().filter(|i| wanted.is_none_or(|w| i.status == w)) { tr {
+                        td { (i.id) }
+                        td { a href=(format!("/console/models/{}", i.name.as_ref())) { (i.name.as_ref()) } @if let Some(v) = i.version { " v" (v.to_string()) } }
+                        td { (kind(&i.kind)) }
+                        td { @if !i.metric.is_empty() { (i.metric) " = " (i.value.map(|v| v.to_string()).unwrap_or_default()) } @else { (i.summary) } }
+                        td { (i.threshold.map(|t| t.to_string()).unwrap_or_else(|| "—".into())) }
+                        td { (kind(&i.status)) }
+                        td { (i.opened_at.format("%Y-%m-%d %H:%M UTC")) }
+                        td { (i.actions.join(", ")) }
+                    } } }
+                }
+                @if let Some(c) = &page.next_cursor { p { a href=(format!("/console/incidents?cursor={c}")) { "More" } } }
+            }
+            section #periodic-reviews {
+                h2 { "Periodic reviews, by due date" }
+                table { thead { tr { th { "Model" } th { "Version" } th { "Tier" } th { "Last reviewed" } th { "Due" } } }
+                    tbody { @for p in &periodic { tr {
+                        td { (p.name.as_ref()) } td { (p.version.to_string()) } td { (p.risk_tier.as_str()) }
+                        td { (p.last_reviewed_at.format("%Y-%m-%d")) }
+                        td { (p.due_at.format("%Y-%m-%d")) @if p.overdue { " " span.fail { "overdue" } } }
+                    } } }
+                }
+            }
+            section #retirements {
+                h2 { "Pending retirements" }
+                @if retirements.items.is_empty() { p.empty { "None waiting for confirmation." } }
+                ul { @for r in &retirements.items { li {
+                    (r.name.as_ref()) " v" (r.version.to_string()) ": " (r.reason) " (requested by " (r.requested_by.to_string()) ")"
+                    @if r.may_decide { " — " strong { "you may confirm or refuse it" } }
+                } } }
+            }
+        })
+    }
+    .await;
+    match body {
+        Ok(b) => page(Some(&signed), "Monitoring", b).into_response(),
+        Err(e) => failure(Some(&signed), e),
+    }
+}
