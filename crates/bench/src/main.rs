@@ -45,6 +45,15 @@ enum Bench {
         #[arg(long, default_value_t = 100_000)]
         stored_versions: usize,
     },
+    /// The web console's pages (model list, model page, review page): render latency at one
+    /// connection and page weight, over N stored versions.
+    Console {
+        #[arg(long, default_value_t = 100_000)]
+        stored_versions: usize,
+        /// Requests per page kind.
+        #[arg(long, default_value_t = 2000)]
+        reads: usize,
+    },
     /// Audit log: append rate through the store, verification and proof generation over N events.
     Audit {
         #[arg(long, default_value_t = 1_000_000)]
@@ -276,6 +285,122 @@ async fn server_bench(
     Ok(())
 }
 
+/// Seeds `stored` versions in-process (10 per model, untimed); returns the number of models.
+async fn seed(s: &Server, stored: usize, manifest: &Value) -> Result<usize> {
+    let dev = Caller {
+        id: PrincipalId::parse("dev")?,
+        roles: vec![Role::Developer],
+    };
+    let started = Instant::now();
+    let mut models = 0;
+    let mut have = 0;
+    while have < stored {
+        for _ in 0..10 {
+            s.emb
+                .gov
+                .register(&dev, &format!("seed-{models}"), manifest.clone(), None)
+                .await?;
+            have += 1;
+        }
+        models += 1;
+    }
+    eprintln!(
+        "seeded {have} versions in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(models)
+}
+
+/// The path of request `i` of one page kind.
+type PagePath = Arc<dyn Fn(usize) -> String + Send + Sync>;
+
+async fn console_bench(stored: usize, reads: usize) -> Result<()> {
+    let s = start_server().await?;
+    let manifest: Value = serde_json::from_str(MANIFEST)?;
+    let models = seed(&s, stored, &manifest).await?;
+    // Open staging promotions of some versions, for review pages (untimed).
+    let dev = Caller {
+        id: PrincipalId::parse("dev")?,
+        roles: vec![Role::Developer],
+    };
+    let mut reviews = Vec::new();
+    for m in 0..models.min(200) {
+        let p = s
+            .emb
+            .gov
+            .request_promotion(
+                &dev,
+                &format!("seed-{m}"),
+                VersionNumber::new(10)?,
+                Environment::Staging,
+                None,
+            )
+            .await?;
+        reviews.push(p.reviews[0].id.clone());
+    }
+    // Sign in as the technical reviewer: the session cookie the pages need.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let r = http
+        .post(format!("{}/console/login", s.base))
+        .form(&[("token", "token-tech")])
+        .send()
+        .await?;
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .context("a session cookie")?
+        .to_owned();
+    let pages: Vec<(&str, PagePath)> = vec![
+        (
+            "model list, 50 per page, random cursor",
+            Arc::new(move |i| {
+                format!(
+                    "/console/models?cursor={}",
+                    hex_cursor(&format!("seed-{}", (i * 104_729) % models))
+                )
+            }),
+        ),
+        (
+            "model page (10 versions, production timeline)",
+            Arc::new(move |i| format!("/console/models/seed-{}", (i * 7919) % models)),
+        ),
+        ("review page (card, evaluations, reviews, decision form)", {
+            let reviews = Arc::new(reviews);
+            Arc::new(move |i| format!("/console/reviews/{}", reviews[i % reviews.len()]))
+        }),
+    ];
+    println!("| page ({stored} versions stored) | p50 | p99 | max | weight |");
+    println!("|---|---|---|---|---|");
+    for (what, path) in pages {
+        let weight = http
+            .get(format!("{}{}", s.base, path(0)))
+            .header("cookie", &cookie)
+            .send()
+            .await?
+            .bytes()
+            .await?
+            .len();
+        let (base, c, cookie, path) = (s.base.clone(), http.clone(), cookie.clone(), path.clone());
+        let (_, h) = load(reads, 1, 200, move |i| {
+            c.get(format!("{base}{}", path(i)))
+                .header("cookie", &cookie)
+        })
+        .await?;
+        println!(
+            "| {what} | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} KB |",
+            h.value_at_quantile(0.50) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            h.max() as f64 / 1000.0,
+            weight as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
 /// The store's cursor encoding (hex of the last key), so list pages start mid-table.
 fn hex_cursor(key: &str) -> String {
     key.bytes().map(|b| format!("{b:02x}")).collect()
@@ -391,6 +516,10 @@ async fn main() -> Result<()> {
             concurrency,
             stored_versions,
         } => server_bench(registrations, reads, concurrency, stored_versions).await,
+        Bench::Console {
+            stored_versions,
+            reads,
+        } => console_bench(stored_versions, reads).await,
         Bench::Audit { events, appends } => audit_bench(events, appends).await,
     }
 }
