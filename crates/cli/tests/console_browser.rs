@@ -390,6 +390,7 @@ async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser(
         if v == 2 {
             let mut m: Value = serde_json::from_str(MANIFEST).unwrap();
             m["risk_tier"] = json!("low");
+            m["card"]["overview"] = json!("Retrained on the 2026 applications.");
             assert_eq!(
                 api(
                     &server,
@@ -448,6 +449,31 @@ async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser(
         )
         .await;
         let r = p["reviews"][0]["id"].as_str().unwrap().to_owned();
+        if v == 2 {
+            // The review of the version that would replace version 1: what changed, side by side.
+            c.goto(&format!("{}/console/reviews/{r}", server.url))
+                .await
+                .unwrap();
+            let replaces = text(&c, "#replaces").await;
+            assert!(
+                replaces.contains("Replaces version 1 in production"),
+                "{replaces}"
+            );
+            assert!(replaces.contains("card.overview"), "{replaces}");
+            assert!(
+                replaces.contains("Retrained on the 2026 applications."),
+                "{replaces}"
+            );
+            let fairness = text(&c, "#fairness").await;
+            assert!(fairness.contains("disparity"), "{fairness}");
+            c.execute(
+                "document.getElementById('replaces').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .unwrap();
+            screenshot(&c, "review-replacing").await;
+        }
         api(
             &server,
             &tokens["tech"],

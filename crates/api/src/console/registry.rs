@@ -226,7 +226,7 @@ fn leaves(v: &Value, at: String, out: &mut Vec<(String, String)>) {
 }
 
 /// What changed between two cards: `(field, before, after)`.
-fn card_diff(before: &Value, after: &Value) -> Vec<(String, String, String)> {
+pub(super) fn card_diff(before: &Value, after: &Value) -> Vec<(String, String, String)> {
     let (mut a, mut b) = (Vec::new(), Vec::new());
     leaves(before, "card".into(), &mut a);
     leaves(after, "card".into(), &mut b);

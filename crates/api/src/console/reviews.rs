@@ -121,6 +121,59 @@ pub(super) fn evaluations(v: &ModelVersion) -> Markup {
     }
 }
 
+/// Each evaluation's slices: a metric per group, and the disparity (largest minus smallest).
+fn slices(v: &ModelVersion) -> Markup {
+    html! {
+        @for e in v.evaluations.iter().filter(|e| !e.result.slices.is_empty()) {
+            @let metrics: std::collections::BTreeSet<&String> = e.result.slices.iter().flat_map(|s| s.metrics.keys()).collect();
+            h3 { (e.result.name) }
+            table.slices {
+                thead { tr { th { "Group" } @for m in &metrics { th { (m) } } } }
+                tbody {
+                    @for sl in &e.result.slices {
+                        tr { td { (sl.group) } @for m in &metrics { td { (sl.metrics.get(*m).map(|x| x.to_string()).unwrap_or_else(|| "—".into())) } } }
+                    }
+                    tr.disparity {
+                        td { strong { "disparity" } }
+                        @for m in &metrics {
+                            @let xs: Vec<f64> = e.result.slices.iter().filter_map(|s| s.metrics.get(*m).copied()).collect();
+                            @let spread = xs.iter().cloned().fold(f64::MIN, f64::max) - xs.iter().cloned().fold(f64::MAX, f64::min);
+                            td { strong { @if xs.len() > 1 { (format!("{spread:.4}")) } @else { "—" } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The metrics of the serving version and of this one, side by side.
+fn metrics_side_by_side(old: &ModelVersion, new: &ModelVersion) -> Markup {
+    let mut rows: std::collections::BTreeMap<(String, String), (Option<f64>, Option<f64>)> =
+        std::collections::BTreeMap::new();
+    for e in &old.evaluations {
+        for (m, x) in &e.result.metrics {
+            rows.entry((e.result.name.clone(), m.clone()))
+                .or_default()
+                .0 = Some(*x);
+        }
+    }
+    for e in &new.evaluations {
+        for (m, x) in &e.result.metrics {
+            rows.entry((e.result.name.clone(), m.clone()))
+                .or_default()
+                .1 = Some(*x);
+        }
+    }
+    let cell = |x: &Option<f64>| x.map(|x| x.to_string()).unwrap_or_else(|| "—".into());
+    html! {
+        table.side-by-side {
+            thead { tr { th { "Evaluation" } th { "Metric" } th { "Version " (old.version.to_string()) } th { "This version" } } }
+            tbody { @for ((e, m), (a, b)) in &rows { tr { td { (e) } td { (m) } td { (cell(a)) } td { (cell(b)) } } } }
+        }
+    }
+}
+
 fn other_reviews(p: &Promotion) -> Markup {
     html! {
         table.promotion-reviews {
@@ -192,11 +245,19 @@ async fn page_of(s: &ConsoleState, signed: &Signed, id: &str) -> Result<Markup, 
         }
         section #reviews { h2 { "Reviews of this promotion" } (other_reviews(&p)) }
         section #evaluations { h2 { "Evaluations" } (evaluations(v)) }
+        section #fairness { h2 { "Fairness slices" } (slices(v)) }
         @if let Some(old) = serving {
             section #replaces {
                 h2 { "Replaces version " (old.version.to_string()) " in production" }
-                h3 { "Evaluations of version " (old.version.to_string()) }
-                (evaluations(old))
+                h3 { "Metrics, side by side" }
+                (metrics_side_by_side(old, v))
+                h3 { "Card fields that changed" }
+                @let before = serde_json::to_value(&old.card).unwrap_or(Value::Null);
+                @let changes = super::registry::card_diff(&before, &card);
+                @if changes.is_empty() { p { "None." } } @else {
+                    table.diff { thead { tr { th { "Field" } th { "Version " (old.version.to_string()) } th { "This version" } } }
+                        tbody { @for (f, a, b) in &changes { tr { td { code { (f) } } td.before { (a) } td.after { (b) } } } } }
+                }
             }
         }
         section #incidents {
