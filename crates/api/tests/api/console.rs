@@ -378,8 +378,14 @@ async fn the_audit_page_and_its_proofs_are_for_auditors_and_carry_each_events_by
     let checkpoint = aud.get("/console/audit/checkpoint").await?;
     assert_eq!(checkpoint.status, 200);
     let cp: serde_json::Value = serde_json::from_str(&checkpoint.html)?;
-    assert!(
-        cp["public_key"].as_str().is_some_and(|k| k.len() == 64),
+    // Ed25519's 32 raw bytes embedded, a P-256 SubjectPublicKeyInfo on AWS: the key the page's
+    // script checks the signature with, named by its key id.
+    let key = hex::decode(cp["public_key"].as_str().context("public_key")?)?;
+    assert!(key.len() == 32 || key.len() == 91, "{cp}");
+    use sha2::Digest;
+    assert_eq!(
+        cp["key_id"],
+        hex::encode(&sha2::Sha256::digest(&key)[..8]),
         "{cp}"
     );
     let proof = aud
