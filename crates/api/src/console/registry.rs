@@ -272,7 +272,7 @@ pub async fn version(
                     @if !g.reasons.is_empty() { ul { @for r in &g.reasons { li { (r) } } } }
                 }
             }
-            section #evaluations { h2 { "Evaluations" } (evaluations(v)) }
+            section #evaluations { h2 { "Evaluations" } (evaluations(v, s.app.gov.policy())) }
             section #promotions {
                 h2 { "Promotions" }
                 @if d.promotions.is_empty() { p.empty { "None." } }

@@ -9,6 +9,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 use steward_core::ids::ReviewId;
+use steward_core::policy::{Policy, Threshold};
 use steward_core::records::{IncidentStatus, ModelVersion, Promotion, ReviewStatus};
 use steward_core::service::DecisionInput;
 use steward_core::types::Decision;
@@ -83,35 +84,33 @@ pub(super) fn value(v: &Value) -> Markup {
     }
 }
 
-/// The evaluations, each metric marked against the card's quality thresholds (`min`).
-pub(super) fn evaluations(v: &ModelVersion) -> Markup {
-    let mins: Vec<(&str, f64)> = v
-        .card
-        .operational
-        .monitoring
-        .quality
-        .iter()
-        .map(|t| (t.metric.as_str(), t.min))
-        .collect();
+/// The evaluations, each metric marked against the thresholds that apply to it: the policy's
+/// for the version's tier and the card's own quality minimums (`Policy::thresholds_for`).
+pub(super) fn evaluations(v: &ModelVersion, policy: &Policy) -> Markup {
+    let thresholds = policy.thresholds_for(v.risk_tier, &v.card);
+    let symbol = |c: &Threshold| {
+        serde_json::to_value(c.comparison)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
     html! {
         table.evaluations {
             thead { tr { th { "Evaluation" } th { "Dataset" } th { "Metric" } th { "Value" } th { "Threshold" } th { "Result" } } }
             tbody {
                 @for e in &v.evaluations {
                     @for (metric, x) in &e.result.metrics {
-                        @let min = mins.iter().find(|(m, _)| m == metric).map(|(_, m)| *m);
+                        @let applying: Vec<&Threshold> = thresholds.iter().filter(|t| &t.metric == metric).collect();
                         tr {
                             td { (e.result.name) }
                             td { code { (e.result.dataset.sha256.to_string()) } }
                             td { (metric) }
                             td { (x) }
-                            td { @if let Some(m) = min { "≥ " (m) } @else { "—" } }
+                            td { @if applying.is_empty() { "—" } @for t in &applying { (symbol(t)) " " (t.value) " " } }
                             td {
-                                @match min {
-                                    Some(m) if *x >= m => span.pass { "pass" },
-                                    Some(_) => span.fail { "fail" },
-                                    None => "—",
-                                }
+                                @if applying.is_empty() { "—" }
+                                @else if applying.iter().all(|t| t.comparison.holds(*x, t.value)) { span.pass { "pass" } }
+                                @else { span.fail { "fail" } }
                             }
                         }
                     }
@@ -244,7 +243,7 @@ async fn page_of(s: &ConsoleState, signed: &Signed, id: &str) -> Result<Markup, 
             }
         }
         section #reviews { h2 { "Reviews of this promotion" } (other_reviews(&p)) }
-        section #evaluations { h2 { "Evaluations" } (evaluations(v)) }
+        section #evaluations { h2 { "Evaluations" } (evaluations(v, s.app.gov.policy())) }
         section #fairness { h2 { "Fairness slices" } (slices(v)) }
         @if let Some(old) = serving {
             section #replaces {

@@ -180,6 +180,10 @@ async fn a_reviewer_approves_from_the_review_page_and_the_promotion_advances() -
         );
     }
     assert!(page.html.contains("Evaluations"));
+    assert!(
+        page.html.contains("<span class=\"pass\">pass</span>"),
+        "metrics marked against their thresholds"
+    );
     assert!(page.html.contains("name=\"decision\""));
     let csrf = page.csrf()?;
     let before = app.audit_size().await?;
@@ -563,6 +567,32 @@ async fn an_admin_sets_roles_from_the_principals_page_under_the_apis_rules() -> 
         own.status, 403,
         "nobody changes their own roles: {}",
         own.html
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_evaluation_below_its_cards_threshold_is_marked_failed_and_the_gate_says_why(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    let mut m = manifest(RiskTier::Low);
+    m["card"]["operational"]["monitoring"]["quality"] = json!([{"metric": "auc", "min": 0.99}]);
+    app.post("dev", "/v1/models/strict/versions", &m)
+        .await?
+        .expect(201)?;
+    let mut b = Browser::new(&app)?;
+    b.sign_in("tech").await?;
+    let page = b.get("/console/models/strict/versions/1").await?;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("&gt;= 0.99"), "the threshold shown");
+    assert!(
+        page.html.contains("<span class=\"fail\">fail</span>"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("does not meet &gt;= 0.99"),
+        "the gate's reason"
     );
     Ok(())
 }
