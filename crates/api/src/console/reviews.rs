@@ -283,14 +283,39 @@ pub async fn show(
     }
 }
 
-#[derive(Deserialize)]
-pub struct DecisionForm {
+/// The decision form's fields, read as pairs: `conditions` may come once (the form's textarea,
+/// one condition per line) or repeated (one field per condition), as any client sends it.
+struct DecisionForm {
     csrf: Option<String>,
     decision: Option<String>,
-    #[serde(default)]
     comment: String,
-    #[serde(default)]
-    conditions: String,
+    conditions: Vec<String>,
+}
+
+impl DecisionForm {
+    fn read(fields: Vec<(String, String)>) -> Self {
+        let mut f = DecisionForm {
+            csrf: None,
+            decision: None,
+            comment: String::new(),
+            conditions: Vec::new(),
+        };
+        for (k, v) in fields {
+            match k.as_str() {
+                "csrf" => f.csrf = Some(v),
+                "decision" => f.decision = Some(v),
+                "comment" => f.comment = v,
+                "conditions" => f.conditions.extend(
+                    v.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned),
+                ),
+                _ => {}
+            }
+        }
+        f
+    }
 }
 
 /// `POST /console/reviews/{id}/decision`: the decision, through core as the signed-in
@@ -300,8 +325,9 @@ pub async fn decide(
     signed: Signed,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<DecisionForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
+    let f = DecisionForm::read(fields);
     if let Some(refusal) = check_post(&headers, &signed.session, f.csrf.as_deref()) {
         return refusal;
     }
@@ -316,13 +342,7 @@ pub async fn decide(
     let input = DecisionInput {
         decision,
         comment: Some(f.comment).filter(|c| !c.trim().is_empty()),
-        conditions: f
-            .conditions
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        conditions: f.conditions,
     };
     match s.app.gov.decide(&signed.caller, &id, input).await {
         Ok(_) => Redirect::to(&format!("/console/reviews/{id}")).into_response(),

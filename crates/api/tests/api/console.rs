@@ -195,6 +195,7 @@ async fn a_reviewer_approves_from_the_review_page_and_the_promotion_advances() -
                 ("decision", "approve"),
                 ("comment", "looks right"),
                 ("conditions", "watch drift\n"),
+                ("conditions", "recheck in Q3"),
             ],
         )
         .await?;
@@ -213,7 +214,7 @@ async fn a_reviewer_approves_from_the_review_page_and_the_promotion_advances() -
     assert_eq!(promotion.body["reviews"][0]["decided_by"], "tech");
     assert_eq!(
         promotion.body["reviews"][0]["conditions"],
-        json!(["watch drift"])
+        json!(["watch drift", "recheck in Q3"])
     );
     assert!(app.audit_size().await? > before);
     let decided = app
