@@ -19,13 +19,12 @@ use serde_json::Value;
 
 use steward_aws::dynamo::audit_event_from_image;
 use steward_aws::handlers::backend::AwsBackend;
-use steward_aws::handlers::checkpoint::{checkpoint, Checkpointer};
-use steward_aws::handlers::stream::{publish_stream, StreamPublisher};
+use steward_aws::handlers::checkpoint::checkpoint;
+use steward_aws::handlers::stream::publish_stream;
 use steward_aws::kms::PublicKey;
 use steward_aws::s3::verify_s3;
 use steward_core::audit::verify::VerifyReport;
 use steward_core::audit::Ed25519Signer;
-use steward_core::types::Environment;
 use steward_testkit::vn;
 
 mod common;
@@ -51,44 +50,6 @@ async fn faulty_backend(stack: &Stack, injector: &FaultInjector) -> Result<AwsBa
     AwsBackend::connect_over(&stack.env, Some(Ed25519Signer::from_seed(&SEED)), sdk)
         .await
         .map_err(|f| anyhow::anyhow!("{f}"))
-}
-
-/// The stream publisher as the function builds it, over `backend`'s clients.
-fn publisher(stack: &Stack, backend: &AwsBackend) -> StreamPublisher {
-    StreamPublisher {
-        store: backend.store.clone(),
-        objects: backend.audit_objects(&stack.env).expect("an audit bucket"),
-        events: backend.publisher(&stack.env).expect("an event bus"),
-    }
-}
-
-/// The checkpoint function's dependencies as its main builds them, over `backend`'s clients.
-fn checkpointer(stack: &Stack, backend: &AwsBackend) -> Checkpointer {
-    Checkpointer {
-        gov: backend.gov.clone(),
-        store: backend.store.clone(),
-        objects: backend.audit_objects(&stack.env).expect("an audit bucket"),
-        signer: backend.require_signer().expect("a signer"),
-    }
-}
-
-/// Every audit event item of the log, in order, as the `INSERT` stream record the
-/// publisher receives.
-async fn audit_records(stack: &Stack) -> Result<Vec<Value>> {
-    Ok(stack
-        .partition("AUDIT#0")
-        .await?
-        .iter()
-        .map(|i| stream_record("INSERT", i))
-        .collect())
-}
-
-/// A stream record's `SequenceNumber`: what a batch item failure names.
-fn sequence_number(record: &Value) -> String {
-    record["dynamodb"]["SequenceNumber"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// The seqs of the event objects in the audit bucket.
@@ -134,13 +95,9 @@ async fn pinned_key(stack: &Stack) -> Result<PublicKey> {
 /// one object per event, `1..=head`, and a signed checkpoint of the head that verifies.
 async fn assert_audit_complete(stack: &Stack) -> Result<VerifyReport> {
     let head = stack.backend.store.head().await?;
-    let report = publish_stream(
-        &batch(&audit_records(stack).await?),
-        &publisher(stack, &stack.backend),
-    )
-    .await;
+    let report = publish_stream(&stack.audit_stream().await?, &stack.publisher()).await;
     assert!(report.failed.is_none(), "{:?}", report.failed);
-    let run = checkpoint(&checkpointer(stack, &stack.backend))
+    let run = checkpoint(&stack.checkpointer())
         .await
         .map_err(|f| anyhow::anyhow!("{f}"))?;
     assert_eq!(run.size, head.size, "{run:?}");
@@ -191,18 +148,4 @@ async fn carried_events(stack: &Stack) -> Result<Vec<(u64, Vec<String>)>> {
         }
     }
     Ok(out)
-}
-
-/// Registers a version and takes it through a staging review: a handful of commits, most
-/// with governance events.
-async fn some_governance(stack: &Stack, model: &str) -> Result<()> {
-    let gov = &stack.backend.gov;
-    gov.register(&dev(), model, manifest(), None).await?;
-    let p = gov
-        .request_promotion(&dev(), model, vn(1), Environment::Staging, None)
-        .await?;
-    gov.decide(&tech(), &p.reviews[0].id, approve()).await?;
-    gov.deploy(&dev(), model, vn(1), Environment::Staging, None)
-        .await?;
-    Ok(())
 }

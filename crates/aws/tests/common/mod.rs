@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use steward_aws::dynamo::create_table;
 use steward_aws::env::AwsEnv;
 use steward_aws::handlers::backend::AwsBackend;
+use steward_aws::handlers::checkpoint::Checkpointer;
 use steward_aws::s3::create_audit_bucket;
 use steward_core::audit::Ed25519Signer;
 pub use steward_testkit::*;
@@ -25,7 +26,7 @@ mod stream;
 #[allow(unused_imports)] // only the retirement tests use it
 pub use retirement::*;
 #[allow(unused_imports)] // not every test binary builds stream records
-pub use stream::{batch, stream_record};
+pub use stream::{batch, sequence_number, stream_record};
 
 pub const SEED: [u8; 32] = [42; 32];
 
@@ -204,6 +205,62 @@ impl Stack {
         let arn = self.queue_arn(url).await?;
         Ok(sqs_event_for(&arn, messages)?)
     }
+
+    /// The checkpoint function's dependencies as its main builds them.
+    pub fn checkpointer(&self) -> Checkpointer {
+        self.checkpointer_over(&self.backend)
+    }
+
+    /// The checkpoint function's dependencies over `backend`'s clients (e.g. one behind a
+    /// fault injector), with this stack's bucket.
+    pub fn checkpointer_over(&self, backend: &AwsBackend) -> Checkpointer {
+        Checkpointer {
+            gov: backend.gov.clone(),
+            store: backend.store.clone(),
+            objects: backend.audit_objects(&self.env).expect("an audit bucket"),
+            signer: backend.require_signer().expect("a signer"),
+        }
+    }
+}
+
+/// Registers a version and takes it through a staging review: a handful of commits, most
+/// with governance events.
+pub async fn some_governance(stack: &Stack, model: &str) -> Result<()> {
+    let gov = &stack.backend.gov;
+    gov.register(&dev(), model, manifest(), None).await?;
+    let p = gov
+        .request_promotion(
+            &dev(),
+            model,
+            vn(1),
+            steward_core::types::Environment::Staging,
+            None,
+        )
+        .await?;
+    gov.decide(&tech(), &p.reviews[0].id, approve()).await?;
+    gov.deploy(
+        &dev(),
+        model,
+        vn(1),
+        steward_core::types::Environment::Staging,
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates the approval state machine as deployed, publishing to `bus`; its ARN.
+pub async fn approval_machine(bus: &str) -> Result<String> {
+    let sdk = steward_testkit::emulators!().sdk().await;
+    Ok(aws_sdk_sfn::Client::new(&sdk)
+        .create_state_machine()
+        .name(unique("approval"))
+        .role_arn("arn:aws:iam::123456789012:role/steward-approval")
+        .definition(APPROVAL_ASL.replace("${EventBusName}", bus))
+        .send()
+        .await?
+        .state_machine_arn()
+        .to_owned())
 }
 
 /// The approval state machine as deployed (`statemachines/approval.asl.json`, its one
@@ -222,16 +279,7 @@ pub const DECISIONS_RULE: &str = include_str!("../../../../events/rules/decision
 pub async fn workflow_stack(policy: Option<&str>) -> Result<(Stack, String, String)> {
     // The machine exists before the backend that starts its executions.
     let bus = unique("bus");
-    let sdk = steward_testkit::emulators!().sdk().await;
-    let machine = aws_sdk_sfn::Client::new(&sdk)
-        .create_state_machine()
-        .name(unique("approval"))
-        .role_arn("arn:aws:iam::123456789012:role/steward-approval")
-        .definition(APPROVAL_ASL.replace("${EventBusName}", &bus))
-        .send()
-        .await?
-        .state_machine_arn()
-        .to_owned();
+    let machine = approval_machine(&bus).await?;
     let mut extra = vec![
         ("STEWARD_APPROVAL_STATE_MACHINE_ARN", machine),
         ("STEWARD_EVENT_BUS", bus),

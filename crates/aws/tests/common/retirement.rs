@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::{unique, Stack, APPROVAL_ASL};
+use super::{approval_machine, unique, Stack};
 
 /// The retirement state machine as deployed (placeholders filled as the template fills them).
 pub const RETIREMENT_ASL: &str = include_str!("../../../../statemachines/retirement.asl.json");
@@ -32,15 +32,7 @@ pub async fn retirement_stack(timeouts: &[&str]) -> Result<RetirementStack> {
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let bus = unique("bus");
     // The approval machine only gives the backends their Step Functions port.
-    let approval = sfn
-        .create_state_machine()
-        .name(unique("approval"))
-        .role_arn("arn:aws:iam::123456789012:role/steward-approval")
-        .definition(APPROVAL_ASL.replace("${EventBusName}", &bus))
-        .send()
-        .await?
-        .state_machine_arn()
-        .to_owned();
+    let approval = approval_machine(&bus).await?;
     let stack = Stack::new(&[
         ("STEWARD_APPROVAL_STATE_MACHINE_ARN", approval),
         ("STEWARD_EVENT_BUS", bus.clone()),

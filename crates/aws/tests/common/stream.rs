@@ -14,6 +14,7 @@ use anyhow::Result;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
+use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::handlers::stream::StreamPublisher;
 
 use super::Stack;
@@ -21,10 +22,16 @@ use super::Stack;
 impl Stack {
     /// The stream publisher as its function builds it.
     pub fn publisher(&self) -> StreamPublisher {
+        self.publisher_over(&self.backend)
+    }
+
+    /// The stream publisher over `backend`'s clients (e.g. one behind a fault injector), with
+    /// this stack's bucket and bus.
+    pub fn publisher_over(&self, backend: &AwsBackend) -> StreamPublisher {
         StreamPublisher {
-            store: self.backend.store.clone(),
-            objects: self.backend.audit_objects(&self.env).unwrap(),
-            events: self.backend.publisher(&self.env).unwrap(),
+            store: backend.store.clone(),
+            objects: backend.audit_objects(&self.env).expect("an audit bucket"),
+            events: backend.publisher(&self.env).expect("an event bus"),
         }
     }
 
@@ -46,15 +53,19 @@ impl Stack {
 
     /// Every audit event item as an `INSERT` record, in sequence order: what the stream
     /// delivers of the audit log (other items left out).
-    pub async fn audit_stream(&self) -> Result<StreamEvent> {
-        let records: Vec<Value> = self
+    pub async fn audit_records(&self) -> Result<Vec<Value>> {
+        Ok(self
             .partition("AUDIT#0")
             .await?
             .iter()
             .filter(|i| i.get("entity").and_then(|e| e.as_s().ok()) == Some(&"audit_event".into()))
             .map(|i| stream_record("INSERT", i))
-            .collect();
-        Ok(batch(&records))
+            .collect())
+    }
+
+    /// [`Stack::audit_records`] as one stream event.
+    pub async fn audit_stream(&self) -> Result<StreamEvent> {
+        Ok(batch(&self.audit_records().await?))
     }
 }
 
@@ -86,4 +97,12 @@ pub fn stream_record(event_name: &str, item: &HashMap<String, AttributeValue>) -
 pub fn batch(records: &[Value]) -> StreamEvent {
     serde_json::from_value(json!({ "Records": records }))
         .expect("the documented stream event shape")
+}
+
+/// A stream record's `SequenceNumber`: what a batch item failure names.
+pub fn sequence_number(record: &Value) -> String {
+    record["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .expect("a stream record has a SequenceNumber")
+        .to_owned()
 }

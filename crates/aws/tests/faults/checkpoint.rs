@@ -29,11 +29,7 @@ async fn a_kms_sign_failure_stores_no_checkpoint_and_the_next_run_signs_one_that
     let stack = Stack::new(&[("STEWARD_SIGNING_KEY_ID", key.clone())]).await?;
     some_governance(&stack, "fraud").await?;
     let head = stack.backend.store.head().await?;
-    let report = publish_stream(
-        &batch(&audit_records(&stack).await?),
-        &publisher(&stack, &stack.backend),
-    )
-    .await;
+    let report = publish_stream(&stack.audit_stream().await?, &stack.publisher()).await;
     assert!(report.failed.is_none(), "{:?}", report.failed);
 
     // Every attempt the SDK makes fails.
@@ -55,7 +51,7 @@ async fn a_kms_sign_failure_stores_no_checkpoint_and_the_next_run_signs_one_that
         Fault::kms_throttling(),
     ));
     let faulty = faulty_backend(&stack, &injector).await?;
-    let deps = checkpointer(&stack, &faulty);
+    let deps = stack.checkpointer_over(&faulty);
 
     let failure = checkpoint(&deps).await.expect_err("KMS never signed");
     assert_eq!(failure.error_type, TRANSIENT, "{failure}");
@@ -113,18 +109,14 @@ async fn a_checkpoint_stored_in_the_table_but_not_the_bucket_is_written_by_the_n
     let stack = Stack::new(&[]).await?;
     some_governance(&stack, "fraud").await?;
     let head = stack.backend.store.head().await?;
-    let report = publish_stream(
-        &batch(&audit_records(&stack).await?),
-        &publisher(&stack, &stack.backend),
-    )
-    .await;
+    let report = publish_stream(&stack.audit_stream().await?, &stack.publisher()).await;
     assert!(report.failed.is_none(), "{:?}", report.failed);
 
     // The checkpoint's commit is carried out but its answer lost (the SDK's retry finds the
     // checkpoint stored), then its object cannot be written: the run fails.
     let injector = FaultInjector::new();
     let faulty = faulty_backend(&stack, &injector).await?;
-    let deps = checkpointer(&stack, &faulty);
+    let deps = stack.checkpointer_over(&faulty);
     injector.arm(Rule::new(
         "DynamoDB.TransactWriteItems",
         Hits::Nth(vec![1]),

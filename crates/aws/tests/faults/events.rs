@@ -17,7 +17,7 @@ async fn put_events_entries_that_fail_are_sent_again_and_a_record_still_failing_
     let stack = Stack::new(&[]).await?;
     some_governance(&stack, "churn").await?;
     let head = stack.backend.store.head().await?;
-    let records = audit_records(&stack).await?;
+    let records = stack.audit_records().await?;
     let carried = carried_events(&stack).await?;
     // A commit that carries more than one event: one PutEvents request of several entries.
     let (seq, types) = carried
@@ -29,7 +29,7 @@ async fn put_events_entries_that_fail_are_sent_again_and_a_record_still_failing_
     let failing = types.last().cloned().unwrap_or_default();
 
     // The records before it go through a healthy publisher.
-    let report = publish_stream(&batch(&records[..at]), &publisher(&stack, &stack.backend)).await;
+    let report = publish_stream(&batch(&records[..at]), &stack.publisher()).await;
     assert!(report.failed.is_none(), "{:?}", report.failed);
 
     // The last entry fails on every attempt, the others are accepted: after the publisher's
@@ -44,7 +44,7 @@ async fn put_events_entries_that_fail_are_sent_again_and_a_record_still_failing_
         },
     ));
     let faulty = faulty_backend(&stack, &injector).await?;
-    let p = publisher(&stack, &faulty);
+    let p = stack.publisher_over(&faulty);
     let report = publish_stream(&batch(&records[at..]), &p).await;
     let (failed, failure) = report.failed.clone().expect("the record fails");
     assert_eq!(failed, sequence_number(&records[at]));

@@ -18,7 +18,7 @@ async fn an_audit_object_put_that_keeps_failing_holds_the_stream_at_the_gap_unti
     let stack = Stack::new(&[]).await?;
     some_governance(&stack, "credit-risk").await?;
     let head = stack.backend.store.head().await?;
-    let records = audit_records(&stack).await?;
+    let records = stack.audit_records().await?;
     assert_eq!(records.len() as u64, head.size);
     assert!(head.size >= 4, "{head:?}");
 
@@ -39,7 +39,7 @@ async fn an_audit_object_put_that_keeps_failing_holds_the_stream_at_the_gap_unti
             .on_path(objects.event_key(2)),
     );
 
-    let p = publisher(&stack, &faulty);
+    let p = stack.publisher_over(&faulty);
     for delivery in 0..2 {
         // Lambda delivers the batch again from the failed record on (ReportBatchItemFailures).
         let from = if delivery == 0 { 0 } else { 1 };
