@@ -52,6 +52,12 @@ fn var(name: &str) -> Option<String> {
 }
 
 impl AwsEnv {
+    /// Whether the clients talk to emulators (an endpoint is set): static credentials and
+    /// path-style S3 addressing then.
+    pub fn emulated(&self) -> bool {
+        self.endpoint.is_some() || self.dynamodb_endpoint.is_some()
+    }
+
     /// Reads and parses the environment; malformed values are errors, missing ones `None`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(var)

@@ -143,8 +143,7 @@ impl AwsBackend {
     ) -> Result<Self, Failure> {
         // Checked before any SDK configuration is loaded, as `connect_over` checks it again.
         env.require(&["STEWARD_TABLE"])?;
-        let emulated = env.endpoint.is_some() || env.dynamodb_endpoint.is_some();
-        let sdk = sdk_config(None, env.endpoint.as_deref(), emulated).await;
+        let sdk = sdk_config(None, env.endpoint.as_deref(), env.emulated()).await;
         Self::connect_over(env, test_signer, sdk).await
     }
 
@@ -159,7 +158,7 @@ impl AwsBackend {
     ) -> Result<Self, Failure> {
         env.require(&["STEWARD_TABLE"])?;
         let table = env.table.clone().unwrap_or_default();
-        let emulated = env.endpoint.is_some() || env.dynamodb_endpoint.is_some();
+        let emulated = env.emulated();
 
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk);
         if let Some(e) = env.dynamodb_endpoint.as_deref() {
