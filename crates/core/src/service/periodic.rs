@@ -215,11 +215,7 @@ impl Governance {
         by: &PrincipalId,
         comment: Option<&str>,
     ) -> Option<(AuditDraft, PeriodicReviewRejected, Incident)> {
-        if p.target != Environment::Production || v.stage != Stage::Production {
-            return None;
-        }
-        let incident_id = self.ids.id("inc");
-        let periodic = p.requested_by == PrincipalId::system(PERIODIC_REVIEW_ACTOR);
+        let (incident_id, periodic) = self.recertification(p, v)?;
         let audit = self.draft(
             by,
             "periodic_review.rejected",
@@ -264,11 +260,7 @@ impl Governance {
         stage: ReviewStage,
         by: &PrincipalId,
     ) -> Option<(AuditDraft, PeriodicReviewExpired, Incident)> {
-        if p.target != Environment::Production || v.stage != Stage::Production {
-            return None;
-        }
-        let incident_id = self.ids.id("inc");
-        let periodic = p.requested_by == PrincipalId::system(PERIODIC_REVIEW_ACTOR);
+        let (incident_id, periodic) = self.recertification(p, v)?;
         let audit = self.draft(
             by,
             "periodic_review.expired",
@@ -295,6 +287,17 @@ impl Governance {
             by,
         );
         Some((audit, event, incident))
+    }
+
+    /// Whether promotion `p` of `v` is a re-certification (to production, of the version in
+    /// production): then the id of the incident its failure opens, and whether the schedule
+    /// (rather than a person) requested it.
+    fn recertification(&self, p: &Promotion, v: &ModelVersion) -> Option<(String, bool)> {
+        if p.target != Environment::Production || v.stage != Stage::Production {
+            return None;
+        }
+        let periodic = p.requested_by == PrincipalId::system(PERIODIC_REVIEW_ACTOR);
+        Some((self.ids.id("inc"), periodic))
     }
 
     /// The open incident a failed re-certification of promotion `p` records (its subject).
