@@ -116,6 +116,13 @@ async fn api(server: &Server, token: &str, path: &str, body: Option<Value>) -> (
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// A POST as `token`'s principal that must answer `status`; the answer's JSON.
+async fn post(server: &Server, token: &str, path: &str, body: Value, status: u16) -> Value {
+    let (got, answer) = api(server, token, path, Some(body)).await;
+    assert_eq!(got, status, "POST {path}: {answer}");
+    answer
+}
+
 async fn sign_in(c: &Client, server: &Server, token: &str) {
     c.goto(&format!("{}/console/login", server.url))
         .await
@@ -219,44 +226,40 @@ async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser(
     let manifest: Value = serde_json::from_str(MANIFEST).unwrap();
     let mut low = manifest.clone();
     low["risk_tier"] = json!("low");
-    assert_eq!(
-        api(
-            &server,
-            &tokens["dev"],
-            "/v1/models/credit-risk/versions",
-            Some(low.clone())
-        )
-        .await
-        .0,
-        201
-    );
-    let (_, p) = api(
+    post(
+        &server,
+        &tokens["dev"],
+        "/v1/models/credit-risk/versions",
+        low.clone(),
+        201,
+    )
+    .await;
+    let p = post(
         &server,
         &tokens["dev"],
         "/v1/models/credit-risk/versions/1/promotions",
-        Some(json!({"target": "staging"})),
+        json!({"target": "staging"}),
+        202,
     )
     .await;
     let review = p["reviews"][0]["id"].as_str().unwrap().to_owned();
     let mut hostile = low;
     hostile["card"]["overview"] =
         json!("<script>window.__xss=1</script>\"><img src=x onerror=\"window.__xss=2\">");
-    assert_eq!(
-        api(
-            &server,
-            &devtech,
-            "/v1/models/own-model/versions",
-            Some(hostile)
-        )
-        .await
-        .0,
-        201
-    );
-    let (_, own) = api(
+    post(
+        &server,
+        &devtech,
+        "/v1/models/own-model/versions",
+        hostile,
+        201,
+    )
+    .await;
+    let own = post(
         &server,
         &tokens["dev"],
         "/v1/models/own-model/versions/1/promotions",
-        Some(json!({"target": "staging"})),
+        json!({"target": "staging"}),
+        202,
     )
     .await;
     let own_review = own["reviews"][0]["id"].as_str().unwrap().to_owned();
@@ -391,61 +394,55 @@ async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser(
             let mut m: Value = serde_json::from_str(MANIFEST).unwrap();
             m["risk_tier"] = json!("low");
             m["card"]["overview"] = json!("Retrained on the 2026 applications.");
-            assert_eq!(
-                api(
-                    &server,
-                    &tokens["dev"],
-                    "/v1/models/credit-risk/versions",
-                    Some(m)
-                )
-                .await
-                .0,
-                201
-            );
-            let (_, p) = api(
+            post(
+                &server,
+                &tokens["dev"],
+                "/v1/models/credit-risk/versions",
+                m,
+                201,
+            )
+            .await;
+            let p = post(
                 &server,
                 &tokens["dev"],
                 &format!("{at}/promotions"),
-                Some(json!({"target": "staging"})),
+                json!({"target": "staging"}),
+                202,
             )
             .await;
             let r = p["reviews"][0]["id"].as_str().unwrap().to_owned();
-            api(
+            post(
                 &server,
                 &tokens["tech"],
                 &format!("/v1/reviews/{r}/decision"),
-                Some(json!({"decision": "approve"})),
+                json!({"decision": "approve"}),
+                200,
             )
             .await;
         }
-        assert_eq!(
-            api(
-                &server,
-                &tokens["dev"],
-                &format!("{at}/deployments"),
-                Some(json!({"environment": "staging"}))
-            )
-            .await
-            .0,
-            201
-        );
+        post(
+            &server,
+            &tokens["dev"],
+            &format!("{at}/deployments"),
+            json!({"environment": "staging"}),
+            201,
+        )
+        .await;
         let eval = steward_testkit::staging_evaluation(v);
-        assert_eq!(
-            api(
-                &server,
-                &tokens["dev"],
-                &format!("{at}/evaluations"),
-                Some(eval)
-            )
-            .await
-            .0,
-            201
-        );
-        let (_, p) = api(
+        post(
+            &server,
+            &tokens["dev"],
+            &format!("{at}/evaluations"),
+            eval,
+            201,
+        )
+        .await;
+        let p = post(
             &server,
             &tokens["dev"],
             &format!("{at}/promotions"),
-            Some(json!({"target": "production"})),
+            json!({"target": "production"}),
+            202,
         )
         .await;
         let r = p["reviews"][0]["id"].as_str().unwrap().to_owned();
@@ -474,21 +471,22 @@ async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser(
             .unwrap();
             screenshot(&c, "review-replacing").await;
         }
-        api(
+        post(
             &server,
             &tokens["tech"],
             &format!("/v1/reviews/{r}/decision"),
-            Some(json!({"decision": "approve"})),
+            json!({"decision": "approve"}),
+            200,
         )
         .await;
-        let (status, body) = api(
+        post(
             &server,
             &tokens["release"],
             &format!("{at}/deployments"),
-            Some(json!({"environment": "production"})),
+            json!({"environment": "production"}),
+            201,
         )
         .await;
-        assert_eq!(status, 201, "{body}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     c.goto(&format!("{}/console/models/credit-risk", server.url))
