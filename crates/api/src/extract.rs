@@ -38,7 +38,13 @@ impl FromRequestParts<AppState> for Auth {
             .await?
             .map(|p| p.roles)
             .unwrap_or_default();
-        Ok(Auth(Caller { id, roles }))
+        // Interim: the authenticator that answered tells the method (IAM carries its extension).
+        let auth = if parts.extensions.get::<crate::RequestContextArn>().is_some() {
+            steward_core::types::AuthMethod::Iam
+        } else {
+            steward_core::types::AuthMethod::Token
+        };
+        Ok(Auth(Caller::new(id, roles, auth)))
     }
 }
 

@@ -170,10 +170,11 @@ impl FromRequestParts<ConsoleState> for Signed {
             .map(|p| p.roles)
             .unwrap_or_default();
         Ok(Signed {
-            caller: Caller {
-                id: session.principal.clone(),
+            caller: Caller::new(
+                session.principal.clone(),
                 roles,
-            },
+                steward_core::types::AuthMethod::Token,
+            ),
             session,
         })
     }
