@@ -20,6 +20,8 @@
 // - Claims of the granted scopes go into the ID token itself (conformIdTokenClaims: false).
 // - Signing keys are generated at start: one RSA (RS256, the clients' default) and one P-256
 //   (ES256) key; the JWKS publishes both.
+// - Dynamic Client Registration (POST /reg, RFC 7591) is open to anyone and honours the
+//   client_id and client_secret in the request.
 //
 // TEST-ONLY HOOKS, which exist only in this harness (no real provider has them), under /__test/:
 // - POST /__test/sign {"claims": {...}, "header"?: {...}, "key"?: "current"|"unknown"|<kid>}
@@ -41,7 +43,7 @@
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 import * as jose from 'jose';
 
@@ -114,7 +116,24 @@ const provider = new Provider(issuer, {
   claims,
   conformIdTokenClaims: false,
   pkce: { required: () => true },
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    // Dynamic Client Registration (RFC 7591), open: for clients whose redirect URI is known only
+    // after the provider started (a server on port 0). The client_id and client_secret are the
+    // ones asked for, so tests can name them; a configured client's id cannot be taken.
+    registration: {
+      enabled: true,
+      idFactory(ctx) {
+        const id = ctx.oidc.body.client_id;
+        if (id === undefined) return randomBytes(16).toString('base64url');
+        if (typeof id !== 'string' || !id || clients.some((c) => c.client_id === id)) {
+          throw new errors.InvalidClientMetadata(`client_id ${JSON.stringify(id)} is taken or invalid`);
+        }
+        return id;
+      },
+      secretFactory: (ctx) => ctx.oidc.body.client_secret ?? randomBytes(32).toString('base64url'),
+    },
+  },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   // Auto-grant: every requested scope, without a consent screen (a test provider's clients are
   // all first-party).
@@ -138,6 +157,18 @@ const provider = new Provider(issuer, {
     ctx.body = out;
   },
 });
+
+// oidc-provider checks configured clients only when one is first used; a test whose client
+// metadata is wrong should fail at start, saying which client and why.
+for (const client of clients) {
+  try {
+    await provider.Client.validate(client);
+  } catch (e) {
+    console.error(`oidc-provider: client ${JSON.stringify(client.client_id)}: ${e.message}`
+      + `${e.error_description ? ` (${e.error_description})` : ''}`);
+    process.exit(2);
+  }
+}
 
 const internals = instance(provider);
 if (!internals?.keystore || !Array.isArray(internals.jwks?.keys)) {
