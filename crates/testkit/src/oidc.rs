@@ -85,7 +85,8 @@ pub struct OidcProvider {
 
 /// The workspace root: testkit lives in `crates/testkit`.
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 impl OidcProvider {
