@@ -86,6 +86,7 @@ pub fn oidc_verifier(args: &OidcArgs) -> anyhow::Result<Option<OidcVerifier>> {
         group_roles: args.oidc_group_role.clone(),
         provider_name: args.oidc_provider_name.clone(),
         public_url: args.public_url.clone(),
+        scopes: args.oidc_scopes.clone(),
     };
     match settings.build()? {
         Some(config) => Ok(Some(OidcVerifier::new(config)?)),

@@ -37,8 +37,7 @@ async fn wait_for_path(c: &Client, path: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_signs_in_to_the_console_through_the_organisations_provider_in_a_real_browser()
-{
+async fn a_person_signs_in_to_the_console_through_the_organisations_provider_in_a_real_browser() {
     let provider = OidcProvider::start(OidcProvider::default_config(None))
         .await
         .unwrap();
@@ -58,6 +57,8 @@ async fn a_person_signs_in_to_the_console_through_the_organisations_provider_in_
             CLI_CLIENT_ID,
             "--oidc-group-role",
             "ml-reviewers=technical-reviewer",
+            "--oidc-scopes",
+            "openid,email,profile,groups",
             "--oidc-provider-name",
             "Example SSO",
         ],
@@ -125,7 +126,13 @@ async fn a_person_signs_in_to_the_console_through_the_organisations_provider_in_
 
     // Back at Steward, signed in: the inbox lists the review alice may decide.
     wait_for_path(&c, "/console/reviews").await;
-    let who = c.find(Locator::Css(".who")).await.unwrap().text().await.unwrap();
+    let who = c
+        .find(Locator::Css(".who"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(who, format!("oidc:{}#alice", provider.issuer()));
     let inbox = c.source().await.unwrap();
     assert!(inbox.contains("fraud-score"), "{inbox}");

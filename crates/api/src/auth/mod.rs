@@ -110,10 +110,12 @@ pub(crate) fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// Whether `token` has the shape of a compact JWS (`header.payload.signature`): such a bearer
-/// token is an OpenID Connect token, anything else a principals-file token.
+/// Whether `token` has the shape of a compact JWS (`header.payload.signature`, the signature
+/// possibly empty as in an `alg: none` token, which the verifier then refuses by name): such a
+/// bearer token is an OpenID Connect token, anything else a principals-file token.
 pub(crate) fn looks_like_jwt(token: &str) -> bool {
-    token.split('.').count() == 3 && token.split('.').all(|p| !p.is_empty())
+    let parts: Vec<&str> = token.split('.').collect();
+    parts.len() == 3 && !parts[0].is_empty() && !parts[1].is_empty()
 }
 
 /// Every way in a deployment accepts, tried in a fixed order: the IAM identity API Gateway
@@ -163,6 +165,7 @@ mod tests {
     #[test]
     fn only_three_non_empty_dot_separated_parts_look_like_a_jwt() {
         assert!(looks_like_jwt("a.b.c"));
+        assert!(looks_like_jwt("a.b."), "an unsigned (alg: none) token");
         for t in ["abc", "a.b", "a..c", "a.b.c.d", ".b.c"] {
             assert!(!looks_like_jwt(t), "{t}");
         }

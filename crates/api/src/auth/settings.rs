@@ -20,6 +20,9 @@ pub struct OidcSettings {
     pub group_roles: Vec<String>,
     pub provider_name: Option<String>,
     pub public_url: Option<String>,
+    /// Scopes to ask for (default `openid email profile`); some providers put groups in their
+    /// ID tokens only for a `groups` scope.
+    pub scopes: Vec<String>,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -51,6 +54,7 @@ impl OidcSettings {
             group_roles: list(var("STEWARD_OIDC_GROUP_ROLES")),
             provider_name: var("STEWARD_OIDC_PROVIDER_NAME"),
             public_url: var("STEWARD_PUBLIC_URL"),
+            scopes: list(var("STEWARD_OIDC_SCOPES")),
         }
     }
 
@@ -81,6 +85,14 @@ impl OidcSettings {
             client_secret: non_empty(self.console_client_secret),
         });
         config.cli_client_id = cli;
+        if !self.scopes.is_empty() {
+            if !self.scopes.iter().any(|s| s == "openid") {
+                return Err(OidcError::Config(
+                    "the scopes must include openid (--oidc-scopes)".into(),
+                ));
+            }
+            config.scopes = self.scopes;
+        }
         if let Some(name) = non_empty(self.provider_name) {
             config.provider_name = name;
         }

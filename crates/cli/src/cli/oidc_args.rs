@@ -45,6 +45,15 @@ pub struct OidcArgs {
         value_name = "GROUP=ROLE"
     )]
     pub oidc_group_role: Vec<String>,
+    /// Scopes to ask the provider for (default openid,email,profile; add `groups` where the
+    /// provider needs it to put groups in the ID token)
+    #[arg(
+        long,
+        env = "STEWARD_OIDC_SCOPES",
+        value_delimiter = ',',
+        value_name = "SCOPE"
+    )]
+    pub oidc_scopes: Vec<String>,
     /// What the console's button says: "Sign in with NAME" (default: the issuer's host)
     #[arg(long, env = "STEWARD_OIDC_PROVIDER_NAME", value_name = "NAME")]
     pub oidc_provider_name: Option<String>,

@@ -91,4 +91,3 @@ pub async fn screenshot(c: &Client, name: &str) {
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
 }
-
