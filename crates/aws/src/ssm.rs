@@ -6,6 +6,8 @@
 //! - The value is never logged, never part of an error and never printed by a `Debug`: errors
 //!   name the parameter and SSM's error code, and a response that cannot be read is reported
 //!   without its body (it may hold the value).
+//! - The value is returned as stored, less one trailing line break (what storing it from a
+//!   file adds).
 //! - One `GetParameter` with `WithDecryption`, signed with SigV4 by the SDK configuration's
 //!   credentials and region, to its endpoint override when one is set (emulators); a
 //!   throttled, failed (5xx) or unreachable attempt is tried again, at most three times.
@@ -264,7 +266,7 @@ async fn get_once(
         Some(Parameter {
             value: Some(value),
             kind,
-        }) if kind.as_deref().is_none_or(|k| k == "SecureString") => Ok(value),
+        }) if kind.as_deref().is_none_or(|k| k == "SecureString") => Ok(without_newline(value)),
         other => Err(SecretError::Malformed {
             parameter: name.to_owned(),
             // A String or StringList parameter is readable by anyone allowed to describe it:
@@ -274,6 +276,18 @@ async fn get_once(
                 .unwrap_or_else(|| "unknown".to_owned()),
         }),
     }
+}
+
+/// The value without one trailing line break: `aws ... --output text > file` and
+/// `put-parameter --value file://file` store one, and no client secret ends with one.
+fn without_newline(mut value: String) -> String {
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    value
 }
 
 /// The DNS suffix of SSM's endpoint in `region`'s partition.
@@ -304,6 +318,13 @@ mod tests {
         assert!(ssm(400, "ParameterNotFound")
             .to_string()
             .contains("/steward/oidc"));
+    }
+
+    #[test]
+    fn a_trailing_line_break_from_a_file_is_not_part_of_the_secret() {
+        assert_eq!(without_newline("abc\n".into()), "abc");
+        assert_eq!(without_newline("abc\r\n".into()), "abc");
+        assert_eq!(without_newline("a b ".into()), "a b ");
     }
 
     #[test]
