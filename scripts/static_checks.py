@@ -519,6 +519,83 @@ def function_binaries() -> dict[str, Path]:
     return out
 
 
+# Routes of the people's API that a browser must reach before it holds a token; every other
+# route there needs the JWT authorizer (README, "Identities"; the template's conventions).
+PEOPLE_PUBLIC_ROUTES = {"GET /", "ANY /console", "ANY /console/{proxy+}", "GET /v1/auth/oidc"}
+PEOPLE_JWT_ROUTES = {"ANY /v1/{proxy+}", "ANY /api/{proxy+}"}
+
+
+def _ref(value) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+def check_api_auth(template: dict) -> None:
+    """Every route is authenticated: the IAM API's by AWS_IAM, the people's API's by its JWT
+    authorizer except exactly PEOPLE_PUBLIC_ROUTES (which the app authenticates itself)."""
+    before = len(failures)
+    sam_apis = resources(template, "AWS::Serverless::HttpApi")
+    for logical, res in sam_apis.items():
+        auth = res.get("Properties", {}).get("Auth", {})
+        if auth.get("DefaultAuthorizer") != "AWS_IAM" or auth.get("EnableIamAuthorizer") is not True:
+            fail(f"template {logical}: the machines' HTTP API must default to AWS_IAM (EnableIamAuthorizer)")
+        if res.get("Properties", {}).get("DefinitionBody") or res.get("Properties", {}).get("DefinitionUri"):
+            fail(f"template {logical}: an OpenAPI definition could add routes the checks cannot see")
+    for logical, res in resources(template, "AWS::Serverless::Function").items():
+        for name, ev in res.get("Properties", {}).get("Events", {}).items():
+            if ev.get("Type") != "HttpApi":
+                continue
+            props = ev.get("Properties", {})
+            if _ref(props.get("ApiId")) not in sam_apis:
+                fail(f"template {logical}.{name}: an HttpApi event must name the IAM HttpApi (implicit APIs have no IAM default)")
+            authorizer = props.get("Auth", {}).get("Authorizer", "AWS_IAM")
+            if authorizer != "AWS_IAM":
+                fail(f"template {logical}.{name}: route authorizer {authorizer!r}, not AWS_IAM")
+
+    raw_apis = resources(template, "AWS::ApiGatewayV2::Api")
+    authorizers = resources(template, "AWS::ApiGatewayV2::Authorizer")
+    routes = resources(template, "AWS::ApiGatewayV2::Route")
+    for api in raw_apis:
+        jwt = set()
+        for logical, res in authorizers.items():
+            props = res.get("Properties", {})
+            if _ref(props.get("ApiId")) != api:
+                continue
+            cfg = props.get("JwtConfiguration", {})
+            if (props.get("AuthorizerType") != "JWT"
+                    or props.get("IdentitySource") != ["$request.header.Authorization"]
+                    or _ref(cfg.get("Issuer")) != "OidcIssuer" or not cfg.get("Audience")):
+                fail(f"template {logical}: must be a JWT authorizer on the Authorization header, issuer OidcIssuer, with audiences")
+            else:
+                jwt.add(logical)
+        seen = {}
+        for logical, res in routes.items():
+            props = res.get("Properties", {})
+            if _ref(props.get("ApiId")) != api:
+                continue
+            key = props.get("RouteKey")
+            if key in seen:
+                fail(f"template {logical}: route {key!r} is also {seen[key]}")
+            seen[key] = logical
+            kind = props.get("AuthorizationType", "NONE")
+            if key in PEOPLE_PUBLIC_ROUTES:
+                if kind != "NONE" or "AuthorizerId" in props:
+                    fail(f"template {logical}: {key} is reached before sign-in; it needs no gateway authorizer")
+            elif kind != "JWT" or _ref(props.get("AuthorizerId")) not in jwt:
+                fail(f"template {logical}: {key} must use {api}'s JWT authorizer ({kind} here)")
+        expected = PEOPLE_PUBLIC_ROUTES | PEOPLE_JWT_ROUTES
+        if set(seen) != expected:
+            fail(f"template {api}: routes {sorted(seen)}, expected exactly {sorted(expected)}")
+        stages = [r for r in resources(template, "AWS::ApiGatewayV2::Stage").values()
+                  if _ref(r.get("Properties", {}).get("ApiId")) == api]
+        if not stages or any(not s["Properties"].get("AccessLogSettings")
+                             or not s["Properties"].get("DefaultRouteSettings", {}).get("ThrottlingRateLimit")
+                             for s in stages):
+            fail(f"template {api}: its stage needs access logging and throttling")
+    if len(failures) == before:
+        ok(f"routes: {', '.join(sorted(sam_apis))} AWS_IAM only; "
+           f"{', '.join(sorted(raw_apis))} JWT except exactly {sorted(PEOPLE_PUBLIC_ROUTES)}")
+
+
 def cmd_template() -> int:
     template = load_template()
     variables = aws_env_variables()
@@ -619,6 +696,8 @@ def cmd_template() -> int:
                 fail(f"template {logical}: VisibilityTimeout {vis} < 6 x {consumers[logical]}'s timeout ({need})")
     if len(failures) == before:
         ok(f"{checked} queues have DLQs (maxReceiveCount 5) and visibility >= 6x their consumer's timeout")
+
+    check_api_auth(template)
     return finish()
 
 

@@ -13,6 +13,7 @@ use crate::env::ConfigError;
 use crate::events::{PublishError, PERMANENT_CODES};
 use crate::kms::SignError;
 use crate::s3::AuditObjectError;
+use crate::ssm::SecretError;
 use crate::workflows::{WorkflowError, REVIEW_REJECTED, STOPPED};
 
 pub const VALIDATION: &str = "Steward.Validation";
@@ -146,6 +147,15 @@ impl From<AuditObjectError> for Failure {
             AuditObjectError::Malformed { .. } => VALIDATION,
         };
         Self::new(t, e.to_string())
+    }
+}
+
+impl From<SecretError> for Failure {
+    fn from(e: SecretError) -> Self {
+        // A missing parameter or a refused read is the deployment's to fix; SSM being
+        // throttled or unreachable passes (Lambda runs the init again).
+        let t = if e.is_transient() { TRANSIENT } else { CONFIG };
+        Self::new(t, chain(&e).to_string())
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use steward_core::types::PrincipalId;
+use steward_core::types::{PrincipalId, Role};
 use steward_core::Policy;
 
 /// Why the environment is not a usable configuration.
@@ -42,6 +42,110 @@ pub struct AwsEnv {
     /// `STEWARD_ENDPOINT_URL` / `STEWARD_DYNAMODB_ENDPOINT_URL`: emulator endpoints (tests only).
     pub endpoint: Option<String>,
     pub dynamodb_endpoint: Option<String>,
+    /// `STEWARD_OIDC_*`, `STEWARD_PUBLIC_URL`: people signing in through OpenID Connect
+    /// (the `api` function; all empty when the stack has no `OidcIssuer`).
+    pub oidc: OidcEnv,
+}
+
+/// The `api` function's OpenID Connect settings, as the SAM template passes them (empty
+/// strings when the stack has none). Parsed here so a malformed one fails the cold start;
+/// `steward_api` verifies tokens with them.
+///
+/// Invariant: with an issuer there is at least one audience, so a token the issuer minted
+/// for some other client of it is never accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OidcEnv {
+    /// `STEWARD_OIDC_ISSUER`: the issuer URL (`https://...`); `None`: no OpenID Connect.
+    pub issuer: Option<String>,
+    /// `STEWARD_OIDC_AUDIENCES`: comma-separated accepted `aud` values (the client ids).
+    pub audiences: Vec<String>,
+    /// `STEWARD_OIDC_CONSOLE_CLIENT_ID`: the console's (confidential) client.
+    pub console_client_id: Option<String>,
+    /// `STEWARD_OIDC_CLI_CLIENT_ID`: `steward login`'s (public) client.
+    pub cli_client_id: Option<String>,
+    /// `STEWARD_OIDC_CLIENT_SECRET_PARAMETER`: the SSM `SecureString` holding the console's
+    /// client secret (read by [`crate::ssm::oidc_client_secret`]).
+    pub client_secret_parameter: Option<String>,
+    /// `STEWARD_OIDC_GROUPS_CLAIM`: the claim listing the person's groups (`cognito:groups`).
+    pub groups_claim: Option<String>,
+    /// `STEWARD_OIDC_GROUP_ROLES`: `group=role,...`; a group may appear more than once.
+    pub group_roles: Vec<(String, Role)>,
+    /// `STEWARD_OIDC_PROVIDER_NAME`: shown on the console's sign-in button.
+    pub provider_name: Option<String>,
+    /// `STEWARD_PUBLIC_URL`: the URL people reach the API at (redirect URIs derive from it).
+    pub public_url: Option<String>,
+}
+
+fn list(v: Option<String>) -> Vec<String> {
+    v.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl OidcEnv {
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Self {
+        // The template sets every variable, to "" when the stack has no OpenID Connect.
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut group_roles = Vec::new();
+        for pair in list(get("STEWARD_OIDC_GROUP_ROLES")) {
+            match pair.split_once('=') {
+                Some((group, role)) if !group.trim().is_empty() => {
+                    match role.trim().parse::<Role>() {
+                        Ok(r) => group_roles.push((group.trim().to_owned(), r)),
+                        Err(_) => errors.push(format!(
+                            "STEWARD_OIDC_GROUP_ROLES: {:?} in {pair:?} is not a role",
+                            role.trim()
+                        )),
+                    }
+                }
+                _ => errors.push(format!(
+                    "STEWARD_OIDC_GROUP_ROLES: {pair:?} is not GROUP=ROLE"
+                )),
+            }
+        }
+        let oidc = OidcEnv {
+            issuer: get("STEWARD_OIDC_ISSUER"),
+            audiences: list(get("STEWARD_OIDC_AUDIENCES")),
+            console_client_id: get("STEWARD_OIDC_CONSOLE_CLIENT_ID"),
+            cli_client_id: get("STEWARD_OIDC_CLI_CLIENT_ID"),
+            client_secret_parameter: get("STEWARD_OIDC_CLIENT_SECRET_PARAMETER"),
+            groups_claim: get("STEWARD_OIDC_GROUPS_CLAIM"),
+            group_roles,
+            provider_name: get("STEWARD_OIDC_PROVIDER_NAME"),
+            public_url: get("STEWARD_PUBLIC_URL"),
+        };
+        match &oidc.issuer {
+            Some(issuer) => {
+                if !issuer.starts_with("https://") {
+                    errors.push(format!(
+                        "STEWARD_OIDC_ISSUER={issuer:?} is not an https:// URL"
+                    ));
+                }
+                if oidc.audiences.is_empty() {
+                    errors.push(
+                        "STEWARD_OIDC_AUDIENCES is not set: with an issuer, name the client ids \
+                         whose tokens are accepted"
+                            .to_owned(),
+                    );
+                }
+            }
+            None if oidc.console_client_id.is_some()
+                || oidc.cli_client_id.is_some()
+                || !oidc.audiences.is_empty() =>
+            {
+                errors.push("STEWARD_OIDC_* client settings without STEWARD_OIDC_ISSUER".into());
+            }
+            None => {}
+        }
+        oidc
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -107,6 +211,7 @@ impl AwsEnv {
                 Policy::default()
             }),
         };
+        let oidc = OidcEnv::from_lookup(&get, &mut errors);
         let env = AwsEnv {
             table: get("STEWARD_TABLE"),
             audit_bucket: get("STEWARD_AUDIT_BUCKET"),
@@ -122,6 +227,7 @@ impl AwsEnv {
             role_cache: Duration::from_secs(role_cache),
             endpoint: get("STEWARD_ENDPOINT_URL"),
             dynamodb_endpoint: get("STEWARD_DYNAMODB_ENDPOINT_URL"),
+            oidc,
         };
         if errors.is_empty() {
             Ok(env)
@@ -173,6 +279,16 @@ impl AwsEnv {
         "STEWARD_SAGEMAKER_PRINCIPAL",
         "STEWARD_SAGEMAKER_MANIFEST_BUCKET",
         "STEWARD_SAGEMAKER_REVERT_APPROVALS",
+        // The api function's OpenID Connect settings (OidcEnv).
+        "STEWARD_OIDC_ISSUER",
+        "STEWARD_OIDC_AUDIENCES",
+        "STEWARD_OIDC_CONSOLE_CLIENT_ID",
+        "STEWARD_OIDC_CLI_CLIENT_ID",
+        "STEWARD_OIDC_CLIENT_SECRET_PARAMETER",
+        "STEWARD_OIDC_GROUPS_CLAIM",
+        "STEWARD_OIDC_GROUP_ROLES",
+        "STEWARD_OIDC_PROVIDER_NAME",
+        "STEWARD_PUBLIC_URL",
     ];
 }
 
@@ -213,6 +329,54 @@ mod tests {
             .require(&["STEWARD_TABLE", "STEWARD_EVENT_BUS"])
             .unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn oidc_settings_are_absent_by_default_and_parsed_when_set() {
+        let e = AwsEnv::from_lookup(env(&[])).unwrap();
+        assert_eq!(e.oidc, OidcEnv::default());
+        // The template passes empty strings when the stack has no issuer.
+        let e = AwsEnv::from_lookup(env(&[
+            ("STEWARD_OIDC_ISSUER", ""),
+            ("STEWARD_OIDC_AUDIENCES", ""),
+            ("STEWARD_PUBLIC_URL", ""),
+        ]))
+        .unwrap();
+        assert_eq!(e.oidc, OidcEnv::default());
+        let e = AwsEnv::from_lookup(env(&[
+            (
+                "STEWARD_OIDC_ISSUER",
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc",
+            ),
+            ("STEWARD_OIDC_AUDIENCES", "console-id, cli-id"),
+            ("STEWARD_OIDC_CONSOLE_CLIENT_ID", "console-id"),
+            ("STEWARD_OIDC_GROUPS_CLAIM", "cognito:groups"),
+            (
+                "STEWARD_OIDC_GROUP_ROLES",
+                "ml-reviewers=technical-reviewer,ml-admins=admin",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(e.oidc.audiences, ["console-id", "cli-id"]);
+        assert_eq!(
+            e.oidc.group_roles,
+            [
+                ("ml-reviewers".to_owned(), Role::TechnicalReviewer),
+                ("ml-admins".to_owned(), Role::Admin)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_issuer_without_audiences_or_a_malformed_group_mapping_fails_the_cold_start() {
+        let err = AwsEnv::from_lookup(env(&[
+            ("STEWARD_OIDC_ISSUER", "http://idp.example"),
+            ("STEWARD_OIDC_GROUP_ROLES", "ml-admins=root,reviewers"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+        let err = AwsEnv::from_lookup(env(&[("STEWARD_OIDC_CLI_CLIENT_ID", "cli")])).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
     }
 
     #[test]

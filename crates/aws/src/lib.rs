@@ -15,6 +15,7 @@ pub mod kms;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod s3;
+pub mod ssm;
 pub mod workflows;
 
 pub use config::{sdk_config, Endpoints, RequestCounter};

@@ -23,6 +23,7 @@ pub const AUDIT_PK: &str = "AUDIT";
 pub const HEAD_SK: &str = "HEAD";
 pub const LATEST_CHECKPOINT_SK: &str = "CHECKPOINT#LATEST";
 pub const OUTBOX_SK: &str = "PUBLISHED";
+pub const SESSION_SK: &str = "SESSION";
 
 /// GSI partitions.
 pub const MODELS_GSI_PK: &str = "MODELS";
@@ -114,6 +115,12 @@ pub fn principal_key(id: &str) -> ItemKey {
 
 pub fn idempotency_key(key: &str) -> ItemKey {
     (format!("IDEM#{key}"), IDEM_SK.to_owned())
+}
+
+/// A sign-in state or console session; `key` is already a digest of its secret (the
+/// `SessionStore` port's contract), so the key is no usable session id.
+pub fn session_key(key: &str) -> ItemKey {
+    (format!("SESSION#{key}"), SESSION_SK.to_owned())
 }
 
 pub fn head_key() -> ItemKey {

@@ -34,7 +34,8 @@
 //! stores checkpoints, `audit_log.rs` implements [`AuditLog`] (event pages, proofs from the
 //! stored Merkle subtrees), `commit.rs` plans, sends and retries the transaction,
 //! `principals.rs` keeps the role cache and `registry.rs` implements [`Registry`]. `items.rs`
-//! and `keys.rs` are the item codecs and key layout; `outbox.rs` the stream side.
+//! and `keys.rs` are the item codecs and key layout; `outbox.rs` the stream side;
+//! `sessions.rs` the console's sign-in state ([`DynamoSessions`], the `SessionStore` port).
 
 mod audit_head;
 mod audit_log;
@@ -45,6 +46,7 @@ mod outbox;
 mod principals;
 mod registry;
 mod requests;
+mod sessions;
 mod table;
 
 use std::sync::Mutex;
@@ -57,6 +59,7 @@ use steward_core::ports::{AuditLog, Commit, Registry};
 
 pub use audit_head::AuditHead;
 pub use outbox::{audit_event_from_image, StreamedAuditEvent, OUTBOX_MARKER_TTL, TASK_TOKEN_TTL};
+pub use sessions::DynamoSessions;
 pub use table::create_table;
 
 pub(crate) use requests::sdk_error;

@@ -26,7 +26,7 @@ use steward_core::{GovError, Governance};
 
 use crate::config::sdk_config;
 use crate::diagnostic::Failure;
-use crate::dynamo::DynamoStore;
+use crate::dynamo::{DynamoSessions, DynamoStore};
 use crate::env::AwsEnv;
 use crate::events::EventBridgePublisher;
 use crate::kms::{AsyncCheckpointSigner, KmsSigner, LocalSigner};
@@ -229,6 +229,11 @@ impl AwsBackend {
             signer,
             emulated,
         })
+    }
+
+    /// The console's sign-in state (the `SessionStore` port) on the same table and client.
+    pub fn sessions(&self) -> DynamoSessions {
+        DynamoSessions::on(&self.store)
     }
 
     /// The checkpoint signer, or a configuration failure naming what to set.
