@@ -80,8 +80,18 @@ impl<T> From<Page<T>> for List<T> {
     }
 }
 
-/// The API: every route of DESIGN.md's contract, with body limits, JSON errors and tracing.
+/// The API: every route of DESIGN.md's contract, with body limits, JSON errors and tracing;
+/// console sessions in memory (one process serves the console: `steward serve`).
 pub fn router(state: AppState) -> Router {
+    router_with_sessions(state, Arc::new(console::session::MemorySessions::default()))
+}
+
+/// [`router`] with console sessions in `sessions`, shared by every instance (DynamoDB behind
+/// the API function).
+pub fn router_with_sessions(
+    state: AppState,
+    sessions: Arc<dyn steward_core::ports::SessionStore>,
+) -> Router {
     let version = "/v1/models/{name}/versions/{version}";
     Router::new()
         .route("/healthz", get(healthz))
@@ -133,7 +143,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/principals/{*id}", put(principals::set_roles))
         .fallback(unknown_route)
         .with_state(state.clone())
-        .merge(console::router(state))
+        .merge(console::router_with_sessions(state, sessions))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Refuses a declared oversized body before reading it; chunked bodies are cut off by
         // `DefaultBodyLimit` while they are read.

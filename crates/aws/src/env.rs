@@ -74,6 +74,8 @@ pub struct OidcEnv {
     pub provider_name: Option<String>,
     /// `STEWARD_PUBLIC_URL`: the URL people reach the API at (redirect URIs derive from it).
     pub public_url: Option<String>,
+    /// `STEWARD_OIDC_SCOPES`: comma-separated scopes to ask for (default openid,email,profile).
+    pub scopes: Vec<String>,
 }
 
 fn list(v: Option<String>) -> Vec<String> {
@@ -120,6 +122,7 @@ impl OidcEnv {
             group_roles,
             provider_name: get("STEWARD_OIDC_PROVIDER_NAME"),
             public_url: get("STEWARD_PUBLIC_URL"),
+            scopes: list(get("STEWARD_OIDC_SCOPES")),
         };
         match &oidc.issuer {
             Some(issuer) => {
@@ -288,6 +291,7 @@ impl AwsEnv {
         "STEWARD_OIDC_GROUPS_CLAIM",
         "STEWARD_OIDC_GROUP_ROLES",
         "STEWARD_OIDC_PROVIDER_NAME",
+        "STEWARD_OIDC_SCOPES",
         "STEWARD_PUBLIC_URL",
     ];
 }

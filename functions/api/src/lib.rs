@@ -10,17 +10,41 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
-use steward_api::{Authenticators, OidcSettings, OidcVerifier, RequestContextArn};
+use std::sync::Arc;
+
+use steward_api::{
+    router_with_sessions, AppState, Authenticators, OidcSettings, OidcVerifier, RequestContextArn,
+};
+use steward_aws::env::{AwsEnv, OidcEnv};
+use steward_aws::handlers::backend::AwsBackend;
+use steward_aws::handlers::Failure;
+use steward_aws::ssm;
 
 /// How the API function authenticates: IAM (the machine API's SigV4, verified by API Gateway)
 /// and, when `STEWARD_OIDC_ISSUER` is set, OpenID Connect tokens of people (the people API's
 /// JWT authorizer checked them too; the function verifies them again, so a route that lacked
 /// the authorizer would still admit no one unverified). No principals-file tokens on AWS.
 /// `client_secret` is the console's OIDC client secret, read from SSM at cold start.
-pub fn authenticators(client_secret: Option<String>) -> Result<Authenticators, lambda_http::Error> {
+pub fn authenticators(
+    oidc: &OidcEnv,
+    client_secret: Option<String>,
+) -> Result<Authenticators, lambda_http::Error> {
     let settings = OidcSettings {
+        issuer: oidc.issuer.clone(),
+        audiences: oidc.audiences.clone(),
+        algorithms: Vec::new(),
+        console_client_id: oidc.console_client_id.clone(),
         console_client_secret: client_secret,
-        ..OidcSettings::from_env()
+        cli_client_id: oidc.cli_client_id.clone(),
+        groups_claim: oidc.groups_claim.clone(),
+        group_roles: oidc
+            .group_roles
+            .iter()
+            .map(|(group, role)| format!("{group}={}", role.as_str()))
+            .collect(),
+        provider_name: oidc.provider_name.clone(),
+        public_url: oidc.public_url.clone(),
+        scopes: oidc.scopes.clone(),
     };
     let oidc = match settings.build()? {
         Some(config) => Some(OidcVerifier::new(config)?),
@@ -31,6 +55,19 @@ pub fn authenticators(client_secret: Option<String>) -> Result<Authenticators, l
         oidc,
         iam: true,
     })
+}
+
+/// The API function's router: the authenticators of [`authenticators`] (the console's client
+/// secret read from SSM) and console sessions in the registry table.
+pub async fn app(env: &AwsEnv, backend: &AwsBackend) -> Result<axum::Router, lambda_http::Error> {
+    let secret = ssm::oidc_client_secret(&backend.sdk, |k| std::env::var(k).ok())
+        .await
+        .map_err(Failure::from)?;
+    let state = AppState {
+        gov: backend.gov.clone(),
+        auth: Arc::new(authenticators(&env.oidc, secret)?),
+    };
+    Ok(router_with_sessions(state, Arc::new(backend.sessions())))
 }
 
 /// The caller's IAM ARN: `requestContext.authorizer.iam.userArn` of an HTTP API (v2) event.

@@ -1,5 +1,6 @@
-//! OpenID Connect settings as operators give them — `steward serve` flags or the API
-//! function's `STEWARD_OIDC_*` environment — turned into a checked [`OidcConfig`].
+//! OpenID Connect settings as operators give them — `steward serve` flags, or the API
+//! function's `STEWARD_OIDC_*` environment as `steward_aws::env::OidcEnv` reads it — turned
+//! into a checked [`OidcConfig`].
 //!
 //! Invariant: a deployment either has no OIDC (no issuer) or a complete, valid configuration;
 //! a half-given one (an issuer without an audience, an unknown role, an HMAC algorithm) stops
@@ -29,35 +30,7 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-fn list(v: Option<String>) -> Vec<String> {
-    v.unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 impl OidcSettings {
-    /// The settings in the environment (`STEWARD_OIDC_ISSUER`, `STEWARD_OIDC_AUDIENCES`, ...,
-    /// `STEWARD_OIDC_CLIENT_SECRET`, `STEWARD_PUBLIC_URL`); empty values count as unset, as a
-    /// template's `!If` leaves them.
-    pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok();
-        Self {
-            issuer: var("STEWARD_OIDC_ISSUER"),
-            audiences: list(var("STEWARD_OIDC_AUDIENCES")),
-            algorithms: list(var("STEWARD_OIDC_ALGORITHMS")),
-            console_client_id: var("STEWARD_OIDC_CONSOLE_CLIENT_ID"),
-            console_client_secret: var("STEWARD_OIDC_CLIENT_SECRET"),
-            cli_client_id: var("STEWARD_OIDC_CLI_CLIENT_ID"),
-            groups_claim: var("STEWARD_OIDC_GROUPS_CLAIM"),
-            group_roles: list(var("STEWARD_OIDC_GROUP_ROLES")),
-            provider_name: var("STEWARD_OIDC_PROVIDER_NAME"),
-            public_url: var("STEWARD_PUBLIC_URL"),
-            scopes: list(var("STEWARD_OIDC_SCOPES")),
-        }
-    }
-
     /// The checked configuration; `None` when no issuer is set.
     pub fn build(self) -> Result<Option<OidcConfig>, OidcError> {
         let Some(issuer) = non_empty(self.issuer) else {

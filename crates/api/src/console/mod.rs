@@ -55,14 +55,8 @@ const AUDIT_JS: &str = include_str!("assets/audit.js");
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The console's routes, with their state and security headers; `GET /` redirects here.
-/// Sessions live in memory: one process serves the console (`steward serve`).
-pub fn router(app: AppState) -> Router {
-    router_with_sessions(app, Arc::new(session::MemorySessions::default()))
-}
-
-/// The console's routes with sessions in `store`, shared by every instance that serves them
-/// (DynamoDB behind the API function).
+/// The console's routes, with their state and security headers (`GET /` redirects here);
+/// sessions in `store`, shared by every instance that serves them.
 pub fn router_with_sessions(app: AppState, store: Arc<dyn SessionStore>) -> Router {
     let state = ConsoleState {
         app,

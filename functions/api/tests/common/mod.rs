@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lambda_http::tower::{ServiceBuilder, ServiceExt};
 use lambda_http::{Body, IntoResponse};
 use serde_json::{json, Value};
-use steward_api::{router, AppState, Authenticator};
+use steward_api::{router_with_sessions, AppState, Authenticator};
 use steward_aws::dynamo::create_table;
 use steward_aws::env::AwsEnv;
 use steward_aws::handlers::backend::AwsBackend;
@@ -26,6 +26,19 @@ pub struct Signer<'a> {
 
 /// An API Gateway HTTP API (v2) event, IAM-authorized by `signer` when given.
 pub fn event(method: &str, path: &str, signer: Option<Signer>, body: Option<Value>) -> String {
+    event_with(method, path, "", &[], signer, body)
+}
+
+/// [`event`] with a query string and extra headers (cookies, say), as the people's API sends
+/// a browser's request: no IAM authorizer, `x-forwarded-proto: https`.
+pub fn event_with(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    signer: Option<Signer>,
+    body: Option<Value>,
+) -> String {
     let mut context = json!({
         "accountId": "123456789012", "apiId": "abc", "domainName": "abc.execute-api.us-east-1.amazonaws.com",
         "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "t"},
@@ -34,9 +47,13 @@ pub fn event(method: &str, path: &str, signer: Option<Signer>, body: Option<Valu
     if let Some(s) = signer {
         context["authorizer"] = json!({"iam": {"accessKey": s.access_key, "accountId": "123456789012", "callerId": "AID", "userArn": s.arn, "userId": "AID"}});
     }
+    let mut all = json!({"host": "abc.execute-api.us-east-1.amazonaws.com", "content-type": "application/json", "x-forwarded-proto": "https"});
+    for (k, v) in headers {
+        all[*k] = json!(v);
+    }
     json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-        "headers": {"host": "abc.execute-api.us-east-1.amazonaws.com", "content-type": "application/json"},
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "headers": all,
         "requestContext": context,
         "body": body.map(|b| b.to_string()),
         "isBase64Encoded": false,
@@ -82,21 +99,37 @@ impl Lambda {
         signer: Option<Signer<'_>>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let app = ServiceBuilder::new()
-            .map_request(with_caller_arn)
-            .service(router(AppState {
-                gov: self.backend.gov.clone(),
-                auth: self.auth.clone(),
-            }));
-        let request = lambda_http::request::from_str(&event(method, path, signer, body)).unwrap();
-        let response = app.oneshot(request).await.unwrap().into_response().await;
-        let status = response.status().as_u16();
-        let body = match response.into_body() {
-            Body::Text(t) => serde_json::from_str(&t).unwrap(),
-            Body::Binary(b) => serde_json::from_slice(&b).unwrap(),
-            Body::Empty => Value::Null,
-            other => panic!("unexpected body {other:?}"),
+        let (status, _, text) = self.send(&event(method, path, signer, body)).await;
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
         };
         (status, body)
+    }
+
+    /// One event through the function (sessions in the table, as the function keeps them):
+    /// status, headers and body text.
+    pub async fn send(&self, event: &str) -> (u16, lambda_http::http::HeaderMap, String) {
+        let app = ServiceBuilder::new()
+            .map_request(with_caller_arn)
+            .service(router_with_sessions(
+                AppState {
+                    gov: self.backend.gov.clone(),
+                    auth: self.auth.clone(),
+                },
+                Arc::new(self.backend.sessions()),
+            ));
+        let request = lambda_http::request::from_str(event).unwrap();
+        let response = app.oneshot(request).await.unwrap().into_response().await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = match response.into_body() {
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8(b).unwrap(),
+            Body::Empty => String::new(),
+            other => panic!("unexpected body {other:?}"),
+        };
+        (status, headers, text)
     }
 }
