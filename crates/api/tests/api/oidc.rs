@@ -75,6 +75,18 @@ async fn id_token(provider: &OidcProvider, account: &str) -> Result<String> {
         .to_owned())
 }
 
+/// The admin makes `id` a developer (`#` encoded: it would start a URL fragment).
+async fn make_developer(app: &App, id: &str) -> Result<()> {
+    app.put(
+        "admin",
+        &format!("/v1/principals/{}", id.replace('#', "%23")),
+        &json!({"roles": ["developer"]}),
+    )
+    .await?
+    .expect(200)?;
+    Ok(())
+}
+
 fn principal(provider: &OidcProvider, sub: &str) -> String {
     format!("oidc:{}#{sub}", provider.issuer())
 }
@@ -98,13 +110,7 @@ async fn an_id_token_from_the_provider_authenticates_a_person_under_a_stable_nam
 
     // Roles are granted to the person's principal id as to anyone; bob then registers.
     let bob_id = principal(&provider, "bob");
-    app.put(
-        "admin",
-        &format!("/v1/principals/{}", bob_id.replace('#', "%23")),
-        &json!({"roles": ["developer"]}),
-    )
-    .await?
-    .expect(200)?;
+    make_developer(&app, &bob_id).await?;
     let bob = id_token(&provider, "bob").await?;
     app.send_bearer(
         &bob,
@@ -150,13 +156,7 @@ async fn expired_misaddressed_unsigned_foreign_and_tampered_tokens_are_401_and_w
 ) -> Result<()> {
     let (provider, app) = setup().await?;
     let bob_id = principal(&provider, "bob");
-    app.put(
-        "admin",
-        &format!("/v1/principals/{}", bob_id.replace('#', "%23")),
-        &json!({"roles": ["developer"]}),
-    )
-    .await?
-    .expect(200)?;
+    make_developer(&app, &bob_id).await?;
     let now = chrono::Utc::now().timestamp();
     let claims = |extra: Value| {
         let mut c = json!({"sub": "bob", "aud": CONSOLE_CLIENT_ID});
