@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod demo;
+pub mod login;
 pub mod principals_file;
 pub mod render;
 pub mod server;

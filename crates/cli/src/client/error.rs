@@ -91,6 +91,9 @@ pub enum ClientError {
     /// The server could not be reached or the exchange failed.
     #[error("cannot reach {server}: {message}")]
     Transport { server: String, message: String },
+    /// No credential could be attached (AWS credentials, an expired sign-in, ...).
+    #[error("{0}")]
+    Credentials(String),
     /// The server answered 2xx with a body that is not JSON.
     #[error("the server's answer is not JSON: {0}")]
     Decode(String),
