@@ -76,7 +76,10 @@ impl ApiError {
         ApiError {
             status: status.as_u16(),
             code: text(&err["code"]).unwrap_or_else(|| "http_error".to_owned()),
-            message: text(&err["message"]).unwrap_or_else(fallback),
+            // API Gateway answers its own refusals (a bad signature: 403) as `{"message": ...}`.
+            message: text(&err["message"])
+                .or_else(|| text(&value["message"]))
+                .unwrap_or_else(fallback),
             details,
         }
     }
@@ -123,6 +126,12 @@ mod tests {
         assert_eq!(e.code, "validation_failed");
         assert_eq!(e.details[0].to_string(), "card.rollback: is required");
         assert_eq!(e.details[1].to_string(), "not approved");
+    }
+
+    #[test]
+    fn an_api_gateway_refusal_shows_its_message() {
+        let e = ApiError::from_body(StatusCode::FORBIDDEN, br#"{"message":"Forbidden"}"#);
+        assert_eq!((e.status, e.message.as_str()), (403, "Forbidden"));
     }
 
     #[test]
