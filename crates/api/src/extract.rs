@@ -20,25 +20,36 @@ use steward_core::ports::Caller;
 use steward_core::service::existing_version;
 use steward_core::FieldError;
 
+use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::AppState;
 
 /// The authenticated caller with the roles the registry gives it.
 pub struct Auth(pub Caller);
 
+/// The authenticated caller and the identity its credentials proved (for `GET /v1/whoami`).
+pub struct Authenticated {
+    pub caller: Caller,
+    pub identity: Identity,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let identity = state.auth.authenticate(parts).await?;
+        let caller = crate::auth::caller(state.gov.registry().as_ref(), &identity).await?;
+        Ok(Authenticated { caller, identity })
+    }
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let id = state.auth.authenticate(parts).await?;
-        let roles = state
-            .gov
-            .registry()
-            .principal(&id)
-            .await?
-            .map(|p| p.roles)
-            .unwrap_or_default();
-        Ok(Auth(Caller { id, roles }))
+        Authenticated::from_request_parts(parts, state)
+            .await
+            .map(|a| Auth(a.caller))
     }
 }
 

@@ -3,8 +3,10 @@
 //! Invariants:
 //! - Handlers parse, authenticate, call [`Governance`] once and map the answer; every business
 //!   rule lives in `steward-core`.
-//! - Every `/v1` route except `/v1/openapi.json` authenticates the caller through the
-//!   configured [`Authenticator`]; roles come from the registry, never from the request.
+//! - Every `/v1` route except `/v1/openapi.json` and `/v1/auth/oidc` (public provider
+//!   metadata for `steward login`) authenticates the caller through the configured
+//!   [`Authenticator`]; roles come from the registry (and a configured OIDC groups mapping),
+//!   never from the request.
 //! - Every response body is JSON, and every error has the shape
 //!   `{"error": {"code", "message", "details"}}` — including unknown routes (404), wrong
 //!   methods (405) and oversized bodies (413, above [`BODY_LIMIT`]).
@@ -31,10 +33,13 @@ pub mod error;
 mod extract;
 pub(crate) mod routes;
 
-pub use auth::{Authenticator, BearerTokens, IamCallerArn, RequestContextArn};
+pub use auth::{
+    Authenticator, Authenticators, BearerTokens, IamCallerArn, Identity, OidcConfig, OidcSettings,
+    OidcVerifier, RequestContextArn,
+};
 pub use error::ApiError;
 
-use routes::{audit, models, monitoring, principals, reviews};
+use routes::{audit, identity, models, monitoring, principals, reviews};
 
 /// The largest request body accepted: 1 MiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -121,6 +126,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/audit/proof/{seq}", get(audit::proof))
         .route("/v1/audit/consistency", get(audit::consistency))
+        .route("/v1/whoami", get(identity::whoami))
+        .route("/v1/auth/oidc", get(identity::oidc))
         .route("/v1/principals", get(principals::list))
         // A wildcard, so IAM ARNs (which contain `/`) work with or without percent-encoding.
         .route("/v1/principals/{*id}", put(principals::set_roles))

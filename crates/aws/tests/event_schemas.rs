@@ -77,6 +77,7 @@ fn caller(name: &str, roles: &[Role]) -> Caller {
     Caller {
         id: PrincipalId::parse(name).unwrap(),
         roles: roles.to_vec(),
+        auth: steward_core::types::AuthMethod::Token,
     }
 }
 

@@ -257,6 +257,7 @@ async fn registration_on_aws_checks_an_s3_artifact_and_keeps_manifest_and_card_i
     let dev = Caller {
         id: PrincipalId::parse("dev")?,
         roles: vec![Role::Developer],
+        auth: steward_core::types::AuthMethod::Token,
     };
 
     let mut manifest: serde_json::Value =

@@ -195,6 +195,7 @@ async fn server_bench(
     let dev = Caller {
         id: PrincipalId::parse("dev")?,
         roles: vec![Role::Developer],
+        auth: steward_core::types::AuthMethod::Token,
     };
     let decisions = registrations.min(2000);
     let mut review_ids = Vec::with_capacity(decisions);
@@ -290,6 +291,7 @@ async fn seed(s: &Server, stored: usize, manifest: &Value) -> Result<usize> {
     let dev = Caller {
         id: PrincipalId::parse("dev")?,
         roles: vec![Role::Developer],
+        auth: steward_core::types::AuthMethod::Token,
     };
     let started = Instant::now();
     let mut models = 0;
@@ -322,6 +324,7 @@ async fn console_bench(stored: usize, reads: usize) -> Result<()> {
     let dev = Caller {
         id: PrincipalId::parse("dev")?,
         roles: vec![Role::Developer],
+        auth: steward_core::types::AuthMethod::Token,
     };
     let mut reviews = Vec::new();
     for m in 0..models.min(200) {

@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use steward_api::{router, AppState, BearerTokens};
+use steward_api::{
+    router, AppState, Authenticator, Authenticators, BearerTokens, OidcSettings, OidcVerifier,
+};
 use steward_core::Policy;
 use steward_local::{load_principals, Embedded, PrincipalEntry};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::cli::ServeArgs;
+use crate::cli::{OidcArgs, ServeArgs};
 use crate::principals_file;
 
 /// A server running on a tokio task.
@@ -48,7 +50,7 @@ pub fn tokens(entries: &[PrincipalEntry]) -> BearerTokens {
 /// Binds `addr` and serves the API over `embedded` until [`Running::stop`].
 pub async fn start(
     embedded: &Embedded,
-    auth: BearerTokens,
+    auth: impl Authenticator + 'static,
     addr: SocketAddr,
 ) -> anyhow::Result<Running> {
     let app = router(AppState {
@@ -68,6 +70,28 @@ pub async fn start(
             .await
     });
     Ok(Running { addr, stop, task })
+}
+
+/// The OpenID Connect verifier `--oidc-*` configure, if any; the client secret comes from
+/// `STEWARD_OIDC_CLIENT_SECRET` only.
+pub fn oidc_verifier(args: &OidcArgs) -> anyhow::Result<Option<OidcVerifier>> {
+    let settings = OidcSettings {
+        issuer: args.oidc_issuer.clone(),
+        audiences: args.oidc_audience.clone(),
+        algorithms: args.oidc_algorithms.clone(),
+        console_client_id: args.oidc_client_id.clone(),
+        console_client_secret: std::env::var("STEWARD_OIDC_CLIENT_SECRET").ok(),
+        cli_client_id: args.oidc_cli_client_id.clone(),
+        groups_claim: args.oidc_groups_claim.clone(),
+        group_roles: args.oidc_group_role.clone(),
+        provider_name: args.oidc_provider_name.clone(),
+        public_url: args.public_url.clone(),
+        scopes: args.oidc_scopes.clone(),
+    };
+    match settings.build()? {
+        Some(config) => Ok(Some(OidcVerifier::new(config)?)),
+        None => Ok(None),
+    }
 }
 
 fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
@@ -150,7 +174,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "principals loaded"
     );
     let runner = embedded.spawn_runner(Duration::from_secs(args.runner_interval.max(1)));
-    let running = start(&embedded, tokens(&entries), args.addr).await?;
+    let oidc = oidc_verifier(&args.oidc)?;
+    if let Some(o) = &oidc {
+        tracing::info!(issuer = %o.config.issuer, audiences = ?o.config.audiences, "OpenID Connect sign-in enabled");
+    }
+    let auth = Authenticators {
+        tokens: Some(tokens(&entries)),
+        oidc,
+        iam: false,
+    };
+    let running = start(&embedded, auth, args.addr).await?;
     tracing::info!(addr = %running.addr, data = %args.data.display(), "serving the Steward API");
     // Scripts (and the tests) read the bound address from this line, e.g. with --addr 127.0.0.1:0.
     println!("steward listening on {}", running.url());

@@ -390,16 +390,64 @@ pub struct InProcessWorkflows;
 impl Workflows for InProcessWorkflows {}
 
 /// Who is calling, as established by authentication — never by a request body.
+///
+/// `id` is the acting identity: the audit log's actor and what separation of duties compares.
+/// For an IAM assumed-role session it is the session (`arn:aws:sts::…:assumed-role/ROLE/SESSION`),
+/// so two people sharing a role stay two people, while `roles` may come from grants to the role
+/// itself; core does not care where roles came from, only who acts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub id: PrincipalId,
     pub roles: Vec<crate::types::Role>,
+    /// How the caller authenticated; recorded with every audit event it causes.
+    pub auth: crate::types::AuthMethod,
 }
 
 impl Caller {
+    pub fn new(
+        id: PrincipalId,
+        roles: Vec<crate::types::Role>,
+        auth: crate::types::AuthMethod,
+    ) -> Self {
+        Self { id, roles, auth }
+    }
+
+    /// Steward's own component `component` (`system:<component>`), acting without roles.
+    pub fn system(component: &str) -> Self {
+        Self::new(
+            PrincipalId::system(component),
+            Vec::new(),
+            crate::types::AuthMethod::System,
+        )
+    }
+
     pub fn has(&self, role: crate::types::Role) -> bool {
         self.roles.contains(&role)
     }
+}
+
+/// Short-lived sign-in state (web console sessions, pending OpenID Connect sign-ins), shared by
+/// every instance that serves the console: in memory for `steward serve`, DynamoDB on AWS.
+///
+/// Invariants an implementation must keep: `key` is already a digest of the secret (so the
+/// store never holds a usable session id); an entry past `expires_at` is never returned, even
+/// if the backend has not removed it yet; `take` returns an entry to at most one caller (a
+/// sign-in state is single-use).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores `value` under `key` until `expires_at`, replacing what was there.
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The live value under `key`.
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    /// Removes the entry under `key` and returns it if it was live: single use.
+    async fn take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    /// Removes the entry under `key`, if any.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Kinds of evidence kept by content hash.

@@ -207,6 +207,16 @@ named_enum!(
     Admin => "admin",
 });
 named_enum!(
+    /// How a caller proved who it is: a bearer token of the principals file, an OpenID Connect
+    /// token of the organisation's identity provider, a SigV4 signature (IAM), or Steward's own
+    /// workflow runner. Recorded with every audit event a caller causes.
+    AuthMethod, "authentication", {
+    Token => "token",
+    Oidc => "oidc",
+    Iam => "iam",
+    System => "system",
+});
+named_enum!(
     /// A reviewer's decision.
     Decision, "decision", { Approve => "approve", Reject => "reject" });
 named_enum!(

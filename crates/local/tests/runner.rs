@@ -19,6 +19,7 @@ fn caller(id: &str, roles: &[Role]) -> Caller {
     Caller {
         id: PrincipalId::parse(id).unwrap(),
         roles: roles.to_vec(),
+        auth: steward_core::types::AuthMethod::Token,
     }
 }
 

@@ -6,7 +6,9 @@
 //!   review decisions and the short test policies;
 //! - with the `aws` feature, [`emulators`]: the DynamoDB Local and moto endpoints
 //!   (`STEWARD_TEST_DYNAMODB_ENDPOINT`, `STEWARD_TEST_AWS_ENDPOINT`) and SDK configuration for
-//!   them, and [`sqs`]: the SQS events a Lambda event source mapping hands a function.
+//!   them, and [`sqs`]: the SQS events a Lambda event source mapping hands a function;
+//! - with the `oidc` feature, [`oidc`]: a real OpenID Connect provider on 127.0.0.1
+//!   (`scripts/oidc-provider`) and a browserless login against it.
 //!
 //! A test that needs the emulators gets them from [`emulators!`] or fails, with the command
 //! that starts them: no test passes by doing nothing.
@@ -17,6 +19,8 @@ pub mod retirements;
 
 #[cfg(feature = "aws")]
 pub mod emulators;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 #[cfg(feature = "aws")]
 pub mod sqs;
 
@@ -26,6 +30,8 @@ pub use retirements::{pending_retirements_list_the_same_on, ConfirmingWorkflows}
 
 #[cfg(feature = "aws")]
 pub use emulators::Emulators;
+#[cfg(feature = "oidc")]
+pub use oidc::OidcProvider;
 #[cfg(feature = "aws")]
 pub use sqs::*;
 

@@ -17,6 +17,7 @@ pub fn caller(id: &str, roles: &[Role]) -> Caller {
     Caller {
         id: PrincipalId::parse(id).unwrap_or_else(|e| panic!("principal {id:?}: {e:?}")),
         roles: roles.to_vec(),
+        auth: steward_core::types::AuthMethod::Token,
     }
 }
 

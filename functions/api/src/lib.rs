@@ -1,4 +1,6 @@
-//! The API Lambda's one adapter step: API Gateway (HTTP API, IAM authorization) has verified
+//! The API Lambda's adapter: its authenticators, and one step before the router.
+//!
+//! The step: API Gateway (HTTP API, IAM authorization) has verified
 //! the caller's SigV4 signature and names the caller in the request context; this copies that
 //! ARN into the [`RequestContextArn`] extension that `steward_api`'s [`IamCallerArn`]
 //! authenticator reads. A request without it (no IAM authorizer on the route) carries no
@@ -8,7 +10,28 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
-use steward_api::RequestContextArn;
+use steward_api::{Authenticators, OidcSettings, OidcVerifier, RequestContextArn};
+
+/// How the API function authenticates: IAM (the machine API's SigV4, verified by API Gateway)
+/// and, when `STEWARD_OIDC_ISSUER` is set, OpenID Connect tokens of people (the people API's
+/// JWT authorizer checked them too; the function verifies them again, so a route that lacked
+/// the authorizer would still admit no one unverified). No principals-file tokens on AWS.
+/// `client_secret` is the console's OIDC client secret, read from SSM at cold start.
+pub fn authenticators(client_secret: Option<String>) -> Result<Authenticators, lambda_http::Error> {
+    let settings = OidcSettings {
+        console_client_secret: client_secret,
+        ..OidcSettings::from_env()
+    };
+    let oidc = match settings.build()? {
+        Some(config) => Some(OidcVerifier::new(config)?),
+        None => None,
+    };
+    Ok(Authenticators {
+        tokens: None,
+        oidc,
+        iam: true,
+    })
+}
 
 /// The caller's IAM ARN: `requestContext.authorizer.iam.userArn` of an HTTP API (v2) event.
 pub fn caller_arn(req: &Request) -> Option<String> {

@@ -1,15 +1,15 @@
-//! `api`: the shared `steward-api` router behind API Gateway (HTTP API, IAM authorization);
-//! the principal is the caller's IAM ARN from the request context.
+//! `api`: the shared `steward-api` router behind API Gateway: the machine API (IAM) and, with
+//! OIDC configured, the people API (JWT authorizer, console).
 
 use std::sync::Arc;
 
 use lambda_http::tower::ServiceBuilder;
 use lambda_http::Error;
-use steward_api::{router, AppState, IamCallerArn};
+use steward_api::{router, AppState};
 use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::handlers::Failure;
 use steward_aws::lambda;
-use steward_fn_api::with_caller_arn;
+use steward_fn_api::{authenticators, with_caller_arn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
 
     let app = router(AppState {
         gov: backend.gov.clone(),
-        auth: Arc::new(IamCallerArn),
+        auth: Arc::new(authenticators(None)?),
     });
     lambda_http::run(
         ServiceBuilder::new()

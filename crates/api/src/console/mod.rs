@@ -26,13 +26,14 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::Utc;
 use maud::{html, Markup, DOCTYPE};
-use steward_core::ports::Caller;
+use steward_core::ports::{Caller, SessionStore};
 
 use crate::{ApiError, AppState};
 
 mod audit;
 mod login;
 mod monitoring;
+mod oidc;
 mod principals;
 mod registry;
 mod reviews;
@@ -55,10 +56,17 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; 
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's routes, with their state and security headers; `GET /` redirects here.
+/// Sessions live in memory: one process serves the console (`steward serve`).
 pub fn router(app: AppState) -> Router {
+    router_with_sessions(app, Arc::new(session::MemorySessions::default()))
+}
+
+/// The console's routes with sessions in `store`, shared by every instance that serves them
+/// (DynamoDB behind the API function).
+pub fn router_with_sessions(app: AppState, store: Arc<dyn SessionStore>) -> Router {
     let state = ConsoleState {
         app,
-        sessions: Arc::new(Sessions::default()),
+        sessions: Arc::new(Sessions::new(store)),
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))
@@ -73,6 +81,8 @@ pub fn router(app: AppState) -> Router {
         .route("/console/audit/checkpoint", get(audit::checkpoint))
         .route("/console/audit/proofs/{seq}", get(audit::proof))
         .route("/console/login", get(login::form).post(login::sign_in))
+        .route("/console/login/oidc", get(oidc::start))
+        .route("/console/login/callback", get(oidc::callback))
         .route("/console/logout", post(login::sign_out))
         .route("/console/models", get(registry::models))
         .route("/console/models/{name}", get(registry::model))
@@ -157,25 +167,22 @@ impl FromRequestParts<ConsoleState> for Signed {
             .headers
             .get(header::COOKIE)
             .and_then(|v| v.to_str().ok());
-        let session = session::presented(cookie)
-            .and_then(|id| state.sessions.get(&id, Utc::now()))
-            .ok_or_else(|| Redirect::to("/console/login").into_response())?;
-        let roles = state
-            .app
-            .gov
-            .registry()
-            .principal(&session.principal)
+        let unavailable = |e: steward_core::error::StoreError| {
+            failure(None, ApiError::from(steward_core::GovError::from(e)))
+        };
+        let session = match session::presented(cookie) {
+            Some(id) => state
+                .sessions
+                .get(&id, Utc::now())
+                .await
+                .map_err(unavailable)?,
+            None => None,
+        }
+        .ok_or_else(|| Redirect::to("/console/login").into_response())?;
+        let caller = crate::auth::caller(state.app.gov.registry().as_ref(), &session.identity())
             .await
-            .map_err(|e| failure(None, ApiError::from(steward_core::GovError::from(e))))?
-            .map(|p| p.roles)
-            .unwrap_or_default();
-        Ok(Signed {
-            caller: Caller {
-                id: session.principal.clone(),
-                roles,
-            },
-            session,
-        })
+            .map_err(unavailable)?;
+        Ok(Signed { caller, session })
     }
 }
 

@@ -24,7 +24,7 @@ pub async fn list(State(s): State<ConsoleState>, signed: Signed) -> Response {
             tbody { @for p in &principals { tr {
                 td { (p.id.to_string()) }
                 td {
-                    form method="post" action=(format!("/console/principals/{}", p.id)) {
+                    form method="post" action=(format!("/console/principals/{}", path_id(p.id.as_ref()))) {
                         input type="hidden" name="csrf" value=(signed.session.csrf);
                         @for r in Role::ALL {
                             label.role { input type="checkbox" name="roles" value=(r.as_str()) checked[p.roles.contains(r)]; " " (r.as_str()) }
@@ -67,4 +67,12 @@ pub async fn set_roles(
         Ok(_) => Redirect::to("/console/principals").into_response(),
         Err(e) => failure(Some(&signed), e.into()),
     }
+}
+
+/// A principal id as a path: `#` and `?` (in `oidc:<issuer>#<sub>` ids) and `%` encoded, so the
+/// browser does not cut the id at a fragment or query; `/` and `:` stay as they are (ARNs).
+fn path_id(id: &str) -> String {
+    id.replace('%', "%25")
+        .replace('#', "%23")
+        .replace('?', "%3F")
 }

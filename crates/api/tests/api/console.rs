@@ -597,3 +597,35 @@ async fn an_evaluation_below_its_cards_threshold_is_marked_failed_and_the_gate_s
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_person_signed_in_through_oidc_gets_roles_from_the_principals_page_form_as_written(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    let person = "oidc:https://idp.example.com#u-42";
+    app.put(
+        "admin",
+        &format!("/v1/principals/{}", person.replace('#', "%23")),
+        &json!({"roles": ["developer"]}),
+    )
+    .await?
+    .expect(200)?;
+    let mut admin = Browser::new(&app)?;
+    admin.sign_in("admin").await?;
+    let page = admin.get("/console/principals").await?;
+    // The form posts to the id with `#` encoded, so the browser does not cut it at a fragment.
+    let action = "/console/principals/oidc:https://idp.example.com%23u-42";
+    assert!(page.html.contains(action), "{}", page.html);
+    let csrf = page.csrf()?;
+    let set = admin
+        .post(action, &[("csrf", &csrf), ("roles", "technical-reviewer")])
+        .await?;
+    assert_eq!(set.status, 303, "{}", set.html);
+    let listed = app.get("admin", "/v1/principals").await?.expect(200)?;
+    let record = listed.body["items"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == person))
+        .context("the person")?;
+    assert_eq!(record["roles"], json!(["technical-reviewer"]));
+    Ok(())
+}

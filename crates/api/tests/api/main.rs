@@ -10,6 +10,7 @@ mod duties;
 mod fuzz;
 mod lifecycle;
 mod monitoring;
+mod oidc;
 mod openapi;
 mod periodic;
 mod principals;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
-use steward_api::{router, AppState, BearerTokens};
+use steward_api::{router, AppState, Authenticators, BearerTokens, OidcVerifier};
 use steward_core::ports::{Clock, SystemClock};
 use steward_core::types::{PrincipalId, RiskTier, Role, Sha256};
 use steward_core::{Governance, Policy};
@@ -170,6 +170,15 @@ pub async fn spawn_app_with(policy: Policy) -> Result<App> {
 /// A running API whose governance service reads time from `clock`: tests move a manual
 /// clock (see [`manual_clock`]) where they would otherwise sleep.
 pub async fn spawn_app_with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<App> {
+    spawn(policy, clock, None).await
+}
+
+/// A running API that also accepts the OpenID Connect provider `oidc` verifies.
+pub async fn spawn_app_with_oidc(oidc: OidcVerifier) -> Result<App> {
+    spawn(Policy::default(), Arc::new(SystemClock), Some(oidc)).await
+}
+
+async fn spawn(policy: Policy, clock: Arc<dyn Clock>, oidc: Option<OidcVerifier>) -> Result<App> {
     let (gov, guard) = open_backend(policy, clock).await?;
     let mut tokens = Vec::new();
     for (name, roles) in PRINCIPALS {
@@ -183,7 +192,11 @@ pub async fn spawn_app_with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Resu
     ));
     let state = AppState {
         gov: gov.clone(),
-        auth: Arc::new(BearerTokens::new(tokens)),
+        auth: Arc::new(Authenticators {
+            tokens: Some(BearerTokens::new(tokens)),
+            oidc,
+            iam: false,
+        }),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -218,6 +231,24 @@ impl App {
         if !who.is_empty() {
             req = req.bearer_auth(token(who));
         }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        read(req.send().await?).await
+    }
+
+    /// Sends a request with `Authorization: Bearer <bearer>` (an OIDC token, say).
+    pub async fn send_bearer(
+        &self,
+        bearer: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Resp> {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(bearer);
         if let Some(b) = body {
             req = req.json(b);
         }

@@ -59,6 +59,7 @@ pub fn monitor_caller() -> Caller {
     Caller {
         id: PrincipalId::system("monitor"),
         roles: vec![Role::Operator],
+        auth: steward_core::types::AuthMethod::System,
     }
 }
 

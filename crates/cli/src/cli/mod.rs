@@ -19,6 +19,8 @@ use steward_core::types::{Environment, RiskTier, Role, SignalKind, Stage};
 use crate::client::DEFAULT_SERVER;
 
 mod audit;
+mod oidc_args;
+pub use oidc_args::OidcArgs;
 
 pub use audit::{AuditCmd, AuditEventsArgs, ConsistencyArgs, ProofArgs, VerifyArgs, SERVER_ENV};
 
@@ -211,6 +213,8 @@ pub struct ServeArgs {
     /// Seconds between workflow runner ticks (review deadlines)
     #[arg(long, default_value_t = 1, value_name = "SECONDS", hide = true)]
     pub runner_interval: u64,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -92,12 +94,18 @@ pub struct Server {
 impl Server {
     /// Starts `steward serve --data DATA --addr 127.0.0.1:0 [extra...]` and waits until it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(data, extra, &[])
+    }
+
+    /// [`Server::start`] with `env` set for the server process (secrets that never go in flags).
+    pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let stderr_file = data.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_file).unwrap();
         let mut child = std_steward()
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

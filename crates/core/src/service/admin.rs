@@ -56,7 +56,7 @@ impl Governance {
             a.revision += 1;
             (a, Expect::Revision(p.revision))
         });
-        self.put_principal(&caller.id, id, roles, "api", existing, administrator)
+        self.put_principal(caller, id, roles, "api", existing, administrator)
             .await
     }
 
@@ -74,7 +74,7 @@ impl Governance {
             Some(p) if p.roles == roles => return Ok(None),
             _ => {}
         }
-        let system = PrincipalId::system(source);
+        let system = Caller::system(source);
         self.put_principal(&system, id.clone(), roles, source, existing, None)
             .await
             .map(Some)
@@ -82,7 +82,7 @@ impl Governance {
 
     async fn put_principal(
         &self,
-        actor: &PrincipalId,
+        actor: &Caller,
         id: PrincipalId,
         roles: Vec<Role>,
         source: &str,
@@ -139,7 +139,7 @@ impl Governance {
         if let Some(n) = change {
             details["change"] = json!(n);
         }
-        let system = PrincipalId::system("config");
+        let system = Caller::system("config");
         Ok(Commit {
             audit: vec![self.draft(&system, "policy.loaded", None, None, details)],
             events: vec![Self::event(PolicyChanged {

@@ -54,7 +54,7 @@ impl Governance {
                 Put::Version(v.clone(), Expect::Revision(prev)),
             ],
             audit: vec![self.draft(
-                &caller.id,
+                caller,
                 "card.revised",
                 Some(&name),
                 Some(version),
@@ -123,7 +123,7 @@ impl Governance {
         let commit = Commit {
             puts: vec![Put::Version(v.clone(), Expect::Revision(prev))],
             audit: vec![self.draft(
-                &caller.id,
+                caller,
                 "evaluation.recorded",
                 Some(&name),
                 Some(version),

@@ -73,7 +73,7 @@ impl Governance {
         let commit = Commit {
             puts,
             audit: vec![self.draft(
-                &caller.id,
+                caller,
                 "version.deployed",
                 Some(&name),
                 Some(version),

@@ -21,6 +21,8 @@
 //! - A package whose approval status is `Approved` is a violation unless its Steward version is
 //!   approved for production and not retired.
 
+use crate::ports::Caller;
+use crate::types::AuthMethod;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -141,7 +143,7 @@ impl Governance {
         if pkg.arn.is_empty() {
             return Err(GovError::field("ModelPackageArn", "must not be empty"));
         }
-        let actor = PrincipalId::system(SYNC_PRINCIPAL);
+        let actor = Caller::system(SYNC_PRINCIPAL);
         let name = ModelName::parse(&pkg.group).ok();
         let versions = match &name {
             Some(n) => match self.registry().model(n).await? {
@@ -163,9 +165,10 @@ impl Governance {
             approval_violation: Finding::None,
         };
 
-        let shadow_key = format!("{actor}/model-package/shadow/{}", digest(&pkg.arn));
+        let shadow_key = format!("{}/model-package/shadow/{}", actor.id, digest(&pkg.arn));
         let violation_key = format!(
-            "{actor}/model-package/violation/{}",
+            "{}/model-package/violation/{}",
+            actor.id,
             digest(&format!(
                 "{}\n{}\n{}",
                 pkg.arn, pkg.approval_status, pkg.last_modified
@@ -214,7 +217,7 @@ impl Governance {
                     None,
                     None,
                     format!("model package {} has no Steward registration", pkg.arn),
-                    &actor,
+                    &actor.id,
                 );
                 let commit = self.finding_commit(
                     &actor,
@@ -265,7 +268,7 @@ impl Governance {
                     outcome.name.clone(),
                     outcome.version,
                     format!("model package {} approved in SageMaker: {reason}", pkg.arn),
-                    &actor,
+                    &actor.id,
                 );
                 if revert {
                     incident
@@ -321,7 +324,7 @@ impl Governance {
     #[allow(clippy::too_many_arguments)]
     fn finding_commit(
         &self,
-        actor: &PrincipalId,
+        actor: &Caller,
         action: &str,
         name: Option<&ModelName>,
         version: Option<VersionNumber>,
@@ -376,8 +379,10 @@ impl Governance {
         version: Option<VersionNumber>,
         answer: Value,
     ) -> Result<bool, GovError> {
+        // The pipeline's principal is configured, not authenticated: Steward's callback acts.
+        let caller = Caller::new(caller.clone(), Vec::new(), AuthMethod::System);
         let audit = self.draft(
-            caller,
+            &caller,
             "pipeline.step_answered",
             name,
             version,
@@ -385,7 +390,7 @@ impl Governance {
         );
         self.record_once(
             audit,
-            format!("{caller}/pipeline-answer/{key}"),
+            format!("{}/pipeline-answer/{key}", caller.id),
             Sha256::digest(&canonical_json(&answer)),
             answer,
         )

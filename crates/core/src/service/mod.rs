@@ -221,15 +221,24 @@ impl Governance {
 
     pub(crate) fn draft(
         &self,
-        caller: &PrincipalId,
+        caller: &Caller,
         action: &str,
         name: Option<&ModelName>,
         version: Option<VersionNumber>,
         details: Value,
     ) -> AuditDraft {
+        let mut details = details;
+        // How the actor's identity was established, beside who it is: a token, OpenID Connect,
+        // IAM or Steward's own workflows.
+        if let Value::Object(map) = &mut details {
+            map.insert(
+                "authentication".into(),
+                Value::String(caller.auth.as_str().into()),
+            );
+        }
         AuditDraft {
             time: self.now(),
-            actor: caller.to_string(),
+            actor: caller.id.to_string(),
             action: action.to_owned(),
             name: name.map(ToString::to_string),
             version,

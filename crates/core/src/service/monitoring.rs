@@ -208,7 +208,7 @@ impl Governance {
             actions: vec![],
         };
         let mut commit = Commit {
-            audit: vec![self.draft(&caller.id, "signal.recorded", Some(&name), Some(v.version), json!({
+            audit: vec![self.draft(caller, "signal.recorded", Some(&name), Some(v.version), json!({
                 "kind": kind, "metric": metric, "value": value, "threshold": threshold, "breached": breached,
             }))],
             ..Commit::default()
@@ -220,7 +220,7 @@ impl Governance {
             match kind {
                 SignalKind::Drift => {
                     actions.push("retraining_requested".to_owned());
-                    commit.audit.push(self.draft(&caller.id, "retraining.requested", Some(&name), Some(v.version), json!({"incident_id": incident_id, "metric": metric, "value": value, "max": threshold})));
+                    commit.audit.push(self.draft(caller, "retraining.requested", Some(&name), Some(v.version), json!({"incident_id": incident_id, "metric": metric, "value": value, "max": threshold})));
                     commit.events.push(Self::event(RetrainingRequested {
                         name: name.clone(),
                         version: v.version,
@@ -242,7 +242,7 @@ impl Governance {
                             actions.push(format!("rolled_back_to:{to}"));
                             let reason =
                                 format!("{metric} = {value} under the card's minimum {threshold}");
-                            commit.audit.push(self.draft(&caller.id, "model.rolled_back", Some(&name), Some(to), json!({"from": from, "to": to, "reason": reason, "automatic": true, "incident_id": incident_id})));
+                            commit.audit.push(self.draft(caller, "model.rolled_back", Some(&name), Some(to), json!({"from": from, "to": to, "reason": reason, "automatic": true, "incident_id": incident_id})));
                             commit.events.push(Self::event(ModelRolledBack {
                                 name: name.clone(),
                                 // Serving was checked above: production is this version.
@@ -273,7 +273,7 @@ impl Governance {
                 opened_by: caller.id.clone(),
                 actions: actions.clone(),
             };
-            commit.audit.insert(1, self.draft(&caller.id, "incident.opened", Some(&name), Some(v.version), json!({"incident_id": incident_id, "kind": kind, "metric": metric, "value": value, "threshold": threshold, "actions": actions})));
+            commit.audit.insert(1, self.draft(caller, "incident.opened", Some(&name), Some(v.version), json!({"incident_id": incident_id, "kind": kind, "metric": metric, "value": value, "threshold": threshold, "actions": actions})));
             commit.events.insert(
                 0,
                 Self::event(IncidentOpened {

@@ -132,7 +132,7 @@ impl Governance {
         due_at: DateTime<Utc>,
         id: String,
     ) -> Result<(), GovError> {
-        let actor = PrincipalId::system(PERIODIC_REVIEW_ACTOR);
+        let actor = Caller::system(PERIODIC_REVIEW_ACTOR);
         let now = self.now();
         let name = v.name.clone();
         let version = v.version;
@@ -150,7 +150,7 @@ impl Governance {
             target,
             status: PromotionStatus::InReview,
             reviews,
-            requested_by: actor.clone(),
+            requested_by: actor.id.clone(),
             requested_at: now,
             registered_by: v.registered_by.clone(),
             risk_tier: v.risk_tier,
@@ -212,7 +212,7 @@ impl Governance {
         p: &Promotion,
         v: &ModelVersion,
         stage: ReviewStage,
-        by: &PrincipalId,
+        by: &Caller,
         comment: Option<&str>,
     ) -> Option<(AuditDraft, PeriodicReviewRejected, Incident)> {
         let (incident_id, periodic) = self.recertification(p, v)?;
@@ -230,7 +230,7 @@ impl Governance {
             version: p.version,
             promotion_id: p.id.clone(),
             stage,
-            rejected_by: by.clone(),
+            rejected_by: by.id.clone(),
             reason: comment.map(str::to_owned),
             periodic,
         };
@@ -242,7 +242,7 @@ impl Governance {
                 "the {stage} review rejected the re-certification of the version serving production{}",
                 comment.map(|c| format!(": {c}")).unwrap_or_default()
             ),
-            by,
+            &by.id,
         );
         Some((audit, event, incident))
     }
@@ -258,7 +258,7 @@ impl Governance {
         p: &Promotion,
         v: &ModelVersion,
         stage: ReviewStage,
-        by: &PrincipalId,
+        by: &Caller,
     ) -> Option<(AuditDraft, PeriodicReviewExpired, Incident)> {
         let (incident_id, periodic) = self.recertification(p, v)?;
         let audit = self.draft(
@@ -284,7 +284,7 @@ impl Governance {
             format!(
                 "the {stage} review of the re-certification of the version serving production expired undecided"
             ),
-            by,
+            &by.id,
         );
         Some((audit, event, incident))
     }

@@ -107,7 +107,7 @@ impl Governance {
                 Put::Promotion(promotion.clone(), Expect::Absent),
             ],
             audit: vec![self.draft(
-                &caller.id,
+                caller,
                 "promotion.requested",
                 Some(&name),
                 Some(version),
@@ -131,7 +131,7 @@ impl Governance {
         mut v: ModelVersion,
     ) -> Result<(), GovError> {
         let now = self.now();
-        let system = PrincipalId::system("workflow");
+        let system = Caller::system("workflow");
         let prev = p.revision;
         let expired_stage = p.reviews[idx].stage;
         p.reviews[idx].status = ReviewStatus::Expired;

@@ -275,7 +275,7 @@ impl Governance {
         let commit = Commit {
             puts,
             audit: vec![self.draft(
-                &caller.id,
+                caller,
                 "version.registered",
                 Some(name),
                 Some(number),

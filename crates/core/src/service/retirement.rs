@@ -71,7 +71,7 @@ impl Governance {
                 .await
                 .map(RetireOutcome::Pending);
         }
-        self.commit_retirement(plan, &reason, replacement, &caller.id, None)
+        self.commit_retirement(plan, &reason, replacement, caller, None)
             .await
             .map(RetireOutcome::Retired)
     }
@@ -147,7 +147,7 @@ impl Governance {
         let commit = Commit {
             puts: vec![Put::Version(v.clone(), Expect::Revision(prev))],
             audit: vec![self.draft(
-                &caller.id,
+                caller,
                 action,
                 Some(&name),
                 Some(version),
@@ -205,11 +205,14 @@ impl Governance {
             .await?;
             return Err(GovError::Policy(plan.reasons));
         }
+        // The workflow archives on the requester's behalf; how the requester authenticated is
+        // in their own `retirement.requested` event.
+        let on_behalf = Caller::new(pending.requested_by.clone(), Vec::new(), AuthMethod::System);
         self.commit_retirement(
             plan,
             &pending.reason,
             pending.replacement,
-            &pending.requested_by,
+            &on_behalf,
             Some(&pending),
         )
         .await
@@ -239,7 +242,7 @@ impl Governance {
         let commit = Commit {
             puts: vec![Put::Version(v, Expect::Revision(prev))],
             audit: vec![self.draft(
-                &PrincipalId::system("workflow"),
+                &Caller::system("workflow"),
                 &format!("retirement.{outcome}"),
                 Some(&name),
                 Some(version),
@@ -293,7 +296,7 @@ impl Governance {
         let commit = Commit {
             puts: vec![Put::Version(v.clone(), Expect::Revision(prev))],
             audit: vec![self.draft(
-                &caller.id,
+                caller,
                 "retirement.requested",
                 Some(&name),
                 Some(v.version),
@@ -409,7 +412,7 @@ impl Governance {
         plan: RetirementPlan,
         reason: &str,
         replacement: Option<VersionNumber>,
-        actor: &PrincipalId,
+        actor: &Caller,
         request: Option<&PendingRetirement>,
     ) -> Result<ModelVersion, GovError> {
         let RetirementPlan {
@@ -427,7 +430,7 @@ impl Governance {
         v.retirement = Some(Retirement {
             reason: reason.to_owned(),
             replacement,
-            retired_by: actor.clone(),
+            retired_by: actor.id.clone(),
             retired_at: now,
             request_id: request.map(|r| r.id.clone()),
             confirmed_by: request.and_then(|r| r.confirmed_by.clone()),
@@ -443,7 +446,7 @@ impl Governance {
             rv.stage = Stage::Production;
             rv.deployments.push(DeploymentRecord {
                 environment: Environment::Production,
-                deployed_by: actor.clone(),
+                deployed_by: actor.id.clone(),
                 deployed_at: now,
             });
             rv.revision += 1;

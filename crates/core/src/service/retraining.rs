@@ -38,7 +38,7 @@ impl Governance {
             .map_err(|e| GovError::field("incident_id", e.message))?
             .to_string();
         let audit = self.draft(
-            &PrincipalId::system(ACTOR),
+            &Caller::system(ACTOR),
             "retraining.started",
             Some(&name),
             Some(version),

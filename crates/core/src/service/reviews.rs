@@ -231,7 +231,7 @@ impl Governance {
         let name = p.name.clone();
         let version = p.version;
         let mut audit =
-            vec![self.draft(&caller.id, "review.decided", Some(&name), Some(version), json!({
+            vec![self.draft(caller, "review.decided", Some(&name), Some(version), json!({
             "review_id": review_id, "promotion_id": p.id, "stage": stage, "target": p.target,
             "decision": input.decision, "comment": comment, "conditions": conditions,
         }))];
@@ -262,7 +262,7 @@ impl Governance {
                     r.status = ReviewStatus::Cancelled;
                 }
                 audit.push(self.draft(
-                    &caller.id,
+                    caller,
                     "promotion.rejected",
                     Some(&name),
                     Some(version),
@@ -277,7 +277,7 @@ impl Governance {
                 })?);
                 // A failed re-certification of a production version opens an incident (periodic.rs).
                 if let Some((a, e, incident)) =
-                    self.recertification_rejected(&p, &v, stage, &caller.id, comment.as_deref())
+                    self.recertification_rejected(&p, &v, stage, caller, comment.as_deref())
                 {
                     audit.push(a);
                     events.push(Self::event(e)?);
@@ -296,7 +296,7 @@ impl Governance {
                     .map(|r| json!({"stage": r.stage, "by": r.decided_by}))
                     .collect();
                 audit.push(self.draft(
-                    &caller.id,
+                    caller,
                     "promotion.approved",
                     Some(&name),
                     Some(version),

@@ -177,7 +177,7 @@ impl Governance {
         let commit = Commit {
             puts,
             audit: vec![self.draft(
-                &caller.id,
+                caller,
                 "model.rolled_back",
                 Some(name),
                 Some(to),

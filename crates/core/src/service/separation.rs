@@ -100,6 +100,7 @@ mod tests {
         Caller {
             id: PrincipalId::parse(id).unwrap(),
             roles: roles.to_vec(),
+            auth: crate::types::AuthMethod::Token,
         }
     }
 

@@ -31,6 +31,7 @@ pub fn caller(id: &str, roles: &[Role]) -> Caller {
     Caller {
         id: PrincipalId::parse(id).expect("a valid principal id"),
         roles: roles.to_vec(),
+        auth: crate::types::AuthMethod::Token,
     }
 }
 

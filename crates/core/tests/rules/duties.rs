@@ -394,3 +394,35 @@ fn a_principal_who_administered_principals_while_a_promotion_was_open_never_deci
         assert_eq!(review(&decided, Technical).status, ReviewStatus::Approved);
     });
 }
+
+#[test]
+fn every_audit_event_records_how_its_actor_authenticated() {
+    use steward_core::ports::Caller;
+    use steward_core::types::AuthMethod;
+    let h = Harness::new();
+    let person = Caller::new(
+        steward_core::types::PrincipalId::parse("oidc:https://idp.example.com#u-1").unwrap(),
+        vec![Role::Developer],
+        AuthMethod::Oidc,
+    );
+    block_on(async {
+        h.gov
+            .register(&person, "credit-risk", manifest(RiskTier::Low), None)
+            .await
+            .unwrap();
+        h.to_staging("credit-risk", vn(1)).await;
+        let events = h.store.audit_events();
+        assert_eq!(events[0].actor, "oidc:https://idp.example.com#u-1");
+        assert_eq!(events[0].details["authentication"], "oidc");
+        // Every event says how its actor was established: people and workflows alike.
+        for e in &events {
+            let method = e.details["authentication"].as_str().unwrap_or_default();
+            assert!(
+                ["token", "oidc", "iam", "system"].contains(&method),
+                "{} by {} has authentication {method:?}",
+                e.action,
+                e.actor
+            );
+        }
+    });
+}

@@ -138,6 +138,7 @@ impl PipelineRegistrar {
         let caller = Caller {
             id: self.principal.clone(),
             roles,
+            auth: steward_core::types::AuthMethod::System,
         };
         match self
             .gov

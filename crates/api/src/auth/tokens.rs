@@ -1,23 +1,16 @@
-//! Authentication: who is calling, established from the request's credentials only.
+//! Bearer tokens of the principals file (`steward serve`).
 //!
-//! Invariants: an [`Authenticator`] answers a [`PrincipalId`] or a 401; it never trusts an
-//! identity named in a body, query or custom header. Roles are not part of a credential: they
-//! are read from the registry (`PrincipalRecord`) for every request, so a role an admin
-//! removes stops working at once.
+//! Invariants: the table holds SHA-256 hashes of tokens, never tokens; a lookup is keyed by the
+//! presented token's hash, so its timing reveals nothing about any stored token.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use axum::http::{header, request::Parts};
-use steward_core::types::{PrincipalId, Sha256};
+use axum::http::request::Parts;
+use steward_core::types::{AuthMethod, PrincipalId, Sha256};
 
+use super::{bearer_token, Authenticator, Identity};
 use crate::error::ApiError;
-
-/// Establishes the calling principal from a request's credentials.
-#[async_trait]
-pub trait Authenticator: Send + Sync {
-    async fn authenticate(&self, parts: &Parts) -> Result<PrincipalId, ApiError>;
-}
 
 /// Local mode: `Authorization: Bearer <token>`, checked against the SHA-256 of each
 /// principal's token (the principals file stores hashes, never tokens).
@@ -55,72 +48,25 @@ impl BearerTokens {
     }
 }
 
-/// Extracts the token of an `Authorization: Bearer <token>` header.
-fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthenticated("send Authorization: Bearer <token>", false))?;
-    let malformed = || {
-        ApiError::unauthenticated(
-            "the Authorization header is not of the form `Bearer <token>`",
-            true,
-        )
-    };
-    let value = value.to_str().map_err(|_| malformed())?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
-        return Err(malformed());
-    }
-    Ok(token)
-}
-
 #[async_trait]
 impl Authenticator for BearerTokens {
-    async fn authenticate(&self, parts: &Parts) -> Result<PrincipalId, ApiError> {
+    async fn authenticate(&self, parts: &Parts) -> Result<Identity, ApiError> {
         let token = bearer_token(parts)?;
         self.lookup(token)
             .cloned()
+            .map(|id| Identity::plain(id, AuthMethod::Token))
             .ok_or_else(|| ApiError::unauthenticated("unknown or revoked token", true))
     }
-}
 
-/// The caller's IAM ARN as the Lambda adapter found it in the API Gateway request context
-/// (`requestContext.authorizer.iam.userArn`), inserted as a request extension.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestContextArn(pub String);
-
-/// AWS mode: API Gateway has already verified the SigV4 signature; the principal is the ARN
-/// the adapter copied from the request context. A request without it never came through an
-/// IAM-authorized route and is refused.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IamCallerArn;
-
-#[async_trait]
-impl Authenticator for IamCallerArn {
-    async fn authenticate(&self, parts: &Parts) -> Result<PrincipalId, ApiError> {
-        let arn = parts.extensions.get::<RequestContextArn>().ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "the request carries no IAM identity",
-            )
-        })?;
-        PrincipalId::parse(&arn.0).map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                e.message,
-            )
-        })
+    fn accepts_tokens(&self) -> bool {
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::Request;
+    use axum::http::{header, Request};
 
     fn parts(auth: Option<&str>) -> Parts {
         let mut b = Request::builder().uri("/v1/models");
@@ -143,12 +89,13 @@ mod tests {
             .authenticate(&parts(Some("Bearer alice-token")))
             .await
             .unwrap();
-        assert_eq!(id.as_ref(), "alice");
+        assert_eq!(id.id.as_ref(), "alice");
+        assert_eq!(id.method, AuthMethod::Token);
         let id = tokens()
             .authenticate(&parts(Some("bearer alice-token")))
             .await
             .unwrap();
-        assert_eq!(id.as_ref(), "alice");
+        assert_eq!(id.id.as_ref(), "alice");
     }
 
     #[tokio::test]
@@ -178,16 +125,5 @@ mod tests {
         let s = format!("{:?}", tokens());
         assert!(s.contains("alice"));
         assert!(!s.contains(&Sha256::digest(b"alice-token").to_hex()));
-    }
-
-    #[tokio::test]
-    async fn the_iam_authenticator_reads_the_adapter_extension_only() {
-        let mut p = parts(Some("Bearer alice-token"));
-        assert_eq!(IamCallerArn.authenticate(&p).await.unwrap_err().status, 401);
-        p.extensions.insert(RequestContextArn(
-            "arn:aws:iam::123456789012:user/alice".into(),
-        ));
-        let id = IamCallerArn.authenticate(&p).await.unwrap();
-        assert_eq!(id.as_ref(), "arn:aws:iam::123456789012:user/alice");
     }
 }
