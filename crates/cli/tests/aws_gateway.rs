@@ -37,6 +37,8 @@ const SESSION_KEY: &str = "ASIASTEWARDTEST00001";
 const SESSION_SECRET: &str = "c2Vzc2lvbi1zZWNyZXQtb2YtYWxpY2UtaW4tbWwtcmVsZWFzZQ";
 const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjEPT//////////wEaCWV1LXdlc3QtMSJHMEUCIQDsteward";
 const SESSION_ARN: &str = "arn:aws:sts::123456789012:assumed-role/ml-release/alice";
+/// The role whose sessions those are: roles granted to it apply to every session.
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/ml-release";
 /// A long-term key of an IAM user.
 const USER_KEY: &str = "AKIASTEWARDTEST00002";
 const USER_SECRET: &str = "dXNlci1zZWNyZXQtb2YtY2ktYm90LWZvci1zdGV3YXJkLXRlc3Q";
@@ -217,11 +219,11 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .into_response()
 }
 
-/// "API Gateway" over a fresh embedded backend where both callers are developers; keep the
-/// backend for as long as the URL is used.
+/// "API Gateway" over a fresh embedded backend where the `ml-release` role and the CI user are
+/// developers; keep the backend for as long as the URL is used.
 async fn gateway(data: &Path) -> (String, Embedded) {
     let embedded = Embedded::open(data, Policy::default()).await.unwrap();
-    for arn in [SESSION_ARN, USER_ARN] {
+    for arn in [ROLE_ARN, USER_ARN] {
         let id = PrincipalId::parse(arn).unwrap();
         embedded
             .gov
@@ -295,7 +297,7 @@ fn manifest_file(dir: &Path) -> std::path::PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_signs_with_its_profile_and_the_api_records_the_assumed_role_session() {
+async fn the_cli_signs_with_its_profile_and_the_api_knows_the_assumed_role_session_by_its_arn() {
     let data = tempfile::tempdir().unwrap();
     let (url, _backend) = gateway(data.path()).await;
     let home = home_with_profile(SESSION_KEY, SESSION_SECRET, Some(SESSION_TOKEN), None);
@@ -319,6 +321,28 @@ async fn the_cli_signs_with_its_profile_and_the_api_records_the_assumed_role_ses
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["registered_by"], SESSION_ARN);
+
+    // whoami: the session, authenticated by IAM, with the role's grant.
+    let mut whoami = steward(home.path());
+    whoami.args([
+        "--aws", "--region", REGION, "--server", &url, "whoami", "-o", "json",
+    ]);
+    let out = run(whoami).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let me: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["principal"], SESSION_ARN);
+    assert_eq!(me["authentication"], "iam");
+    assert_eq!(me["roles"], json!(["developer"]));
+    assert_eq!(me["grants"], json!([ROLE_ARN]));
+    let mut whoami = steward(home.path());
+    whoami.args(["whoami", "--aws", "--region", REGION, "--server", &url]);
+    let out = run(whoami).await;
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "principal:      {SESSION_ARN}\nroles:          developer\nauthentication: iam\ngrants:         {ROLE_ARN}\n"
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
