@@ -15,19 +15,29 @@ use steward_core::types::Decision;
 
 use crate::cli::{
     AuditCmd, CardCmd, Command, ConfirmRetirementArgs, Conn, ConnOnly, DeployArgs, EvaluateArgs,
-    GateArgs, IdArgs, IncidentsArgs, ModelsCmd, Output, PrincipalsCmd, ProductionArgs, PromoteArgs,
-    PromotionsCmd, RegisterArgs, RetireArgs, RetirementsArgs, ReviewsCmd, RollbackArgs, SignalArgs,
-    VerifyArgs, VersionArgs, VersionsCmd,
+    GateArgs, IdArgs, IncidentsArgs, LoginArgs, ModelsCmd, Output, PrincipalsCmd, ProductionArgs,
+    PromoteArgs, PromotionsCmd, RegisterArgs, RetireArgs, RetirementsArgs, ReviewsCmd,
+    RollbackArgs, SignalArgs, VerifyArgs, VersionArgs, VersionsCmd,
 };
-use crate::client::{Client, ClientError, ModelQuery};
+use crate::client::{Auth, Client, ClientError, ModelQuery, Sources};
+use crate::login::{self, cache};
 use crate::{principals_file, render, verify};
 
 /// The environment variable holding the caller's bearer token.
 pub const TOKEN_ENV: &str = "STEWARD_TOKEN";
 
+/// A client of `conn`'s server with the credential [`Auth::resolve`] picks.
 fn client(conn: &Conn) -> anyhow::Result<Client> {
     let token = std::env::var(TOKEN_ENV).ok();
-    Client::new(&conn.server, token.as_deref())
+    // Without a configuration directory there is simply no cached sign-in to use.
+    let config_dir = cache::config_dir().ok();
+    let sources = Sources {
+        token: token.as_deref(),
+        aws: conn.aws,
+        region: conn.region.as_deref(),
+        config_dir: config_dir.as_deref(),
+    };
+    Client::with_auth(&conn.server, Auth::resolve(&conn.server, &sources)?)
 }
 
 /// Reads a JSON file (`-` is standard input).
@@ -53,7 +63,9 @@ pub fn print_client_error(e: &ClientError) {
                 eprintln!("  - {d}");
             }
             if api.status == 401 {
-                eprintln!("hint: set {TOKEN_ENV} to your bearer token");
+                eprintln!(
+                    "hint: set {TOKEN_ENV} to your bearer token, sign in with `steward login`, or sign with AWS credentials (--aws)"
+                );
             }
         }
         other => eprintln!("error: {other}"),
@@ -112,6 +124,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Production(a) => production(a).await,
         Command::Audit(cmd) => audit(cmd).await,
         Command::Principals(cmd) => principals(cmd).await,
+        Command::Whoami(a) => whoami(a).await,
+        Command::Login(a) => login(a).await,
+        Command::Logout(a) => logout(a).await,
     }
 }
 
@@ -400,6 +415,59 @@ async fn principals(cmd: PrincipalsCmd) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
     })
+}
+
+/// `steward whoami`
+async fn whoami(a: ConnOnly) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    Ok(show(&a.conn, c.whoami(), render::whoami).await)
+}
+
+/// `steward login`: signs in, caches the ID token, and says who the server takes you for.
+async fn login(a: LoginArgs) -> anyhow::Result<ExitCode> {
+    let dir = cache::config_dir()?;
+    let opts = login::Options {
+        provider: a.issuer.clone().zip(a.client_id.clone()),
+        scopes: a.scopes.clone(),
+        open_browser: !a.no_browser,
+        timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+    };
+    let server = &a.conn.server;
+    let (token, claims, path) = login::sign_in(server, &opts, &dir).await?;
+    tracing::info!(cache = %path.display(), "sign-in cached");
+    let c = Client::with_auth(server, Auth::bearer(&token.id_token)?)?;
+    match c.whoami().await {
+        Ok(v) => {
+            let roles: Vec<&str> = v["roles"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let roles = if roles.is_empty() {
+                "none".to_owned()
+            } else {
+                roles.join(", ")
+            };
+            let principal = v["principal"].as_str().unwrap_or("?");
+            println!("signed in to {server} as {principal} (roles: {roles})");
+        }
+        Err(e) => {
+            // The token is cached either way: the server may simply not say who it sees yet.
+            println!("signed in to {server} as {}", claims.principal());
+            eprintln!("note: the server did not confirm the sign-in: {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `steward logout`
+async fn logout(a: ConnOnly) -> anyhow::Result<ExitCode> {
+    let server = &a.conn.server;
+    if cache::delete(&cache::config_dir()?, server)? {
+        println!("signed out of {server}");
+    } else {
+        println!("not signed in to {server}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `audit verify --s3`: the outcome and where the log was read, or `None` after printing a

@@ -1,6 +1,7 @@
 //! The `steward` command: `serve` (the HTTP API on the embedded backend), `demo` (a whole
-//! governed lifecycle against a throwaway server), `audit verify`, and a client subcommand for
-//! every API operation.
+//! governed lifecycle against a throwaway server), `audit verify`, a client subcommand for
+//! every API operation (bearer token, AWS SigV4 or a `steward login` sign-in), and `login`,
+//! `logout` and `whoami`.
 //!
 //! Invariants: the client subcommands and the demo talk to the server only through
 //! [`client::Client`], i.e. the public HTTP API; business rules are never re-implemented here.
@@ -9,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod demo;
+pub mod login;
 pub mod principals_file;
 pub mod render;
 pub mod server;

@@ -93,9 +93,13 @@ pub struct VerifyArgs {
     /// addressing
     #[arg(long, value_name = "URL", requires = "s3")]
     pub endpoint_url: Option<String>,
-    /// With --s3: the bucket's region [default: the AWS SDK's, e.g. AWS_REGION]
-    #[arg(long, value_name = "REGION", requires = "s3")]
+    /// With --s3: the bucket's region [default: the AWS SDK's, e.g. AWS_REGION]; with --aws:
+    /// the region to sign the API's requests for
+    #[arg(long, value_name = "REGION", conflicts_with = "data")]
     pub region: Option<String>,
+    /// Server mode: sign requests with AWS SigV4 (see `steward --help`)
+    #[arg(long, env = "STEWARD_AWS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub aws: bool,
     /// Inclusion proofs fetched at once (server mode)
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -119,6 +123,8 @@ impl VerifyArgs {
         Conn {
             server,
             output: self.output,
+            aws: self.aws,
+            region: self.region.clone(),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! command does lives in `commands`, `serve`, `demo` and `verify`.
 //!
 //! Invariants: a bearer token is only ever read from `STEWARD_TOKEN`, never from a flag (flags
-//! end up in shell history and process listings); enumerated values (stages, environments,
+//! end up in shell history and process listings), and AWS credentials only from the AWS chain;
+//! `--server`, `--aws` and `--region` mean the same before and after the subcommand (clap
+//! merges the two places, a flag beating the environment beating the default); enumerated values (stages, environments,
 //! roles, ...) are checked by clap against the core's own names, so a typo is a usage error
 //! (exit 2) that lists the valid values.
 
@@ -10,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{BoolishValueParser, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use steward_core::types::{Environment, RiskTier, Role, SignalKind, Stage};
 
@@ -27,23 +29,49 @@ pub use audit::{AuditCmd, AuditEventsArgs, ConsistencyArgs, ProofArgs, VerifyArg
 #[command(
     name = "steward",
     version,
-    after_help = "Client commands talk to --server (or STEWARD_SERVER) as the holder of the bearer token in STEWARD_TOKEN.\n\
+    after_help = "Client commands talk to --server (or STEWARD_SERVER) with, in this order: the bearer token in STEWARD_TOKEN;\n\
+                  AWS SigV4 with the standard AWS credential chain when --server is an execute-api URL or with --aws (STEWARD_AWS=true);\n\
+                  the sign-in cached by `steward login` for that server. --server, --aws and --region may also precede the subcommand.\n\
                   First run: `steward demo`, or `steward serve` and take a token from steward-data/tokens.txt."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The connection flags given before the subcommand (`steward --aws --server URL models list`).
+/// They share their ids with [`Conn`]'s, so clap hands the client commands one value for each;
+/// hidden here because every client command lists them itself.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    #[arg(long, global = true, hide = true, value_name = "URL")]
+    pub server: Option<String>,
+    #[arg(long, global = true, hide = true, value_parser = BoolishValueParser::new())]
+    pub aws: bool,
+    #[arg(long, global = true, hide = true, value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 /// Where to reach the API and how to print its answers.
 #[derive(Debug, Clone, Args)]
 pub struct Conn {
-    /// The Steward API (the bearer token comes from STEWARD_TOKEN)
+    /// The Steward API (credentials: STEWARD_TOKEN, SigV4 or `steward login`; see `steward --help`)
     #[arg(long, env = "STEWARD_SERVER", default_value = DEFAULT_SERVER, value_name = "URL")]
     pub server: String,
     /// Output format: a readable table, or the API's JSON
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Sign requests with AWS SigV4 (API Gateway with IAM authorization) even when --server is
+    /// not an execute-api URL, e.g. a custom domain; credentials come from the standard AWS
+    /// chain (environment, AWS_PROFILE, SSO, assumed roles, ...)
+    #[arg(long, env = "STEWARD_AWS", value_parser = BoolishValueParser::new())]
+    pub aws: bool,
+    /// The region to sign for with --aws [default: the AWS profile's]; an execute-api URL
+    /// names its own
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +157,33 @@ pub enum Command {
     /// Manage principals: the API's role assignments and the local principals file
     #[command(subcommand)]
     Principals(PrincipalsCmd),
+    /// Who the server takes you for: principal, roles, how you authenticated, and grants
+    Whoami(ConnOnly),
+    /// Sign in to --server with OpenID Connect in a browser; the ID token is cached for it
+    Login(LoginArgs),
+    /// Forget the sign-in `steward login` cached for --server
+    Logout(ConnOnly),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The OpenID Connect issuer [default: the one the server names at GET /v1/auth/oidc]
+    #[arg(long, value_name = "URL", requires = "client_id")]
+    pub issuer: Option<String>,
+    /// The client id registered at the issuer for the CLI (a public, native client)
+    #[arg(long, value_name = "ID", requires = "issuer")]
+    pub client_id: Option<String>,
+    /// A scope to ask for (repeatable) [default: the server's, else openid]
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Only print the sign-in URL; do not try to open a browser
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Seconds to wait for the browser to come back
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: Conn,
 }
 
 #[derive(Debug, Args)]
@@ -514,6 +569,42 @@ mod tests {
         ])
         .is_err());
         assert!(Cli::try_parse_from(["steward", "reviews", "decide", "r1", "--approve"]).is_ok());
+    }
+
+    #[test]
+    fn connection_flags_mean_the_same_before_and_after_the_subcommand() {
+        let conn = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Models(ModelsCmd::List(a)) => a.conn,
+            other => panic!("parsed as {other:?}"),
+        };
+        let url = "http://127.0.0.1:9";
+        let before = conn(&[
+            "steward",
+            "--aws",
+            "--region",
+            "eu-west-1",
+            "--server",
+            url,
+            "models",
+            "list",
+        ]);
+        let after = conn(&[
+            "steward",
+            "models",
+            "list",
+            "--aws",
+            "--region",
+            "eu-west-1",
+            "--server",
+            url,
+        ]);
+        for c in [before, after] {
+            assert!(c.aws);
+            assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+            assert_eq!(c.server, url);
+        }
+        let plain = conn(&["steward", "models", "list"]);
+        assert!(!plain.aws || std::env::var_os("STEWARD_AWS").is_some());
     }
 
     #[test]

@@ -76,7 +76,10 @@ impl ApiError {
         ApiError {
             status: status.as_u16(),
             code: text(&err["code"]).unwrap_or_else(|| "http_error".to_owned()),
-            message: text(&err["message"]).unwrap_or_else(fallback),
+            // API Gateway answers its own refusals (a bad signature: 403) as `{"message": ...}`.
+            message: text(&err["message"])
+                .or_else(|| text(&value["message"]))
+                .unwrap_or_else(fallback),
             details,
         }
     }
@@ -91,6 +94,9 @@ pub enum ClientError {
     /// The server could not be reached or the exchange failed.
     #[error("cannot reach {server}: {message}")]
     Transport { server: String, message: String },
+    /// No credential could be attached (AWS credentials, an expired sign-in, ...).
+    #[error("{0}")]
+    Credentials(String),
     /// The server answered 2xx with a body that is not JSON.
     #[error("the server's answer is not JSON: {0}")]
     Decode(String),
@@ -120,6 +126,12 @@ mod tests {
         assert_eq!(e.code, "validation_failed");
         assert_eq!(e.details[0].to_string(), "card.rollback: is required");
         assert_eq!(e.details[1].to_string(), "not approved");
+    }
+
+    #[test]
+    fn an_api_gateway_refusal_shows_its_message() {
+        let e = ApiError::from_body(StatusCode::FORBIDDEN, br#"{"message":"Forbidden"}"#);
+        assert_eq!((e.status, e.message.as_str()), (403, "Forbidden"));
     }
 
     #[test]

@@ -3,22 +3,27 @@
 //!
 //! Invariants: a response body is handed back as the API's own JSON (so `--output json` shows
 //! exactly what the server said, fields this client does not know included); every non-2xx
-//! answer becomes an [`ApiError`] carrying the status, code, message and details; the bearer
-//! token is sent as a sensitive header and never appears in `Debug` output or errors.
+//! answer becomes an [`ApiError`] carrying the status, code, message and details; credentials
+//! (a bearer token, AWS keys, a cached sign-in) are sent as sensitive headers and never appear
+//! in `Debug` output or errors; every request gets its credential in the one `send`, after
+//! it is complete, so a SigV4 signature covers exactly what is sent.
 //!
 //! Layout: `error` holds what a failed call says, `operations` the method of each API
-//! operation; this module holds the connection and the one `send` every call goes through.
+//! operation, `auth` which credential a client sends, `sigv4` the AWS signing; this module
+//! holds the connection and the one `send` every call goes through.
 
+mod auth;
 mod error;
 mod operations;
+pub mod sigv4;
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use auth::{Auth, Sources};
 pub use error::{ApiError, ClientError, Detail, Result};
 
 /// The server a client talks to when none is named.
@@ -42,17 +47,19 @@ pub struct ModelQuery {
     pub limit: Option<usize>,
 }
 
-/// A client of one Steward server, acting as the holder of one bearer token.
+/// A client of one Steward server, acting as the holder of one credential.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    auth: Auth,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("server", &self.base)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -73,16 +80,16 @@ fn path_segment(s: &str) -> String {
 impl Client {
     /// A client of `server` (e.g. `http://127.0.0.1:8080`), sending `token` as its bearer token.
     pub fn new(server: &str, token: Option<&str>) -> anyhow::Result<Self> {
-        let mut headers = HeaderMap::new();
-        if let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) {
-            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                anyhow::anyhow!("the token contains characters a header cannot carry")
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
+        let auth = match token {
+            Some(token) => Auth::bearer(token)?,
+            None => Auth::None,
+        };
+        Self::with_auth(server, auth)
+    }
+
+    /// A client of `server` sending `auth` (see [`Auth::resolve`] for the CLI's choice).
+    pub fn with_auth(server: &str, auth: Auth) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
-            .default_headers(headers)
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("steward-cli/", env!("CARGO_PKG_VERSION")))
@@ -91,7 +98,7 @@ impl Client {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             anyhow::bail!("--server must be an http:// or https:// URL, not {server:?}");
         }
-        Ok(Self { http, base })
+        Ok(Self { http, base, auth })
     }
 
     pub fn server(&self) -> &str {
@@ -108,7 +115,13 @@ impl Client {
             // Without the URL: the cause is enough and keeps the message short.
             message: e.without_url().to_string(),
         };
-        let resp = req.send().await.map_err(transport)?;
+        let (http, req) = req.build_split();
+        let mut req = req.map_err(transport)?;
+        self.auth
+            .apply(&mut req)
+            .await
+            .map_err(ClientError::Credentials)?;
+        let resp = http.execute(req).await.map_err(transport)?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(transport)?;
         if !status.is_success() {

@@ -15,6 +15,17 @@ impl Client {
         self.get("/healthz").await
     }
 
+    /// `GET /v1/whoami`: the caller's principal, roles, authentication method and grants.
+    pub async fn whoami(&self) -> Result<Value> {
+        self.get("/v1/whoami").await
+    }
+
+    /// `GET /v1/auth/oidc` (unauthenticated): the server's OpenID Connect provider
+    /// (`issuer`, `client_id`, `scopes`); 404 when it has none.
+    pub async fn oidc_config(&self) -> Result<Value> {
+        self.get("/v1/auth/oidc").await
+    }
+
     /// `POST /v1/models/{name}/versions`: registers a version from a manifest (201).
     pub async fn register(
         &self,

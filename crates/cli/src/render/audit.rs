@@ -106,3 +106,16 @@ pub fn principal(v: &Value) -> String {
         ("revision", cell(&v["revision"])),
     ])
 }
+
+/// `GET /v1/whoami`
+pub fn whoami(v: &Value) -> String {
+    let mut pairs = vec![
+        ("principal", cell(&v["principal"])),
+        ("roles", cell(&v["roles"])),
+        ("authentication", cell(&v["authentication"])),
+    ];
+    if v["grants"].as_array().is_some_and(|g| !g.is_empty()) {
+        pairs.push(("grants", cell(&v["grants"])));
+    }
+    kv(&pairs)
+}

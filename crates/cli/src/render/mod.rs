@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::client::next_cursor;
 
-pub use audit::{audit_events, checkpoint, consistency, principal, principals, proof};
+pub use audit::{audit_events, checkpoint, consistency, principal, principals, proof, whoami};
 pub use lifecycle::{
     incidents, periodic_reviews, production, promotion, retirements, reviews, signal,
 };
