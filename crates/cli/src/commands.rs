@@ -431,6 +431,7 @@ async fn login(a: LoginArgs) -> anyhow::Result<ExitCode> {
         scopes: a.scopes.clone(),
         open_browser: !a.no_browser,
         timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+        port: a.port,
     };
     let server = &a.conn.server;
     let (token, claims, path) = login::sign_in(server, &opts, &dir).await?;

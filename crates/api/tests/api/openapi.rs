@@ -84,7 +84,13 @@ async fn the_openapi_document_is_served_and_lists_every_route() -> Result<()> {
         let public_oidc = path == "/v1/auth/oidc";
         assert_eq!(
             r.status,
-            if open { 200 } else if public_oidc { 404 } else { 401 },
+            if open {
+                200
+            } else if public_oidc {
+                404
+            } else {
+                401
+            },
             "{method} {path}: {}",
             r.body
         );

@@ -182,6 +182,10 @@ pub struct LoginArgs {
     /// Seconds to wait for the browser to come back
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub timeout: u64,
+    /// A fixed loopback port for the redirect (`http://localhost:PORT/callback`), for providers
+    /// that compare redirect URIs exactly (Cognito); default: any free port on 127.0.0.1
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub port: u16,
     #[command(flatten)]
     pub conn: Conn,
 }

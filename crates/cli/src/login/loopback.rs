@@ -33,15 +33,19 @@ pub enum Outcome {
 }
 
 impl Listener {
-    /// Binds `127.0.0.1:0`.
-    pub async fn bind() -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on 127.0.0.1 for the sign-in redirect: {e}")
+    /// Binds `127.0.0.1:port`. Port 0 (any free port, RFC 8252) redirects to
+    /// `http://127.0.0.1:<port>/callback`; a fixed port, for providers that compare redirect
+    /// URIs exactly and accept only `localhost` for plain http (Cognito), to
+    /// `http://localhost:<port>/callback`.
+    pub async fn bind(port: u16) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on 127.0.0.1:{port} for the sign-in redirect: {e}")
         })?;
-        let port = listener.local_addr()?.port();
+        let bound = listener.local_addr()?.port();
+        let host = if port == 0 { "127.0.0.1" } else { "localhost" };
         Ok(Self {
             listener,
-            redirect_uri: format!("http://127.0.0.1:{port}/callback"),
+            redirect_uri: format!("http://{host}:{bound}/callback"),
         })
     }
 
@@ -179,4 +183,26 @@ async fn respond(
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn any_port_redirects_to_127_0_0_1_and_a_fixed_port_to_localhost() {
+        let any = Listener::bind(0).await.unwrap();
+        assert!(any.redirect_uri.starts_with("http://127.0.0.1:"));
+        assert!(!any.redirect_uri.starts_with("http://127.0.0.1:0/"));
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let fixed = Listener::bind(free).await.unwrap();
+        assert_eq!(
+            fixed.redirect_uri,
+            format!("http://localhost:{free}/callback")
+        );
+    }
 }

@@ -38,6 +38,8 @@ pub struct Options {
     pub scopes: Vec<String>,
     pub open_browser: bool,
     pub timeout: Duration,
+    /// `--port`: the loopback port of the redirect (0: any free one).
+    pub port: u16,
 }
 
 /// A client of the identity provider: short timeouts, no redirects followed (a token endpoint
@@ -132,7 +134,7 @@ pub async fn sign_in(
     let (issuer, client_id, scopes) = provider(server, opts).await?;
     let http = provider_http()?;
     let meta = oidc::discover(&http, &issuer).await?;
-    let listener = loopback::Listener::bind().await?;
+    let listener = loopback::Listener::bind(opts.port).await?;
     let request = oidc::Request::new(listener.redirect_uri.clone());
     let url = request.authorize_url(&meta, &client_id, &scopes)?;
     eprintln!("Open this URL to sign in: {url}");
