@@ -76,6 +76,9 @@ pub struct OidcEnv {
     pub public_url: Option<String>,
     /// `STEWARD_OIDC_SCOPES`: comma-separated scopes to ask for (default openid,email,profile).
     pub scopes: Vec<String>,
+    /// `STEWARD_OIDC_ALGORITHMS`: comma-separated accepted signature algorithms (default
+    /// RS256,PS256,ES256,EdDSA; HMAC is refused when the verifier is built).
+    pub algorithms: Vec<String>,
 }
 
 fn list(v: Option<String>) -> Vec<String> {
@@ -123,6 +126,7 @@ impl OidcEnv {
             provider_name: get("STEWARD_OIDC_PROVIDER_NAME"),
             public_url: get("STEWARD_PUBLIC_URL"),
             scopes: list(get("STEWARD_OIDC_SCOPES")),
+            algorithms: list(get("STEWARD_OIDC_ALGORITHMS")),
         };
         match &oidc.issuer {
             Some(issuer) => {
@@ -292,6 +296,7 @@ impl AwsEnv {
         "STEWARD_OIDC_GROUP_ROLES",
         "STEWARD_OIDC_PROVIDER_NAME",
         "STEWARD_OIDC_SCOPES",
+        "STEWARD_OIDC_ALGORITHMS",
         "STEWARD_PUBLIC_URL",
     ];
 }

@@ -32,7 +32,7 @@ pub fn authenticators(
     let settings = OidcSettings {
         issuer: oidc.issuer.clone(),
         audiences: oidc.audiences.clone(),
-        algorithms: Vec::new(),
+        algorithms: oidc.algorithms.clone(),
         console_client_id: oidc.console_client_id.clone(),
         console_client_secret: client_secret,
         cli_client_id: oidc.cli_client_id.clone(),

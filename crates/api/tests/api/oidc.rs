@@ -21,6 +21,11 @@ use crate::common::{manifest, spawn_app_with_oidc, App};
 /// A provider, and Steward accepting it: the console and CLI clients as audiences, group
 /// `ml-reviewers` → technical-reviewer, the JWKS refetched at once on an unknown kid.
 async fn setup() -> Result<(OidcProvider, App)> {
+    setup_refetching_every(Duration::ZERO).await
+}
+
+/// [`setup`], with the JWKS refetched at most every `min_refresh`.
+async fn setup_refetching_every(min_refresh: Duration) -> Result<(OidcProvider, App)> {
     let provider = OidcProvider::start(OidcProvider::default_config(None)).await?;
     let mut config = OidcConfig::new(
         provider.issuer(),
@@ -30,7 +35,7 @@ async fn setup() -> Result<(OidcProvider, App)> {
         Some("groups".into()),
         &["ml-reviewers=technical-reviewer".into()],
     )?;
-    config.jwks_min_refresh = Duration::ZERO;
+    config.jwks_min_refresh = min_refresh;
     config.provider_name = "Test IdP".into();
     config.cli_client_id = Some(CLI_CLIENT_ID.into());
     config.scopes = vec![
@@ -180,6 +185,13 @@ async fn expired_misaddressed_unsigned_foreign_and_tampered_tokens_are_401_and_w
                 )
                 .await?,
             "expired",
+        ),
+        (
+            "not valid yet",
+            provider
+                .sign(claims(json!({"nbf": now + 600})), None, SigningKey::Current)
+                .await?,
+            "not valid yet",
         ),
         (
             "wrong audience",
@@ -382,5 +394,66 @@ async fn the_console_signs_a_person_in_with_the_code_flow_and_refuses_replays_an
     let elsewhere = http.get(back.as_str()).send().await?;
     assert_eq!(elsewhere.status(), 400);
     assert!(set_cookie(&elsewhere, "steward_session").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_token_signed_with_hmac_using_the_providers_public_key_as_the_secret_is_refused(
+) -> Result<()> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (provider, app) = setup().await?;
+    let jwks = provider.jwks().await?;
+    let rsa = jwks["keys"]
+        .as_array()
+        .and_then(|ks| ks.iter().find(|k| k["kty"] == "RSA"))
+        .context("an RSA key in the JWKS")?;
+    let now = chrono::Utc::now().timestamp();
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": rsa["kid"]});
+    let claims = json!({"iss": provider.issuer(), "sub": "alice", "aud": CLI_CLIENT_ID,
+                        "iat": now, "exp": now + 300});
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    // The classic confusion: the public key (here its modulus, as the JWKS publishes it) used
+    // as an HMAC secret, so a verifier that trusts the header's `alg` would accept it.
+    let secret = b64.decode(rsa["n"].as_str().context("n")?)?;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+    let signature = ring::hmac::sign(&key, signing_input.as_bytes());
+    let token = format!("{signing_input}.{}", b64.encode(signature.as_ref()));
+    let r = app
+        .send_bearer(&token, reqwest::Method::GET, "/v1/whoami", None)
+        .await?;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("\"HS256\" is not accepted"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() -> Result<()> {
+    let (provider, app) = setup_refetching_every(Duration::from_secs(2)).await?;
+    let claims = json!({"sub": "alice", "aud": CLI_CLIENT_ID});
+    let first = provider
+        .sign(claims.clone(), None, SigningKey::Current)
+        .await?;
+    app.send_bearer(&first, reqwest::Method::GET, "/v1/whoami", None)
+        .await?
+        .expect(200)?;
+    provider.rotate(false).await?;
+    let rotated = provider.sign(claims, None, SigningKey::Current).await?;
+    // Just fetched: a kid Steward does not know does not make it ask the issuer again yet.
+    let r = app
+        .send_bearer(&rotated, reqwest::Method::GET, "/v1/whoami", None)
+        .await?;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("does not publish"), "{message}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.send_bearer(&rotated, reqwest::Method::GET, "/v1/whoami", None)
+        .await?
+        .expect(200)?;
     Ok(())
 }
