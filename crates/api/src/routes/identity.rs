@@ -23,8 +23,9 @@ pub async fn whoami(who: Authenticated) -> Json<Value> {
     }))
 }
 
-/// `GET /v1/auth/oidc` → `{"issuer", "client_id", "scopes", "provider"}` for `steward login`;
-/// 404 when this deployment has no OpenID Connect provider (or no CLI client).
+/// `GET /v1/auth/oidc` → `{"issuer", "client_id", "scopes", "provider"}` for `steward login`:
+/// the CLI's client, else the console's (a deployment with one public client for both); 404
+/// when this deployment has no OpenID Connect provider.
 pub async fn oidc(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let missing = || {
         ApiError::new(
@@ -34,7 +35,12 @@ pub async fn oidc(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
         )
     };
     let oidc = s.auth.oidc().ok_or_else(missing)?;
-    let client_id = oidc.config.cli_client_id.as_ref().ok_or_else(missing)?;
+    let client_id = oidc
+        .config
+        .cli_client_id
+        .as_ref()
+        .or(oidc.config.console.as_ref().map(|c| &c.client_id))
+        .ok_or_else(missing)?;
     Ok(Json(json!({
         "issuer": oidc.config.issuer,
         "client_id": client_id,

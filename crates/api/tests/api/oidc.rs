@@ -457,3 +457,16 @@ async fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() -> Result<()>
         .expect(200)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn with_only_an_issuer_and_an_audience_steward_login_is_told_to_use_that_client() -> Result<()>
+{
+    // No provider is contacted: the metadata comes from configuration alone.
+    let config = OidcConfig::new("https://idp.example.com", vec!["steward".into()])?;
+    let app = spawn_app_with_oidc(OidcVerifier::new(config)?).await?;
+    let public = app.get("", "/v1/auth/oidc").await?.expect(200)?;
+    assert_eq!(public.body["issuer"], "https://idp.example.com");
+    assert_eq!(public.body["client_id"], "steward");
+    assert_eq!(public.body["scopes"], json!(["openid", "email", "profile"]));
+    Ok(())
+}
