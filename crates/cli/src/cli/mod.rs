@@ -8,7 +8,6 @@
 //! roles, ...) are checked by clap against the core's own names, so a typo is a usage error
 //! (exit 2) that lists the valid values.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -20,7 +19,9 @@ use crate::client::DEFAULT_SERVER;
 
 mod audit;
 mod oidc_args;
-pub use oidc_args::OidcArgs;
+mod serve;
+pub use oidc_args::{LoginArgs, OidcArgs};
+pub use serve::{DemoArgs, ServeArgs};
 
 pub use audit::{AuditCmd, AuditEventsArgs, ConsistencyArgs, ProofArgs, VerifyArgs, SERVER_ENV};
 
@@ -163,69 +164,6 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the sign-in `steward login` cached for --server
     Logout(ConnOnly),
-}
-
-#[derive(Debug, Args)]
-pub struct LoginArgs {
-    /// The OpenID Connect issuer [default: the one the server names at GET /v1/auth/oidc]
-    #[arg(long, value_name = "URL", requires = "client_id")]
-    pub issuer: Option<String>,
-    /// The client id registered at the issuer for the CLI (a public, native client)
-    #[arg(long, value_name = "ID", requires = "issuer")]
-    pub client_id: Option<String>,
-    /// A scope to ask for (repeatable) [default: the server's, else openid]
-    #[arg(long = "scope", value_name = "SCOPE")]
-    pub scopes: Vec<String>,
-    /// Only print the sign-in URL; do not try to open a browser
-    #[arg(long)]
-    pub no_browser: bool,
-    /// Seconds to wait for the browser to come back
-    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
-    pub timeout: u64,
-    /// A fixed loopback port for the redirect (`http://localhost:PORT/callback`), for providers
-    /// that compare redirect URIs exactly (Cognito); default: any free port on 127.0.0.1
-    #[arg(long, default_value_t = 0, value_name = "PORT")]
-    pub port: u16,
-    #[command(flatten)]
-    pub conn: Conn,
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Data directory (created if missing): database, signing key, principals
-    #[arg(
-        long,
-        env = "STEWARD_DATA",
-        default_value = "steward-data",
-        value_name = "DIR"
-    )]
-    pub data: PathBuf,
-    /// Address to listen on (port 0 picks a free port)
-    #[arg(
-        long,
-        env = "STEWARD_ADDR",
-        default_value = "127.0.0.1:8080",
-        value_name = "HOST:PORT"
-    )]
-    pub addr: SocketAddr,
-    /// Principals file (TOML); default DIR/principals.toml, created with a starter set if missing
-    #[arg(long, value_name = "FILE")]
-    pub principals: Option<PathBuf>,
-    /// Policy file (TOML); default: the built-in policy
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-    /// Seconds between workflow runner ticks (review deadlines)
-    #[arg(long, default_value_t = 1, value_name = "SECONDS", hide = true)]
-    pub runner_interval: u64,
-    #[command(flatten)]
-    pub oidc: OidcArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Keep the demo's data directory here (must not exist or be empty) instead of a temporary one
-    #[arg(long, value_name = "DIR")]
-    pub keep: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,12 @@
-//! `steward serve`'s OpenID Connect flags: people sign in with the organisation's provider
-//! beside the principals file's bearer tokens.
+//! OpenID Connect flags: `steward serve`'s provider (people sign in with the organisation's
+//! provider beside the principals file's bearer tokens) and `steward login`'s.
 //!
 //! Invariant: the console's client secret is read from the environment
 //! (`STEWARD_OIDC_CLIENT_SECRET`) only, never from a flag, so it does not show in `ps`.
 
 use clap::Args;
+
+use super::Conn;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct OidcArgs {
@@ -61,4 +63,29 @@ pub struct OidcArgs {
     /// (default: the request's host)
     #[arg(long, env = "STEWARD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The OpenID Connect issuer [default: the one the server names at GET /v1/auth/oidc]
+    #[arg(long, value_name = "URL", requires = "client_id")]
+    pub issuer: Option<String>,
+    /// The client id registered at the issuer for the CLI (a public, native client)
+    #[arg(long, value_name = "ID", requires = "issuer")]
+    pub client_id: Option<String>,
+    /// A scope to ask for (repeatable) [default: the server's, else openid]
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Only print the sign-in URL; do not try to open a browser
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Seconds to wait for the browser to come back
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// A fixed loopback port for the redirect (`http://localhost:PORT/callback`), for providers
+    /// that compare redirect URIs exactly (Cognito); default: any free port on 127.0.0.1
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub port: u16,
+    #[command(flatten)]
+    pub conn: Conn,
 }
