@@ -127,31 +127,46 @@ fn principals_path(args: &ServeArgs) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Ctrl-C and SIGTERM, listened for from [`Shutdown::listen`] on.
+///
+/// Invariant: the handlers are installed before the server says it is listening, so a
+/// supervisor (or a test) that sends SIGTERM right after readiness gets a graceful stop, not
+/// the default action of the signal.
+struct Shutdown {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn listen() -> anyhow::Result<Shutdown> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Shutdown {
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Shutdown {})
+    }
+
+    /// Resolves on the first Ctrl-C or SIGTERM.
+    async fn requested(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
     }
 }
 
@@ -183,13 +198,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         oidc,
         iam: false,
     };
+    let shutdown = Shutdown::listen()?;
     let running = start(&embedded, auth, args.addr).await?;
     tracing::info!(addr = %running.addr, data = %args.data.display(), "serving the Steward API");
     // Scripts (and the tests) read the bound address from this line, e.g. with --addr 127.0.0.1:0.
     println!("steward listening on {}", running.url());
     println!("web console: {}/console/", running.url());
 
-    shutdown_signal().await;
+    shutdown.requested().await;
     tracing::info!("shutting down: finishing requests in flight");
     running.stop().await?;
     runner.abort();

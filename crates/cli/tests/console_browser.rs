@@ -460,7 +460,7 @@ async fn a_reviewer_signs_in_reads_the_review_and_approves_it_in_a_real_browser(
     assert!(report.contains("inclusion proof"), "{report}");
 
     c.close().await.unwrap();
-    assert!(server.stop().success());
+    server.stop_gracefully();
 }
 
 /// The audit page's verdict, once its script has one.

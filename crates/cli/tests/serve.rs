@@ -190,8 +190,7 @@ fn a_model_is_registered_gated_promoted_reviewed_and_deployed_through_the_cli_wi
         .code(1)
         .stderr(contains("403"));
 
-    let status = server.stop();
-    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    server.stop_gracefully();
 
     steward()
         .args(["audit", "verify", "--data"])
@@ -487,8 +486,7 @@ fn a_first_serve_creates_starter_principals_with_private_tokens_and_never_prints
         .success()
         .stdout(contains("business-reviewer, compliance-reviewer"));
 
-    let status = server.stop();
-    assert!(status.success());
+    server.stop_gracefully();
     let logs = std::fs::read_to_string(data.with_extension("stderr.log")).unwrap();
     for (name, token) in &tokens {
         assert!(
@@ -586,5 +584,5 @@ async fn steward_serve_serves_the_web_console_with_its_security_headers() {
         .starts_with("text/html"));
     let html = login.text().await.unwrap();
     assert!(html.contains("name=\"token\""), "{html}");
-    assert!(server.stop().success());
+    server.stop_gracefully();
 }

@@ -167,7 +167,7 @@ impl Server {
         child.wait().unwrap()
     }
 
-    /// Sends SIGTERM and waits for a graceful exit.
+    /// Sends SIGTERM and waits for the server to exit; see [`Server::stop_gracefully`].
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
         let status = std::process::Command::new("kill")
@@ -187,6 +187,19 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM and asserts the server exits 0, showing its status and logs when not.
+    pub fn stop_gracefully(self) {
+        let stderr_file = self.stderr_file.clone();
+        let status = self.stop();
+        assert!(
+            status.success(),
+            "the server did not exit 0 on SIGTERM ({status}); stderr:\n{}",
+            std::fs::read_to_string(stderr_file).unwrap_or_default()
+        );
     }
 }
 
