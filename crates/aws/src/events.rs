@@ -22,7 +22,7 @@ use steward_core::records::DomainEvent;
 use thiserror::Error;
 
 /// The source of every governance event.
-pub const SOURCE: &str = "steward.governance";
+pub const SOURCE: &str = steward_core::events::SOURCE;
 /// PutEvents accepts at most this many entries per request.
 pub const MAX_ENTRIES: usize = 10;
 /// PutEvents accepts at most this many bytes per request.

@@ -17,6 +17,7 @@ pub mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod types;
+pub mod webhooks;
 
 pub use service::integrations;
 

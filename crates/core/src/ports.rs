@@ -22,6 +22,7 @@ use crate::records::{
     PrincipalRecord, ProductionChange, Promotion, RetirementStatus, Review, ReviewStatus,
 };
 use crate::types::{ModelName, PrincipalId, ReviewStage, RiskTier, Stage};
+use crate::webhooks::{Delivery, Webhook, WebhookId, WebhookSecret};
 
 /// What a write expects of the record it replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub enum Put {
     CardRevision(CardRevision),
     ProductionChange(ProductionChange),
     Incident(Incident),
+    /// A webhook subscription (deleting one replaces it with its tombstone).
+    Webhook(Webhook, Expect),
 }
 
 /// Everything one governance action changes, committed atomically.
@@ -286,6 +289,10 @@ pub trait Registry: Send + Sync {
     async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError>;
     async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
     async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// A webhook subscription, its tombstone included.
+    async fn webhook(&self, id: &WebhookId) -> Result<Option<Webhook>, StoreError>;
+    /// Every webhook subscription, tombstones included, by id (a deployment has a handful).
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError>;
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;
 }
 
@@ -496,4 +503,32 @@ pub trait Evidence: Send + Sync {
         uri: &str,
         expected: &crate::types::Sha256,
     ) -> Result<ArtifactCheck, StoreError>;
+}
+
+/// Where webhook signing secrets live: the SQLite database's own table on `steward serve`,
+/// SSM SecureString parameters on AWS (never a plain environment variable or a record).
+///
+/// Invariant: a name is written once with one secret (a new secret gets a new name), so a
+/// subscription record never points at a secret that changed under it.
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    async fn put(&self, name: &str, secret: &WebhookSecret) -> Result<(), StoreError>;
+    async fn get(&self, name: &str) -> Result<Option<WebhookSecret>, StoreError>;
+    /// Removes a secret no record points at any more (best effort; absent is fine).
+    async fn delete(&self, name: &str) -> Result<(), StoreError>;
+}
+
+/// Webhook deliveries in flight and recently done (not governance state: not audited).
+///
+/// Invariants: `enqueue` is create-only by delivery id, so fanning the same event out twice
+/// (after a crash) queues it once; `due` returns pending deliveries whose `next_attempt_at`
+/// is at or before `now`, oldest first.
+#[async_trait]
+pub trait Deliveries: Send + Sync {
+    async fn enqueue(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Replaces the stored delivery of the same id with this state.
+    async fn save(&self, delivery: &Delivery) -> Result<(), StoreError>;
+    /// A subscription's deliveries, newest first.
+    async fn recent(&self, webhook: &WebhookId, limit: usize) -> Result<Vec<Delivery>, StoreError>;
 }

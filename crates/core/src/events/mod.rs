@@ -33,6 +33,9 @@ mod tests;
 /// The version of every detail's shape; a breaking change gets a new version and schema.
 pub const SCHEMA_VERSION: &str = "1";
 
+/// The source of every governance event (EventBridge `source`, and in webhook bodies).
+pub const SOURCE: &str = "steward.governance";
+
 /// Declares the enum, its detail-type names and the conversions from each detail struct.
 macro_rules! governance_events {
     ($($(#[$doc:meta])* $name:ident),+ $(,)?) => {

@@ -45,6 +45,7 @@ mod retraining;
 mod reviews;
 mod rollback;
 mod separation;
+mod webhooks;
 
 pub use admin::PolicyRecord;
 pub use gates::GateResult;
@@ -54,6 +55,7 @@ pub use reads::{ModelDetail, ProductionAt, VersionDetail};
 pub use retirement::RetireOutcome;
 pub use retirements::RetirementRequest;
 pub use reviews::DecisionInput;
+pub use webhooks::{WebhookInput, WebhookPorts};
 
 /// The governance service, shared by the HTTP API, the CLI's offline commands and the Lambdas.
 pub struct Governance {
@@ -65,6 +67,7 @@ pub struct Governance {
     policy: Policy,
     evidence: Option<Arc<dyn Evidence>>,
     pause: Option<Arc<dyn Pause>>,
+    webhooks: Option<WebhookPorts>,
 }
 
 fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), GovError> {
@@ -171,6 +174,7 @@ impl Governance {
             policy,
             evidence: None,
             pause: None,
+            webhooks: None,
         }
     }
 

@@ -115,6 +115,8 @@ pub struct Harness {
     pub ids: Arc<SequentialIds>,
     pub evidence: Arc<MemoryEvidence>,
     pub workflows: Arc<RecordingWorkflows>,
+    pub secrets: Arc<crate::testing::MemorySecrets>,
+    pub deliveries: Arc<crate::testing::MemoryDeliveries>,
     pub cast: Cast,
 }
 
@@ -150,6 +152,8 @@ impl Harness {
         let ids = Arc::new(SequentialIds::default());
         let evidence = Arc::new(MemoryEvidence::default());
         let workflows = Arc::new(workflows);
+        let secrets = Arc::new(crate::testing::MemorySecrets::default());
+        let deliveries = Arc::new(crate::testing::MemoryDeliveries::default());
         let gov = Governance::new(
             store.clone(),
             store.clone(),
@@ -158,7 +162,11 @@ impl Harness {
             ids.clone(),
             policy,
         )
-        .with_evidence(evidence.clone());
+        .with_evidence(evidence.clone())
+        .with_webhooks(crate::service::WebhookPorts {
+            secrets: secrets.clone(),
+            deliveries: deliveries.clone(),
+        });
         Self {
             gov: Arc::new(gov),
             store,
@@ -166,6 +174,8 @@ impl Harness {
             ids,
             evidence,
             workflows,
+            secrets,
+            deliveries,
             cast: Cast::default(),
         }
     }

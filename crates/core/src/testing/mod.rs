@@ -20,6 +20,7 @@ mod clock;
 mod evidence;
 mod harness;
 mod store;
+mod webhooks;
 mod workflows;
 
 use std::future::Future;
@@ -30,6 +31,7 @@ pub use clock::{ManualClock, SequentialIds};
 pub use evidence::MemoryEvidence;
 pub use harness::{caller, manifest, staging_evaluation, vn, Cast, Harness};
 pub use store::MemoryStore;
+pub use webhooks::{MemoryDeliveries, MemorySecrets};
 pub use workflows::{RecordingWorkflows, WorkflowCall};
 
 /// Runs `future` to completion on the current thread.

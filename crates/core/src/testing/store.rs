@@ -54,6 +54,7 @@ struct Records {
     incidents: BTreeMap<String, Incident>,
     principals: BTreeMap<String, PrincipalRecord>,
     idempotency: BTreeMap<String, IdempotencyRecord>,
+    webhooks: BTreeMap<String, crate::webhooks::Webhook>,
 }
 
 /// The append-only side: audit events, their tree, checkpoints and the outbox.
@@ -152,6 +153,12 @@ impl Records {
                     )));
                 }
                 self.incidents.insert(i.id.clone(), i);
+            }
+            Put::Webhook(w, expect) => {
+                let key = w.id.to_string();
+                let current = self.webhooks.get(&key).map(|x| x.revision);
+                conflict_for(expect, current, &format!("webhook {}", w.id))?;
+                self.webhooks.insert(key, w);
             }
         }
         Ok(())

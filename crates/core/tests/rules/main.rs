@@ -17,6 +17,7 @@ mod retirement;
 mod retirements;
 mod store;
 mod tiers;
+mod webhooks;
 
 use steward_core::records::{Promotion, Review};
 use steward_core::types::ReviewStage;

@@ -230,6 +230,17 @@ impl Registry for MemoryStore {
         Ok(self.lock()?.records.idempotency.get(key).cloned())
     }
 
+    async fn webhook(
+        &self,
+        id: &crate::webhooks::WebhookId,
+    ) -> Result<Option<crate::webhooks::Webhook>, StoreError> {
+        Ok(self.lock()?.records.webhooks.get(id.as_str()).cloned())
+    }
+
+    async fn webhooks(&self) -> Result<Vec<crate::webhooks::Webhook>, StoreError> {
+        Ok(self.lock()?.records.webhooks.values().cloned().collect())
+    }
+
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
         self.commit_sync(commit)
     }
