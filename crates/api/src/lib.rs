@@ -39,7 +39,7 @@ pub use auth::{
 };
 pub use error::ApiError;
 
-use routes::{audit, identity, models, monitoring, principals, reviews};
+use routes::{audit, identity, models, monitoring, principals, reviews, webhooks};
 
 /// The largest request body accepted: 1 MiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -141,6 +141,14 @@ pub fn router_with_sessions(
         .route("/v1/principals", get(principals::list))
         // A wildcard, so IAM ARNs (which contain `/`) work with or without percent-encoding.
         .route("/v1/principals/{*id}", put(principals::set_roles))
+        .route("/v1/webhooks", get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            put(webhooks::put)
+                .get(webhooks::get)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .fallback(unknown_route)
         .with_state(state.clone())
         .merge(console::router_with_sessions(state, sessions))

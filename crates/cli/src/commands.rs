@@ -23,6 +23,8 @@ use crate::client::{Auth, Client, ClientError, ModelQuery, Sources};
 use crate::login::{self, cache};
 use crate::{principals_file, render, verify};
 
+mod webhooks;
+
 /// The environment variable holding the caller's bearer token.
 pub const TOKEN_ENV: &str = "STEWARD_TOKEN";
 
@@ -124,6 +126,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Production(a) => production(a).await,
         Command::Audit(cmd) => audit(cmd).await,
         Command::Principals(cmd) => principals(cmd).await,
+        Command::Webhooks(cmd) => webhooks::run(cmd).await,
         Command::Whoami(a) => whoami(a).await,
         Command::Login(a) => login(a).await,
         Command::Logout(a) => logout(a).await,

@@ -15,6 +15,7 @@ pub mod principals_file;
 pub mod render;
 pub mod server;
 pub mod verify;
+pub mod webhooks;
 
 use std::process::ExitCode;
 

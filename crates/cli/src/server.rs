@@ -189,6 +189,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "principals loaded"
     );
     let runner = embedded.spawn_runner(Duration::from_secs(args.runner_interval.max(1)));
+    let integrations = match &args.integrations {
+        Some(path) => {
+            let config = steward_integrations::IntegrationsConfig::load(path)?;
+            let names: Vec<String> = config
+                .names()
+                .iter()
+                .map(|(k, n)| format!("{k}.{n}"))
+                .collect();
+            tracing::info!(file = %path.display(), integrations = ?names, "integrations loaded");
+            steward_integrations::Integrations::build(&config)?
+        }
+        None => steward_integrations::Integrations::none(),
+    };
+    let deliverer = crate::webhooks::spawn(
+        &embedded,
+        Duration::from_millis(500),
+        steward_core::webhooks::RetrySchedule {
+            first: chrono::Duration::milliseconds(args.webhook_retry_first_ms.max(1) as i64),
+            ..Default::default()
+        },
+        integrations,
+    )?;
     let oidc = oidc_verifier(&args.oidc)?;
     if let Some(o) = &oidc {
         tracing::info!(issuer = %o.config.issuer, audiences = ?o.config.audiences, "OpenID Connect sign-in enabled");
@@ -209,6 +231,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing requests in flight");
     running.stop().await?;
     runner.abort();
+    deliverer.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -49,12 +49,60 @@ impl WebhookId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id under which integration `name` of `kind` (`slack`, `jira`, `servicenow`) queues
+    /// its deliveries: `<kind>:<name>`. No admin-made id has a `:`, so the two never collide.
+    pub fn integration(kind: IntegrationKind, name: &str) -> Result<Self, FieldError> {
+        let name = Self::parse(name).map_err(|e| FieldError::new("name", e.message))?;
+        Ok(Self(format!("{}:{}", kind.as_str(), name.0)))
+    }
+
+    /// The kind and name of an integration's id; `None` for a subscription's.
+    pub fn integration_parts(&self) -> Option<(IntegrationKind, &str)> {
+        let (kind, name) = self.0.split_once(':')?;
+        Some((IntegrationKind::parse(kind)?, name))
+    }
+}
+
+/// The integrations that receive governance events through deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IntegrationKind {
+    Slack,
+    Jira,
+    ServiceNow,
+}
+
+impl IntegrationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Jira => "jira",
+            Self::ServiceNow => "servicenow",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "slack" => Some(Self::Slack),
+            "jira" => Some(Self::Jira),
+            "servicenow" => Some(Self::ServiceNow),
+            _ => None,
+        }
+    }
 }
 
 impl TryFrom<String> for WebhookId {
     type Error = FieldError;
     fn try_from(s: String) -> Result<Self, FieldError> {
-        Self::parse(&s)
+        // Stored ids are either a subscription's or an integration's (`kind:name`).
+        match s.split_once(':') {
+            Some((kind, name)) => {
+                let kind = IntegrationKind::parse(kind).ok_or_else(|| {
+                    FieldError::new("id", format!("unknown integration kind in {s:?}"))
+                })?;
+                Self::integration(kind, name)
+            }
+            None => Self::parse(&s),
+        }
     }
 }
 impl From<WebhookId> for String {
@@ -407,6 +455,19 @@ mod tests {
             assert_eq!(WebhookUrl::parse(bad).unwrap_err().field, "url", "{bad}");
         }
         assert!(WebhookId::parse("jira-1").is_ok());
+        assert!(
+            WebhookId::parse("jira:x").is_err(),
+            "only integrations have a ':'"
+        );
+        let int = WebhookId::integration(IntegrationKind::Jira, "gov").unwrap();
+        assert_eq!(int.as_str(), "jira:gov");
+        assert_eq!(
+            int.integration_parts(),
+            Some((IntegrationKind::Jira, "gov"))
+        );
+        let back: WebhookId = serde_json::from_value(serde_json::json!("jira:gov")).unwrap();
+        assert_eq!(back, int);
+        assert!(serde_json::from_value::<WebhookId>(serde_json::json!("ftp:gov")).is_err());
         for bad in ["", "-x", "Jira", "a/b", &"a".repeat(64)] {
             assert!(WebhookId::parse(bad).is_err(), "{bad}");
         }

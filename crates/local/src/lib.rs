@@ -16,6 +16,7 @@ use std::time::Duration;
 use steward_core::audit::verify::{verify_log, VerifyReport};
 use steward_core::audit::Ed25519Signer;
 use steward_core::ports::{Clock, IdGen, InProcessWorkflows, SystemClock};
+use steward_core::service::WebhookPorts;
 use steward_core::{Governance, Policy};
 
 pub use evidence::FileEvidence;
@@ -130,7 +131,11 @@ impl Embedded {
                 policy,
             )
             .with_evidence(Arc::new(FileEvidence::new(data_dir)))
-            .with_pause(Arc::new(TokioPause)),
+            .with_pause(Arc::new(TokioPause))
+            .with_webhooks(WebhookPorts {
+                secrets: store.clone(),
+                deliveries: store.clone(),
+            }),
         );
         let last = store.meta("policy_sha256")?;
         if gov.record_policy(last.as_deref()).await? {

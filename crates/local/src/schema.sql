@@ -109,3 +109,30 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- Webhook subscriptions (the record, without its secret).
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Webhook signing secrets by name (the embedded Secrets port); names are never reused.
+CREATE TABLE IF NOT EXISTS webhook_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Webhook deliveries: pending ones by due time, every one by subscription.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due
+    ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_recent
+    ON webhook_deliveries(webhook, created_at);

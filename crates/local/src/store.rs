@@ -14,6 +14,7 @@
 
 mod audit;
 mod registry;
+mod webhooks;
 mod write;
 
 pub use audit::read_audit_rows;
@@ -178,6 +179,71 @@ impl SqliteStore {
         )
         .map_err(backend)?;
         Ok(())
+    }
+
+    /// The id of the newest outbox row (0 when there is none).
+    pub fn outbox_head(&self) -> Result<i64, StoreError> {
+        let conn = self.read()?;
+        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))
+            .map_err(backend)
+    }
+
+    /// This data directory's own id (created on first use), so event ids made from outbox
+    /// row numbers differ between data directories.
+    pub fn instance_id(&self) -> Result<String, StoreError> {
+        if let Some(id) = self.meta("instance_id")? {
+            return Ok(id);
+        }
+        let fresh = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let conn = self.writer.lock().map_err(poisoned)?;
+        // Two first uses at once keep whichever wrote first.
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('instance_id', ?1)",
+            [&fresh],
+        )
+        .map_err(backend)?;
+        drop(conn);
+        Ok(self.meta("instance_id")?.unwrap_or(fresh))
+    }
+
+    /// Outbox rows after `after_id` with the time each committed, oldest first (the webhook
+    /// deliverer's feed).
+    pub fn outbox_entries(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, DateTime<Utc>, DomainEvent)>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, created_at, detail_type, detail FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![after_id, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (id, at, detail_type, detail) = row.map_err(backend)?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| StoreError::backend("corrupt outbox time", e))?
+                .with_timezone(&Utc);
+            Ok((
+                id,
+                at,
+                DomainEvent {
+                    detail_type,
+                    detail: from_json(&detail)?,
+                },
+            ))
+        })
+        .collect()
     }
 
     /// Outbox rows (detail-type, detail), oldest first: the governance events committed so far.

@@ -6,3 +6,4 @@ pub mod models;
 pub mod monitoring;
 pub mod principals;
 pub mod reviews;
+pub mod webhooks;

@@ -16,3 +16,4 @@ mod periodic;
 mod principals;
 mod robustness;
 mod validation;
+mod webhooks;

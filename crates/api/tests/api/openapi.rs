@@ -43,6 +43,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/principals/{id}"),
     ("get", "/v1/whoami"),
     ("get", "/v1/auth/oidc"),
+    ("get", "/v1/webhooks"),
+    ("put", "/v1/webhooks/{id}"),
+    ("get", "/v1/webhooks/{id}"),
+    ("delete", "/v1/webhooks/{id}"),
+    ("get", "/v1/webhooks/{id}/deliveries"),
 ];
 
 #[tokio::test]

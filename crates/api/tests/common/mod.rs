@@ -674,6 +674,15 @@ mod aws_backend {
         async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
             self.store.idempotency(key).await
         }
+        async fn webhook(
+            &self,
+            id: &steward_core::webhooks::WebhookId,
+        ) -> Result<Option<steward_core::webhooks::Webhook>, StoreError> {
+            self.store.webhook(id).await
+        }
+        async fn webhooks(&self) -> Result<Vec<steward_core::webhooks::Webhook>, StoreError> {
+            self.store.webhooks().await
+        }
         async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
             let signs = !commit.audit.is_empty();
             let receipt = self.store.commit(commit).await?;

@@ -20,8 +20,10 @@ use crate::client::DEFAULT_SERVER;
 mod audit;
 mod oidc_args;
 mod serve;
+mod webhooks;
 pub use oidc_args::{LoginArgs, OidcArgs};
 pub use serve::{DemoArgs, ServeArgs};
+pub use webhooks::{WebhookDeliveriesArgs, WebhookIdArgs, WebhookPutArgs, WebhooksCmd};
 
 pub use audit::{AuditCmd, AuditEventsArgs, ConsistencyArgs, ProofArgs, VerifyArgs, SERVER_ENV};
 
@@ -158,6 +160,9 @@ pub enum Command {
     /// Manage principals: the API's role assignments and the local principals file
     #[command(subcommand)]
     Principals(PrincipalsCmd),
+    /// Manage webhook subscriptions (Standard Webhooks deliveries of governance events)
+    #[command(subcommand)]
+    Webhooks(WebhooksCmd),
     /// Who the server takes you for: principal, roles, how you authenticated, and grants
     Whoami(ConnOnly),
     /// Sign in to --server with OpenID Connect in a browser; the ID token is cached for it

@@ -35,6 +35,14 @@ pub struct ServeArgs {
     /// Seconds between workflow runner ticks (review deadlines)
     #[arg(long, default_value_t = 1, value_name = "SECONDS", hide = true)]
     pub runner_interval: u64,
+    /// Wait before the first retry of a failed webhook delivery (doubling, with jitter, up to
+    /// an hour; deliveries give up after 24 hours)
+    #[arg(long, default_value_t = 5000, value_name = "MILLISECONDS", hide = true)]
+    pub webhook_retry_first_ms: u64,
+    /// Integrations file (TOML: Slack, Jira, ServiceNow, GitHub; secrets by reference); see
+    /// docs/integrations.md
+    #[arg(long, env = "STEWARD_INTEGRATIONS", value_name = "FILE")]
+    pub integrations: Option<PathBuf>,
     #[command(flatten)]
     pub oidc: OidcArgs,
 }

@@ -363,6 +363,46 @@ impl Client {
     }
 }
 
+impl Client {
+    /// `GET /v1/webhooks`
+    pub async fn webhooks(&self) -> Result<Value> {
+        self.get("/v1/webhooks").await
+    }
+
+    /// `GET /v1/webhooks/{id}`
+    pub async fn webhook(&self, id: &str) -> Result<Value> {
+        self.get(&format!("/v1/webhooks/{}", path_segment(id)))
+            .await
+    }
+
+    /// `PUT /v1/webhooks/{id}`
+    pub async fn put_webhook(&self, id: &str, body: &Value) -> Result<Value> {
+        self.send(
+            self.request(Method::PUT, &format!("/v1/webhooks/{}", path_segment(id)))
+                .json(body),
+        )
+        .await
+    }
+
+    /// `DELETE /v1/webhooks/{id}`
+    pub async fn delete_webhook(&self, id: &str) -> Result<Value> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/v1/webhooks/{}", path_segment(id)),
+        ))
+        .await
+    }
+
+    /// `GET /v1/webhooks/{id}/deliveries`
+    pub async fn webhook_deliveries(&self, id: &str, limit: usize) -> Result<Value> {
+        self.get_query(
+            &format!("/v1/webhooks/{}/deliveries", path_segment(id)),
+            &[("limit", limit)],
+        )
+        .await
+    }
+}
+
 /// The query of a list filtered by status and paged: only the parameters given.
 fn status_page(
     status: Option<&str>,

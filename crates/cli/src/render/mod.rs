@@ -10,6 +10,7 @@
 mod audit;
 mod lifecycle;
 mod models;
+mod webhooks;
 
 use serde_json::Value;
 
@@ -20,6 +21,7 @@ pub use lifecycle::{
     incidents, periodic_reviews, production, promotion, retirements, reviews, signal,
 };
 pub use models::{card, card_revisions, evaluations, gate, model, models, version};
+pub use webhooks::{deliveries, webhook, webhooks};
 
 /// A value as a table cell: strings bare, `null`/missing as `-`, the rest as compact JSON.
 pub fn cell(v: &Value) -> String {

@@ -8,6 +8,7 @@ use steward_core::ids::VersionNumber;
 use steward_core::ports::{Commit, ModelFilter, Page, Receipt, Registry, ReviewFilter, ReviewItem};
 use steward_core::records::*;
 use steward_core::types::{ModelName, PrincipalId};
+use steward_core::webhooks::{Webhook, WebhookId};
 use steward_core::StoreError;
 
 use r2d2_sqlite::rusqlite::{self, params};
@@ -222,6 +223,14 @@ impl Registry for SqliteStore {
 
     async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.query_doc("SELECT body FROM idempotency WHERE key = ?1", &[&key])
+    }
+
+    async fn webhook(&self, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
+        self.query_doc("SELECT body FROM webhooks WHERE id = ?1", &[&id.as_str()])
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        self.query_docs("SELECT body FROM webhooks ORDER BY id", &[])
     }
 
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {

@@ -142,6 +142,20 @@ impl SqliteStore {
                     )));
                 }
             }
+            Put::Webhook(w, expect) => {
+                check_expect(
+                    tx,
+                    "SELECT revision FROM webhooks WHERE id = ?1",
+                    &[&w.id.as_str()],
+                    *expect,
+                    &format!("webhook {}", w.id),
+                )?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO webhooks(id, revision, body) VALUES (?1, ?2, ?3)",
+                    params![w.id.as_str(), w.revision as i64, to_json(w)?],
+                )
+                .map_err(backend)?;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,168 @@
+//! Steward's outbound and inbound integrations: Standard Webhooks deliveries of governance
+//! events to admin-managed subscriptions, and the integrations a deployment configures in one
+//! TOML file (Slack, Jira, ServiceNow, GitHub deployment protection rules).
+//!
+//! Invariants:
+//! - Everything outbound travels as a [`Delivery`] from the outbox: created once per event and
+//!   target, attempted until a 2xx or the 24 h window ends, each attempt saved. A webhook
+//!   subscription's target is its id; an integration's is `<kind>:<name>`
+//!   ([`WebhookId::integration`]).
+//! - Integrations act on Steward only through the same `Governance` calls as the API, as the
+//!   Steward principal mapped to the vendor's account, so roles and separation of duties apply.
+//! - Secrets (API tokens, signing secrets, private keys) are resolved from their references at
+//!   load ([`config::Secret`]) and never logged, printed or put into an error.
+
+pub mod config;
+mod deliver;
+pub mod slack;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use steward_core::records::DomainEvent;
+use steward_core::webhooks::{Delivery, WebhookId};
+
+pub use config::IntegrationsConfig;
+pub use deliver::{DeliverError, Deliverer};
+
+/// How long one outbound attempt may take, connection included.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP client every outbound call uses: bounded timeouts, no redirects (a redirect is a
+/// failed attempt: credentials and signatures are for the configured URL), rustls.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Steward/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// What one outbound attempt got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The receiver's status code, if it answered.
+    pub code: Option<u16>,
+    /// Why the attempt failed, when it did.
+    pub error: Option<String>,
+    /// The receiver's `Retry-After`, when it sent one.
+    pub retry_after: Option<chrono::Duration>,
+}
+
+impl Outcome {
+    /// A success with `code`.
+    pub fn ok(code: u16) -> Self {
+        Self {
+            code: Some(code),
+            error: None,
+            retry_after: None,
+        }
+    }
+
+    /// A failure before any answer.
+    pub fn failed(why: impl Into<String>) -> Self {
+        Self {
+            code: None,
+            error: Some(why.into()),
+            retry_after: None,
+        }
+    }
+
+    /// What a sent request got: its status (2xx succeeds), `Retry-After` in seconds, or why
+    /// there was no answer (never the URL, which may hold a token, as Slack's do).
+    pub fn of(sent: Result<reqwest::Response, reqwest::Error>) -> Self {
+        match sent {
+            Ok(r) => Self::of_status(r.status().as_u16(), r.headers()),
+            Err(e) => Self::failed(transport_error(&e)),
+        }
+    }
+
+    /// An answer's status and headers as an outcome.
+    pub fn of_status(code: u16, headers: &reqwest::header::HeaderMap) -> Self {
+        let retry_after = headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|s| *s >= 0)
+            .map(chrono::Duration::seconds);
+        Self {
+            code: Some(code),
+            error: (!(200..300).contains(&code)).then(|| format!("the receiver answered {code}")),
+            retry_after,
+        }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.code.is_some_and(|c| (200..300).contains(&c))
+    }
+}
+
+/// Why a request got no answer, without the URL.
+pub fn transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("no answer within {}s", ATTEMPT_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "cannot connect to the receiver".into()
+    } else {
+        "the request failed before an answer".into()
+    }
+}
+
+/// A configured integration that receives governance events as deliveries.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// Its deliveries' target id, `<kind>:<name>`.
+    fn id(&self) -> &WebhookId;
+    /// Whether `event` is delivered to it.
+    fn wants(&self, event: &DomainEvent) -> bool;
+    /// One attempt of `delivery` (its body is the event as on EventBridge). Must be safe to
+    /// repeat: a crash between an attempt and saving it repeats it.
+    async fn deliver(&self, delivery: &Delivery) -> Outcome;
+}
+
+/// The integrations of one deployment, built from its [`IntegrationsConfig`].
+#[derive(Default, Clone)]
+pub struct Integrations {
+    targets: Vec<Arc<dyn Target>>,
+}
+
+impl Integrations {
+    /// None configured.
+    pub fn none() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The integrations `config` describes, with secrets already resolved.
+    pub fn build(config: &IntegrationsConfig) -> Result<Arc<Self>, config::ConfigError> {
+        let http = http_client().map_err(config::ConfigError::Client)?;
+        let mut targets: Vec<Arc<dyn Target>> = Vec::new();
+        for (name, c) in &config.slack {
+            targets.push(Arc::new(slack::Slack::new(
+                name,
+                c,
+                config.console_url.as_deref(),
+                http.clone(),
+            )?));
+        }
+        Ok(Arc::new(Self { targets }))
+    }
+
+    /// Every integration that receives events.
+    pub fn targets(&self) -> &[Arc<dyn Target>] {
+        &self.targets
+    }
+
+    /// The integration whose deliveries have target `id`.
+    pub fn target(&self, id: &WebhookId) -> Option<&Arc<dyn Target>> {
+        self.targets.iter().find(|t| t.id() == id)
+    }
+
+    /// The integration named `name` (any kind), for `steward integrations test NAME`.
+    pub fn named(&self, name: &str) -> Option<&Arc<dyn Target>> {
+        self.targets
+            .iter()
+            .find(|t| t.id().integration_parts().is_some_and(|(_, n)| n == name))
+    }
+}
