@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use steward_integrations::Integrations;
 
 use anyhow::Context;
 use steward_api::{
@@ -53,10 +54,24 @@ pub async fn start(
     auth: impl Authenticator + 'static,
     addr: SocketAddr,
 ) -> anyhow::Result<Running> {
+    start_with(embedded, auth, addr, Integrations::none()).await
+}
+
+/// [`start`] with the inbound endpoints of `integrations` (vendors' signed callbacks).
+pub async fn start_with(
+    embedded: &Embedded,
+    auth: impl Authenticator + 'static,
+    addr: SocketAddr,
+    integrations: Arc<Integrations>,
+) -> anyhow::Result<Running> {
     let app = router(AppState {
         gov: embedded.gov.clone(),
         auth: Arc::new(auth),
-    });
+    })
+    .merge(steward_integrations::inbound::router(
+        embedded.gov.clone(),
+        integrations,
+    ));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -198,9 +213,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map(|(k, n)| format!("{k}.{n}"))
                 .collect();
             tracing::info!(file = %path.display(), integrations = ?names, "integrations loaded");
-            steward_integrations::Integrations::build(&config)?
+            Integrations::build(&config)?
         }
-        None => steward_integrations::Integrations::none(),
+        None => Integrations::none(),
     };
     let deliverer = crate::webhooks::spawn(
         &embedded,
@@ -209,7 +224,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             first: chrono::Duration::milliseconds(args.webhook_retry_first_ms.max(1) as i64),
             ..Default::default()
         },
-        integrations,
+        integrations.clone(),
     )?;
     let oidc = oidc_verifier(&args.oidc)?;
     if let Some(o) = &oidc {
@@ -221,7 +236,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         iam: false,
     };
     let shutdown = Shutdown::listen()?;
-    let running = start(&embedded, auth, args.addr).await?;
+    let running = start_with(&embedded, auth, args.addr, integrations).await?;
     tracing::info!(addr = %running.addr, data = %args.data.display(), "serving the Steward API");
     // Scripts (and the tests) read the bound address from this line, e.g. with --addr 127.0.0.1:0.
     println!("steward listening on {}", running.url());

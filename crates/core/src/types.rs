@@ -215,6 +215,9 @@ named_enum!(
     Oidc => "oidc",
     Iam => "iam",
     System => "system",
+    // A vendor's signed callback (a Jira transition, say) acting for the principal mapped to
+    // the vendor's account.
+    Integration => "integration",
 });
 named_enum!(
     /// A reviewer's decision.

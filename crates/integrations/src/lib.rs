@@ -14,6 +14,7 @@
 
 pub mod config;
 mod deliver;
+pub mod inbound;
 pub mod slack;
 
 use std::sync::Arc;

@@ -1,0 +1,23 @@
+//! Inbound integration endpoints under `/v1/integrations/...`: vendors' signed callbacks.
+//! They authenticate by each vendor's signature, not by Steward credentials, and act through
+//! the same `Governance` calls as the API.
+
+use std::sync::Arc;
+
+use axum::Router;
+use steward_core::Governance;
+
+use crate::Integrations;
+
+/// What the inbound handlers share.
+#[derive(Clone)]
+pub struct Inbound {
+    pub gov: Arc<Governance>,
+    pub integrations: Arc<Integrations>,
+}
+
+/// The routes of every configured inbound integration (none configured: none).
+pub fn router(gov: Arc<Governance>, integrations: Arc<Integrations>) -> Router {
+    let state = Inbound { gov, integrations };
+    Router::new().with_state(state)
+}
