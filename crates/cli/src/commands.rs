@@ -127,6 +127,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit(cmd).await,
         Command::Principals(cmd) => principals(cmd).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
+        Command::Integrations(cmd) => webhooks::integrations(cmd).await,
         Command::Whoami(a) => whoami(a).await,
         Command::Login(a) => login(a).await,
         Command::Logout(a) => logout(a).await,

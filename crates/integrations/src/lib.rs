@@ -111,6 +111,26 @@ pub fn transport_error(e: &reqwest::Error) -> String {
     }
 }
 
+/// A sample delivery for `steward integrations test`: a `ReviewRequested` of model
+/// `steward-test` version 1 (an id no real event has: `evt_test_<unix seconds>`).
+pub fn test_delivery(target: &WebhookId, now: chrono::DateTime<chrono::Utc>) -> Delivery {
+    let event = DomainEvent {
+        detail_type: "ReviewRequested".into(),
+        detail: serde_json::json!({
+            "schema_version": steward_core::events::SCHEMA_VERSION,
+            "review_id": "steward-test.1.pr-test-technical",
+            "promotion_id": "steward-test.1.pr-test",
+            "name": "steward-test",
+            "version": 1,
+            "target": "staging",
+            "stage": "technical",
+            "deadline": (now + chrono::Duration::days(3)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "test": true,
+        }),
+    };
+    Delivery::new(target, &format!("evt_test_{}", now.timestamp()), now, &event, now)
+}
+
 /// A configured integration that receives governance events as deliveries.
 #[async_trait]
 pub trait Target: Send + Sync {

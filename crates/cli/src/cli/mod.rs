@@ -23,7 +23,9 @@ mod serve;
 mod webhooks;
 pub use oidc_args::{LoginArgs, OidcArgs};
 pub use serve::{DemoArgs, ServeArgs};
-pub use webhooks::{WebhookDeliveriesArgs, WebhookIdArgs, WebhookPutArgs, WebhooksCmd};
+pub use webhooks::{
+    IntegrationsCmd, WebhookDeliveriesArgs, WebhookIdArgs, WebhookPutArgs, WebhooksCmd,
+};
 
 pub use audit::{AuditCmd, AuditEventsArgs, ConsistencyArgs, ProofArgs, VerifyArgs, SERVER_ENV};
 
@@ -163,6 +165,9 @@ pub enum Command {
     /// Manage webhook subscriptions (Standard Webhooks deliveries of governance events)
     #[command(subcommand)]
     Webhooks(WebhooksCmd),
+    /// The integrations file: check it, or send a test delivery to one integration
+    #[command(subcommand)]
+    Integrations(IntegrationsCmd),
     /// Who the server takes you for: principal, roles, how you authenticated, and grants
     Whoami(ConnOnly),
     /// Sign in to --server with OpenID Connect in a browser; the ID token is cached for it

@@ -59,3 +59,27 @@ pub struct WebhookDeliveriesArgs {
     #[command(flatten)]
     pub conn: Conn,
 }
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationsCmd {
+    /// Check an integrations file and list what it configures (secrets are resolved, never shown)
+    Check(IntegrationsFileArgs),
+    /// Send a test delivery to integration NAME from here, with the file's configuration, and
+    /// print the receiver's answer
+    Test(IntegrationsTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IntegrationsFileArgs {
+    /// The integrations file (TOML)
+    #[arg(long, env = "STEWARD_INTEGRATIONS", value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct IntegrationsTestArgs {
+    /// The integration's name (its table name, e.g. `governance` for [slack.governance])
+    pub name: String,
+    #[command(flatten)]
+    pub file: IntegrationsFileArgs,
+}

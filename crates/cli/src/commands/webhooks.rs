@@ -9,7 +9,8 @@ use rand::RngCore;
 use serde_json::{json, Value};
 
 use super::{client, show};
-use crate::cli::WebhooksCmd;
+use crate::cli::{IntegrationsCmd, WebhooksCmd};
+use steward_integrations::{Integrations, IntegrationsConfig};
 use crate::render;
 
 pub async fn run(cmd: WebhooksCmd) -> anyhow::Result<ExitCode> {
@@ -82,4 +83,48 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<String> {
             .with_context(|| format!("reading the secret from {}", path.display()))?;
     }
     Ok(text.trim().to_owned())
+}
+
+/// `steward integrations check|test`: runs here, with the file's configuration and this
+/// machine's environment for its secret references.
+pub async fn integrations(cmd: IntegrationsCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        IntegrationsCmd::Check(a) => {
+            let config = IntegrationsConfig::load(&a.file)?;
+            Integrations::build(&config)?;
+            for (kind, name) in config.names() {
+                println!("{kind}.{name}");
+            }
+            eprintln!("{}: valid; every secret reference resolved", a.file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        IntegrationsCmd::Test(a) => {
+            let config = IntegrationsConfig::load(&a.file.file)?;
+            let integrations = Integrations::build(&config)?;
+            let Some(target) = integrations.named(&a.name) else {
+                let names: Vec<String> =
+                    config.names().iter().map(|(k, n)| format!("{k}.{n}")).collect();
+                anyhow::bail!(
+                    "no integration named {} in {} (it has: {})",
+                    a.name,
+                    a.file.file.display(),
+                    names.join(", ")
+                );
+            };
+            let delivery = steward_integrations::test_delivery(target.id(), chrono::Utc::now());
+            let outcome = target.deliver(&delivery).await;
+            match outcome.code {
+                Some(c) => println!("{}: the receiver answered {c}", target.id()),
+                None => println!("{}: no answer", target.id()),
+            }
+            if let Some(e) = &outcome.error {
+                eprintln!("test delivery failed: {e}");
+            }
+            Ok(if outcome.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //!   deliveries. Every change is audited (`webhook.put`, `webhook.deleted`, `webhook.failed`)
 //!   in the commit that makes it; the secret never appears in a record, an answer or the log.
 //! - A new secret is written to the [`Secrets`] store under a name never used before
-//!   (`webhooks/<id>/<revision>`) *before* the commit that points the subscription at it: a
+//!   (`webhooks/<id>/<revision>-<unique>`) *before* the commit that points the subscription at it: a
 //!   failed commit leaves an unreferenced secret, never a record with a secret that changed
 //!   under it. The previous secret is deleted after the commit, best effort.
 //! - Deleting keeps a tombstone (`status: deleted`), so the revision goes on and a later put
@@ -101,7 +101,9 @@ impl Governance {
         let revision = existing.as_ref().map_or(1, |w| w.revision + 1);
         let secret_ref = match (&secret, live) {
             (Some(s), _) => {
-                let name = format!("webhooks/{id}/{revision}");
+                // Unique per put, not per revision: a put that loses its commit (or a retry of
+                // it) must never write under a name a committed record points at.
+                let name = format!("webhooks/{id}/{revision}-{}", self.ids.id("s"));
                 ports.secrets.put(&name, s).await?;
                 name
             }
@@ -217,10 +219,11 @@ impl Governance {
                 return Ok(());
             }
             let mut failed = current.clone();
+            let system = Caller::system("webhooks");
             failed.status = WebhookStatus::Failed;
             failed.updated_at = self.now();
+            failed.updated_by = system.id.clone();
             failed.revision += 1;
-            let system = Caller::system("webhooks");
             let details = json!({
                 "webhook": id, "delivery": delivery.id, "event_type": delivery.event_type,
                 "attempts": delivery.attempts, "last_response_code": delivery.last_response_code,

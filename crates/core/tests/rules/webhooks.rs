@@ -105,7 +105,7 @@ fn the_secret_lives_only_in_the_secret_store_and_a_new_one_gets_a_new_name() {
             )
             .await
             .unwrap();
-        assert_eq!(w1.secret_ref, "webhooks/jira/1");
+        assert_eq!(w1.secret_ref, "webhooks/jira/1-s-1");
         assert_eq!(
             h.secrets
                 .get(&w1.secret_ref)
@@ -145,8 +145,8 @@ fn the_secret_lives_only_in_the_secret_store_and_a_new_one_gets_a_new_name() {
             )
             .await
             .unwrap();
-        assert_eq!(w3.secret_ref, "webhooks/jira/3");
-        assert_eq!(h.secrets.names(), ["webhooks/jira/3"]);
+        assert_eq!(w3.secret_ref, "webhooks/jira/3-s-2");
+        assert_eq!(h.secrets.names(), ["webhooks/jira/3-s-2"]);
         let log = serde_json::to_string(&h.store.audit_events()).unwrap();
         let record = serde_json::to_string(&w3).unwrap();
         for secret_b64 in [&SECRET[6..], &SECRET2[6..]] {
