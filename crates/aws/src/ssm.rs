@@ -81,8 +81,9 @@ pub enum SecretError {
     /// A webhook secret's parameter holds something else than a `whsec_` secret.
     #[error("SSM parameter {parameter} does not hold a webhook secret (whsec_<base64>)")]
     NotAWebhookSecret { parameter: String },
-    /// A webhook secret's name was already written with another secret (names are never
-    /// reused, so this is a second deployment writing under the same prefix).
+    /// A webhook secret's name was already written with another secret: a concurrent put of
+    /// the same subscription took it first (or a second deployment shares the prefix). The
+    /// stored secret is left alone.
     #[error("SSM parameter {parameter} already holds another secret; webhook secret names are written once")]
     AlreadyHoldsAnother { parameter: String },
 }
@@ -377,7 +378,7 @@ pub const WEBHOOK_SECRETS_PREFIX_VAR: &str = "STEWARD_WEBHOOK_SECRETS_PREFIX";
 /// - `put` is one `PutParameter` with `Overwrite: false`: a name is written once. When it
 ///   finds the name taken (its own earlier attempt that timed out, say), it reads the
 ///   parameter and succeeds only if it holds the same secret; another secret under the name
-///   is an error, never overwritten.
+///   is never overwritten, and is `StoreError::Conflict` (another put won the name).
 /// - `get` is one `GetParameter` with `WithDecryption`; a missing parameter is `None`.
 /// - `delete` is one `DeleteParameter`; a missing parameter is fine.
 /// - No value reaches a log, an error or a `Debug`: errors name the parameter and SSM's
@@ -469,7 +470,15 @@ impl SsmSecrets {
 }
 
 fn store_error(e: SecretError) -> StoreError {
-    StoreError::backend("the webhook secret store (SSM Parameter Store) failed", e)
+    match e {
+        // Core names a secret by the revision it will commit, so two admins putting the same
+        // subscription at once race for one name: the loser re-reads and retries (contended)
+        // and finds the next revision, never the winner's secret overwritten.
+        SecretError::AlreadyHoldsAnother { parameter } => StoreError::Conflict(format!(
+            "another request wrote the webhook secret {parameter} first"
+        )),
+        e => StoreError::backend("the webhook secret store (SSM Parameter Store) failed", e),
+    }
 }
 
 #[async_trait::async_trait]
