@@ -42,6 +42,10 @@ pub struct AwsEnv {
     /// `STEWARD_ENDPOINT_URL` / `STEWARD_DYNAMODB_ENDPOINT_URL`: emulator endpoints (tests only).
     pub endpoint: Option<String>,
     pub dynamodb_endpoint: Option<String>,
+    /// `STEWARD_WEBHOOK_SECRETS_PREFIX`: the Parameter Store path under which webhook signing
+    /// secrets live (default `/steward/{STEWARD_TABLE}`; the SAM template passes
+    /// `/steward/${AWS::StackName}`, the path its IAM policy grants).
+    pub webhook_secrets_prefix: String,
     /// `STEWARD_OIDC_*`, `STEWARD_PUBLIC_URL`: people signing in through OpenID Connect
     /// (the `api` function; all empty when the stack has no `OidcIssuer`).
     pub oidc: OidcEnv,
@@ -155,6 +159,14 @@ impl OidcEnv {
     }
 }
 
+/// One segment of a Parameter Store path.
+fn ssm_path_part(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
 fn var(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
@@ -219,8 +231,22 @@ impl AwsEnv {
             }),
         };
         let oidc = OidcEnv::from_lookup(&get, &mut errors);
+        let table = get("STEWARD_TABLE");
+        let webhook_secrets_prefix = match get("STEWARD_WEBHOOK_SECRETS_PREFIX") {
+            Some(p) if p.starts_with('/') && p.trim_matches('/').split('/').all(ssm_path_part) => {
+                p.trim_end_matches('/').to_owned()
+            }
+            Some(p) => {
+                errors.push(format!(
+                    "STEWARD_WEBHOOK_SECRETS_PREFIX={p:?} is not a Parameter Store path \
+                     (/a/b: letters, digits, '.', '-', '_')"
+                ));
+                String::new()
+            }
+            None => format!("/steward/{}", table.as_deref().unwrap_or("steward")),
+        };
         let env = AwsEnv {
-            table: get("STEWARD_TABLE"),
+            table,
             audit_bucket: get("STEWARD_AUDIT_BUCKET"),
             audit_prefix: get("STEWARD_AUDIT_PREFIX").unwrap_or_else(|| "audit/".to_owned()),
             audit_retention: Duration::from_secs(days * 86_400),
@@ -234,6 +260,7 @@ impl AwsEnv {
             role_cache: Duration::from_secs(role_cache),
             endpoint: get("STEWARD_ENDPOINT_URL"),
             dynamodb_endpoint: get("STEWARD_DYNAMODB_ENDPOINT_URL"),
+            webhook_secrets_prefix,
             oidc,
         };
         if errors.is_empty() {
@@ -282,6 +309,7 @@ impl AwsEnv {
         "STEWARD_ROLE_CACHE_SECONDS",
         "STEWARD_ENDPOINT_URL",
         "STEWARD_DYNAMODB_ENDPOINT_URL",
+        "STEWARD_WEBHOOK_SECRETS_PREFIX",
         // Read by steward-sagemaker's functions (crates/sagemaker/src/lib.rs).
         "STEWARD_SAGEMAKER_PRINCIPAL",
         "STEWARD_SAGEMAKER_MANIFEST_BUCKET",
@@ -321,7 +349,26 @@ mod tests {
         assert_eq!(e.audit_prefix, "audit/");
         assert_eq!(e.audit_retention, Duration::from_secs(2555 * 86_400));
         assert_eq!(e.role_cache, Duration::from_secs(5));
+        assert_eq!(e.webhook_secrets_prefix, "/steward/t");
         e.require(&["STEWARD_TABLE"]).unwrap();
+    }
+
+    #[test]
+    fn the_webhook_secrets_prefix_is_a_parameter_store_path() {
+        let e = AwsEnv::from_lookup(env(&[(
+            "STEWARD_WEBHOOK_SECRETS_PREFIX",
+            "/steward/prod-eu/",
+        )]))
+        .unwrap();
+        assert_eq!(e.webhook_secrets_prefix, "/steward/prod-eu");
+        for bad in ["steward/prod", "/steward//prod", "/steward/pr od", "/"] {
+            let err =
+                AwsEnv::from_lookup(env(&[("STEWARD_WEBHOOK_SECRETS_PREFIX", bad)])).unwrap_err();
+            assert!(
+                err.to_string().contains("STEWARD_WEBHOOK_SECRETS_PREFIX"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -224,6 +224,13 @@ pub fn plan(
                     expect: None,
                 },
             ),
+            Put::Webhook(w, e) => push(
+                put(table, items::webhook_item(w)?, Some(expectation(*e)), true)?,
+                Slot::Record {
+                    what: format!("webhook {}", w.id),
+                    expect: Some(*e),
+                },
+            ),
             Put::Incident(i) => push(
                 put(table, items::incident_item(i)?, Some(absent()), false)?,
                 Slot::Record {

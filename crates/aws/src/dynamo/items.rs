@@ -21,6 +21,7 @@ use steward_core::records::{
     CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PrincipalRecord,
     ProductionChange, Promotion, Review, ReviewStatus,
 };
+use steward_core::webhooks::{Delivery, DeliveryStatus, Webhook};
 use steward_core::StoreError;
 
 use super::keys::{self, ItemKey};
@@ -217,6 +218,46 @@ pub fn idempotency_item(r: &IdempotencyRecord) -> Result<Item, StoreError> {
     item.insert(
         EXPIRES_AT.to_owned(),
         n(r.at.timestamp() + IDEMPOTENCY_TTL_SECS),
+    );
+    Ok(item)
+}
+
+pub fn webhook_item(w: &Webhook) -> Result<Item, StoreError> {
+    record(w, keys::webhook_key(&w.id), "webhook")
+}
+
+/// How long a delivered or failed webhook delivery is kept for `GET .../deliveries`, and a
+/// pending one from its creation (its retry window is a day, so only an orphan reaches it).
+pub const DELIVERY_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// A delivery: gsi2 lists a subscription's deliveries (`DELIVERIES#{webhook}` /
+/// `{created_at}#{id}`); gsi3 holds it in `DELIVERIES#due` / `{next_attempt_at}#{id}` only
+/// while it is pending (sparse), so a delivered or failed one drops out of `due`.
+pub fn delivery_item(d: &Delivery) -> Result<Item, StoreError> {
+    let mut item = record(d, keys::delivery_key(&d.id), "webhook_delivery")?;
+    gsi(
+        &mut item,
+        2,
+        keys::deliveries_gsi_pk(&d.webhook),
+        keys::deadline_gsi_sk(d.created_at, &d.id),
+    );
+    let kept_from = match d.status {
+        DeliveryStatus::Pending => {
+            gsi(
+                &mut item,
+                3,
+                keys::DELIVERIES_DUE_GSI_PK.into(),
+                keys::deadline_gsi_sk(d.next_attempt_at, &d.id),
+            );
+            d.created_at
+        }
+        DeliveryStatus::Delivered | DeliveryStatus::Failed => {
+            d.last_attempt_at.unwrap_or(d.created_at)
+        }
+    };
+    item.insert(
+        EXPIRES_AT.to_owned(),
+        n(kept_from.timestamp() + DELIVERY_TTL_SECS),
     );
     Ok(item)
 }

@@ -10,6 +10,7 @@ use steward_core::audit::format_time;
 use steward_core::ids::{PromotionId, VersionNumber};
 use steward_core::ports::Key;
 use steward_core::types::ModelName;
+use steward_core::webhooks::WebhookId;
 use steward_core::StoreError;
 
 /// Audit events and Merkle nodes are spread over partitions of this many items each, so no
@@ -24,11 +25,16 @@ pub const HEAD_SK: &str = "HEAD";
 pub const LATEST_CHECKPOINT_SK: &str = "CHECKPOINT#LATEST";
 pub const OUTBOX_SK: &str = "PUBLISHED";
 pub const SESSION_SK: &str = "SESSION";
+/// The partition of every webhook subscription (a deployment has a handful).
+pub const WEBHOOKS_PK: &str = "WEBHOOKS";
+pub const DELIVERY_SK: &str = "DELIVERY";
 
 /// GSI partitions.
 pub const MODELS_GSI_PK: &str = "MODELS";
 pub const SERVING_GSI_PK: &str = "SERVING";
 pub const INCIDENTS_GSI_PK: &str = "INCIDENTS";
+/// The gsi3 partition of pending webhook deliveries, by `next_attempt_at` (sparse).
+pub const DELIVERIES_DUE_GSI_PK: &str = "DELIVERIES#due";
 
 /// A table key: `(pk, sk)`.
 pub type ItemKey = (String, String);
@@ -121,6 +127,22 @@ pub fn idempotency_key(key: &str) -> ItemKey {
 /// `SessionStore` port's contract), so the key is no usable session id.
 pub fn session_key(key: &str) -> ItemKey {
     (format!("SESSION#{key}"), SESSION_SK.to_owned())
+}
+
+/// A webhook subscription (its tombstone too) by id.
+pub fn webhook_key(id: &WebhookId) -> ItemKey {
+    (WEBHOOKS_PK.to_owned(), id.as_str().to_owned())
+}
+
+/// A webhook delivery, keyed by its id alone: the id is fixed when the delivery is created
+/// (`msg_<event id>_<subscription>`), so fanning an event out again finds the same item.
+pub fn delivery_key(id: &str) -> ItemKey {
+    (format!("DELIVERY#{id}"), DELIVERY_SK.to_owned())
+}
+
+/// The gsi2 partition of one subscription's deliveries, by `{created_at}#{id}`.
+pub fn deliveries_gsi_pk(webhook: &WebhookId) -> String {
+    format!("DELIVERIES#{webhook}")
 }
 
 pub fn head_key() -> ItemKey {

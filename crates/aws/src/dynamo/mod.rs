@@ -35,11 +35,14 @@
 //! stored Merkle subtrees), `commit.rs` plans, sends and retries the transaction,
 //! `principals.rs` keeps the role cache and `registry.rs` implements [`Registry`]. `items.rs`
 //! and `keys.rs` are the item codecs and key layout; `outbox.rs` the stream side;
-//! `sessions.rs` the console's sign-in state ([`DynamoSessions`], the `SessionStore` port).
+//! `sessions.rs` the console's sign-in state ([`DynamoSessions`], the `SessionStore` port);
+//! `deliveries.rs` webhook deliveries ([`DynamoDeliveries`], the `Deliveries` port). Webhook
+//! subscriptions are registry records (`WEBHOOKS` / `{id}`), committed like the others.
 
 mod audit_head;
 mod audit_log;
 mod commit;
+mod deliveries;
 mod items;
 mod keys;
 mod outbox;
@@ -58,6 +61,7 @@ use aws_sdk_dynamodb::Client;
 use steward_core::ports::{AuditLog, Commit, Registry};
 
 pub use audit_head::AuditHead;
+pub use deliveries::DynamoDeliveries;
 pub use outbox::{audit_event_from_image, StreamedAuditEvent, OUTBOX_MARKER_TTL, TASK_TOKEN_TTL};
 pub use sessions::DynamoSessions;
 pub use table::create_table;

@@ -18,6 +18,7 @@ use steward_core::records::{
     ProductionChange, Promotion, RetirementStatus, Review, ReviewStatus,
 };
 use steward_core::types::{ModelName, PrincipalId, ReviewStage};
+use steward_core::webhooks::{Webhook, WebhookId};
 use steward_core::StoreError;
 
 use super::items::{self, from_item, str_attr};
@@ -299,6 +300,18 @@ impl Registry for DynamoStore {
             Some(item) if !items::expired(&item, Utc::now()) => from_item(item).map(Some),
             _ => Ok(None),
         }
+    }
+
+    async fn webhook(&self, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
+        // With the head, like every point read: `put_webhook` commits right after it.
+        self.point_read(keys::webhook_key(id)).await
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        decode_all(
+            self.query_all(Query::table(keys::WEBHOOKS_PK.into()))
+                .await?,
+        )
     }
 
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {

@@ -10,6 +10,9 @@
 //! - The workflows port is Step Functions exactly when `STEWARD_APPROVAL_STATE_MACHINE_ARN` is
 //!   set; its task tokens are the store's `T#` items. Retirements go through the retirement
 //!   workflow exactly when `STEWARD_RETIREMENT_STATE_MACHINE_ARN` is set as well.
+//! - Webhooks: signing secrets are SSM `SecureString`s under `STEWARD_WEBHOOK_SECRETS_PREFIX`
+//!   ([`SsmSecrets`]), deliveries items of the registry table ([`DynamoDeliveries`]); both
+//!   are wired into every function's `Governance`, and building them makes no request.
 //! - Checkpoints are signed by the KMS key `STEWARD_SIGNING_KEY_ID` (its public key fetched
 //!   once here); [`TEST_SIGNING_SEED`] (an Ed25519 seed) exists for emulators only, which
 //!   cannot host the real key everywhere. Without either there is no signer, and the functions
@@ -20,17 +23,18 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use steward_core::audit::Ed25519Signer;
 use steward_core::ports::{IdGen, InProcessWorkflows, SystemClock, Workflows};
-use steward_core::service::PolicyRecord;
+use steward_core::service::{PolicyRecord, WebhookPorts};
 use steward_core::types::{PrincipalId, Role};
 use steward_core::{GovError, Governance};
 
 use crate::config::sdk_config;
 use crate::diagnostic::Failure;
-use crate::dynamo::{DynamoSessions, DynamoStore};
+use crate::dynamo::{DynamoDeliveries, DynamoSessions, DynamoStore};
 use crate::env::AwsEnv;
 use crate::events::EventBridgePublisher;
 use crate::kms::{AsyncCheckpointSigner, KmsSigner, LocalSigner};
 use crate::s3::AuditObjects;
+use crate::ssm::SsmSecrets;
 use crate::workflows::{StepFunctionsWorkflows, TaskTokens};
 
 /// Emulators and tests only: a 64-hex-digit Ed25519 seed that signs checkpoints when no KMS
@@ -206,7 +210,12 @@ impl AwsBackend {
             Arc::new(UuidIds),
             env.policy.clone(),
         )
-        .with_pause(Arc::new(TokioPause));
+        .with_pause(Arc::new(TokioPause))
+        .with_webhooks(WebhookPorts {
+            // Built without a request; only the api function's role may use them.
+            secrets: Arc::new(SsmSecrets::new(&sdk, &env.webhook_secrets_prefix)?),
+            deliveries: Arc::new(DynamoDeliveries::on(&store)),
+        });
         if let Some(bucket) = &env.evidence_bucket {
             // Manifests, cards and evaluation reports by content hash; s3:// artifacts checked.
             let s3 = aws_sdk_s3::Client::from_conf(

@@ -107,3 +107,38 @@ fn a_transaction_conflict_is_retried_and_anything_else_fails() {
     ];
     assert!(matches!(classify(&slots(), &r), Outcome::Failed(m) if m.contains("ValidationError")));
 }
+
+#[test]
+fn a_webhook_put_is_keyed_under_webhooks_and_conditioned_on_its_revision() {
+    let now = Utc::now();
+    let hook = steward_core::webhooks::Webhook {
+        id: steward_core::webhooks::WebhookId::parse("jira").unwrap(),
+        url: steward_core::webhooks::WebhookUrl::parse("https://hooks.example.com/").unwrap(),
+        events: vec![],
+        secret_ref: "webhooks/jira/4".into(),
+        status: steward_core::webhooks::WebhookStatus::Active,
+        created_at: now,
+        updated_at: now,
+        updated_by: steward_core::types::PrincipalId::parse("admin").unwrap(),
+        revision: 4,
+    };
+    let commit = Commit {
+        puts: vec![Put::Webhook(hook, Expect::Revision(3))],
+        ..Commit::default()
+    };
+    let plan = plan("t", &commit, None, now).unwrap();
+    assert_eq!(
+        plan.slots,
+        [Slot::Record {
+            what: "webhook jira".into(),
+            expect: Some(Expect::Revision(3)),
+        }]
+    );
+    let put = plan.items[0].put().unwrap();
+    assert_eq!(put.condition_expression(), Some("#rev = :rev"));
+    assert_eq!(put.expression_attribute_values().unwrap()[":rev"], n(3));
+    let item = put.item();
+    assert_eq!(item["pk"], items::s("WEBHOOKS"));
+    assert_eq!(item["sk"], items::s("jira"));
+    assert_eq!(item["entity"], items::s("webhook"));
+}
