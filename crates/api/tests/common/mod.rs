@@ -564,7 +564,15 @@ mod aws_backend {
                 Arc::new(steward_local::UuidIds),
                 policy,
             )
-            .with_evidence(evidence),
+            .with_evidence(evidence)
+            // Webhook secrets as SSM SecureStrings on moto, deliveries on the table.
+            .with_webhooks(steward_core::service::WebhookPorts {
+                secrets: Arc::new(steward_aws::ssm::SsmSecrets::new(
+                    &emulators.sdk().await,
+                    &format!("/steward/conformance-{unique}"),
+                )?),
+                deliveries: Arc::new(steward_aws::dynamo::DynamoDeliveries::on(&store)),
+            }),
         );
         Ok((gov, Box::new(store)))
     }
