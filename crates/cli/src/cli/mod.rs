@@ -110,6 +110,7 @@ fn rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
     /// Serve the HTTP API on the embedded backend (SQLite and files in one data directory)
     Serve(ServeArgs),
