@@ -128,7 +128,13 @@ pub fn test_delivery(target: &WebhookId, now: chrono::DateTime<chrono::Utc>) -> 
             "test": true,
         }),
     };
-    Delivery::new(target, &format!("evt_test_{}", now.timestamp()), now, &event, now)
+    Delivery::new(
+        target,
+        &format!("evt_test_{}", now.timestamp()),
+        now,
+        &event,
+        now,
+    )
 }
 
 /// A configured integration that receives governance events as deliveries.

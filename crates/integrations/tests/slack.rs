@@ -29,7 +29,12 @@ async fn incoming(State(r): State<Receiver>, headers: HeaderMap, body: String) -
     let mut limited = r.limited.lock().unwrap();
     if *limited > 0 {
         *limited -= 1;
-        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30")], "rate_limited").into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "30")],
+            "rate_limited",
+        )
+            .into_response();
     }
     (StatusCode::OK, "ok").into_response()
 }
@@ -76,7 +81,11 @@ async fn a_review_request_posts_one_slack_message_with_its_console_link_after_a_
         .collect();
     // Only the review request is one of the events Slack is told about by default.
     assert_eq!(deliverer.fan_out(&events).await.unwrap(), 1);
-    assert_eq!(deliverer.fan_out(&events).await.unwrap(), 1, "fanning out again queues nothing new");
+    assert_eq!(
+        deliverer.fan_out(&events).await.unwrap(),
+        1,
+        "fanning out again queues nothing new"
+    );
     assert_eq!(deliverer.deliver_due(10).await.unwrap(), 1);
     // Rate limited: the next attempt waits for Retry-After, not the shorter back-off.
     assert_eq!(deliverer.deliver_due(10).await.unwrap(), 0);
@@ -89,7 +98,10 @@ async fn a_review_request_posts_one_slack_message_with_its_console_link_after_a_
     let (headers, message) = &got[1];
     assert_eq!(headers["content-type"], "application/json");
     let text = message["text"].as_str().unwrap();
-    assert!(text.contains("*credit-risk* v1") && text.contains("staging"), "{text}");
+    assert!(
+        text.contains("*credit-risk* v1") && text.contains("staging"),
+        "{text}"
+    );
     assert!(
         text.contains("<https://steward.example.com/console/reviews/credit-risk.1."),
         "{text}"
@@ -104,5 +116,8 @@ async fn a_review_request_posts_one_slack_message_with_its_console_link_after_a_
     let ports = h.gov.webhook_store().unwrap();
     let d = ports.deliveries.recent(&id, 10).await.unwrap();
     assert_eq!(d.len(), 1);
-    assert_eq!((d[0].status, d[0].attempts, d[0].last_response_code), (DeliveryStatus::Delivered, 2, Some(200)));
+    assert_eq!(
+        (d[0].status, d[0].attempts, d[0].last_response_code),
+        (DeliveryStatus::Delivered, 2, Some(200))
+    );
 }

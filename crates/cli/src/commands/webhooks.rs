@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::{client, show};
 use crate::cli::{IntegrationsCmd, WebhooksCmd};
-use steward_integrations::{Integrations, IntegrationsConfig};
 use crate::render;
+use steward_integrations::{Integrations, IntegrationsConfig};
 
 pub async fn run(cmd: WebhooksCmd) -> anyhow::Result<ExitCode> {
     Ok(match cmd {
@@ -95,15 +95,21 @@ pub async fn integrations(cmd: IntegrationsCmd) -> anyhow::Result<ExitCode> {
             for (kind, name) in config.names() {
                 println!("{kind}.{name}");
             }
-            eprintln!("{}: valid; every secret reference resolved", a.file.display());
+            eprintln!(
+                "{}: valid; every secret reference resolved",
+                a.file.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         IntegrationsCmd::Test(a) => {
             let config = IntegrationsConfig::load(&a.file.file)?;
             let integrations = Integrations::build(&config)?;
             let Some(target) = integrations.named(&a.name) else {
-                let names: Vec<String> =
-                    config.names().iter().map(|(k, n)| format!("{k}.{n}")).collect();
+                let names: Vec<String> = config
+                    .names()
+                    .iter()
+                    .map(|(k, n)| format!("{k}.{n}"))
+                    .collect();
                 anyhow::bail!(
                     "no integration named {} in {} (it has: {})",
                     a.name,

@@ -218,7 +218,10 @@ fn a_delivery_that_gave_up_marks_its_webhook_failed_once_and_audits_it() {
             }
         });
         let d = Delivery::new(&id, "1", h.now(), &event, h.now());
-        h.deliveries.enqueue(std::slice::from_ref(&d)).await.unwrap();
+        h.deliveries
+            .enqueue(std::slice::from_ref(&d))
+            .await
+            .unwrap();
         h.gov.webhook_failed(&id, &d).await.unwrap();
         h.gov.webhook_failed(&id, &d).await.unwrap();
         let w = h.gov.webhook(&h.cast.admin, "a").await.unwrap();
