@@ -132,7 +132,7 @@ fn the_secret_lives_only_in_the_secret_store_and_a_new_one_gets_a_new_name() {
         assert!(!created);
         assert_eq!(
             (w2.revision, w2.secret_ref.as_str()),
-            (2, "webhooks/jira/1")
+            (2, "webhooks/jira/1-s-1")
         );
         assert!(w2.events.is_empty(), "an update states the events it wants");
         // A new secret: a new name, and the old one is removed.
