@@ -316,11 +316,13 @@ impl Ctx<'_> {
 
     /// Comments the refusal on the issue (best effort: it is audited either way) and answers.
     async fn tell(&self, t: &Transition, why: &str) -> Response {
+        // One comment per webhook and reason: a replay of a refused webhook is told again.
         let marker = format!(
-            "refusal-{}",
+            "refusal-{}-{}",
             self.callback_id
                 .clone()
-                .unwrap_or_else(|| self.body_sha256.to_hex())
+                .unwrap_or_else(|| self.body_sha256.to_hex()),
+            &Sha256::digest(why.as_bytes()).to_hex()[..12]
         );
         let text = format!("Steward did not record this decision: {why}.");
         if let Err(e) = self.jira.comment_now(&t.issue, &marker, &text).await {
