@@ -52,6 +52,8 @@ pub struct IntegrationsConfig {
     pub console_url: Option<String>,
     #[serde(default)]
     pub slack: BTreeMap<String, SlackConfig>,
+    #[serde(default)]
+    pub jira: BTreeMap<String, crate::jira::JiraConfig>,
 }
 
 /// `[slack.NAME]`: an incoming webhook (Slack, or anything that takes its JSON, e.g. Teams
@@ -162,12 +164,18 @@ impl IntegrationsConfig {
                 })?;
             }
         }
+        for (name, c) in &self.jira {
+            check_name("jira", name)?;
+            c.check(name)?;
+        }
         Ok(())
     }
 
     /// Every integration's name, with its kind, in file order of kinds.
     pub fn names(&self) -> Vec<(&'static str, &str)> {
-        self.slack.keys().map(|n| ("slack", n.as_str())).collect()
+        let slack = self.slack.keys().map(|n| ("slack", n.as_str()));
+        let jira = self.jira.keys().map(|n| ("jira", n.as_str()));
+        slack.chain(jira).collect()
     }
 }
 

@@ -58,6 +58,7 @@ impl Deliverer {
         schedule: RetrySchedule,
         integrations: Arc<Integrations>,
     ) -> Result<Self, DeliverError> {
+        integrations.bind(&gov);
         Ok(Self {
             gov,
             http: http_client().map_err(DeliverError::Client)?,

@@ -4,10 +4,15 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
 use axum::Router;
 use steward_core::Governance;
 
 use crate::Integrations;
+
+/// The largest body an inbound endpoint reads (vendors' webhooks are far smaller).
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// What the inbound handlers share.
 #[derive(Clone)]
@@ -18,6 +23,13 @@ pub struct Inbound {
 
 /// The routes of every configured inbound integration (none configured: none).
 pub fn router(gov: Arc<Governance>, integrations: Arc<Integrations>) -> Router {
+    integrations.bind(&gov);
     let state = Inbound { gov, integrations };
-    Router::new().with_state(state)
+    Router::new()
+        .route(
+            "/v1/integrations/jira/{name}",
+            post(crate::jira::inbound::receive),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
 }

@@ -15,14 +15,17 @@
 pub mod config;
 mod deliver;
 pub mod inbound;
+pub mod jira;
 pub mod slack;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use steward_core::records::DomainEvent;
 use steward_core::webhooks::{Delivery, WebhookId};
+use steward_core::Governance;
 
 pub use config::IntegrationsConfig;
 pub use deliver::{DeliverError, Deliverer};
@@ -147,12 +150,16 @@ pub trait Target: Send + Sync {
     /// One attempt of `delivery` (its body is the event as on EventBridge). Must be safe to
     /// repeat: a crash between an attempt and saving it repeats it.
     async fn deliver(&self, delivery: &Delivery) -> Outcome;
+    /// Gives the target the governance service it reads from (Jira reads a version's evidence);
+    /// called by the deliverer and the inbound router. Default: nothing to bind.
+    fn bind(&self, _gov: &Arc<Governance>) {}
 }
 
 /// The integrations of one deployment, built from its [`IntegrationsConfig`].
 #[derive(Default, Clone)]
 pub struct Integrations {
     targets: Vec<Arc<dyn Target>>,
+    jira: BTreeMap<String, Arc<jira::Jira>>,
 }
 
 impl Integrations {
@@ -173,7 +180,30 @@ impl Integrations {
                 http.clone(),
             )?));
         }
-        Ok(Arc::new(Self { targets }))
+        let mut jira = BTreeMap::new();
+        for (name, c) in &config.jira {
+            let j = Arc::new(jira::Jira::new(
+                name,
+                c,
+                config.console_url.as_deref(),
+                http.clone(),
+            )?);
+            targets.push(j.clone());
+            jira.insert(name.clone(), j);
+        }
+        Ok(Arc::new(Self { targets, jira }))
+    }
+
+    /// Binds every target to `gov` (see [`Target::bind`]).
+    pub fn bind(&self, gov: &Arc<Governance>) {
+        for t in &self.targets {
+            t.bind(gov);
+        }
+    }
+
+    /// The Jira integration named `name`, for its inbound endpoint.
+    pub fn jira(&self, name: &str) -> Option<&Arc<jira::Jira>> {
+        self.jira.get(name)
     }
 
     /// Every integration that receives events.

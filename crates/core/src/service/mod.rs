@@ -30,6 +30,7 @@ use crate::types::*;
 
 mod admin;
 mod audit;
+mod callbacks;
 mod cards;
 mod deployment;
 mod gates;
@@ -48,6 +49,7 @@ mod separation;
 mod webhooks;
 
 pub use admin::PolicyRecord;
+pub use callbacks::IntegrationRefusal;
 pub use gates::GateResult;
 pub use monitoring::{card_kind, MonitoringSignal, SignalInput, SignalOutcome};
 pub use periodic::{periodic_promotion_id, PeriodicReview, PERIODIC_REVIEW_ACTOR};
