@@ -7,8 +7,8 @@
 //!
 //! Invariants:
 //! - The signature is checked first, in constant time (`X-Hub-Signature: sha256=<hex
-//!   HMAC-SHA256 of the raw body>`); a bad one is answered 401 and audited, and nothing is
-//!   written to Jira (the sender is unknown).
+//!   HMAC-SHA256 of the raw body>`); a bad one is answered 401 and logged, not audited (the
+//!   sender is unknown: forgeries must not fill the audit log), and nothing is sent to Jira.
 //! - A refusal (a replay, a stale payload, an unmapped or unentitled account, a review that is
 //!   no longer pending) records nothing but one `integration.refused` audit event, comments
 //!   the reason on the issue, and is answered 200: Jira must not retry it.
@@ -87,22 +87,13 @@ pub async fn receive(
         body_sha256: Sha256::digest(&body),
     };
     if !signed(secret.expose(), header("x-hub-signature").as_deref(), &body) {
+        // Not audited: the sender is unknown, and anyone on the network could otherwise fill
+        // the audit log with forgeries. Logged, answered 401, nothing sent to Jira.
         tracing::warn!(integration = %jira.id, "a Jira webhook with a bad or missing signature was refused");
-        let r = ctx
-            .refuse(
-                None,
-                "the X-Hub-Signature is missing or does not match the webhook secret",
-                json!({}),
-                false,
-            )
-            .await;
-        return match r {
-            Err(resp) => resp,
-            Ok(_) => answer(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": {"code": "unauthenticated", "message": "bad or missing X-Hub-Signature"}}),
-            ),
-        };
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"code": "unauthenticated", "message": "bad or missing X-Hub-Signature"}}),
+        );
     }
     let payload: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
