@@ -32,6 +32,7 @@ mod admin;
 mod audit;
 mod cards;
 mod deployment;
+mod gate_checks;
 mod gates;
 pub mod integrations;
 mod monitoring;
@@ -48,6 +49,7 @@ mod separation;
 mod webhooks;
 
 pub use admin::PolicyRecord;
+pub use gate_checks::GateCheck;
 pub use gates::GateResult;
 pub use monitoring::{card_kind, MonitoringSignal, SignalInput, SignalOutcome};
 pub use periodic::{periodic_promotion_id, PeriodicReview, PERIODIC_REVIEW_ACTOR};
