@@ -52,6 +52,8 @@ pub struct IntegrationsConfig {
     pub console_url: Option<String>,
     #[serde(default)]
     pub slack: BTreeMap<String, SlackConfig>,
+    #[serde(default)]
+    pub github: BTreeMap<String, crate::github::GithubConfig>,
 }
 
 /// `[slack.NAME]`: an incoming webhook (Slack, or anything that takes its JSON, e.g. Teams
@@ -162,12 +164,17 @@ impl IntegrationsConfig {
                 })?;
             }
         }
+        for (name, c) in &self.github {
+            c.check(name)?;
+        }
         Ok(())
     }
 
     /// Every integration's name, with its kind, in file order of kinds.
     pub fn names(&self) -> Vec<(&'static str, &str)> {
-        self.slack.keys().map(|n| ("slack", n.as_str())).collect()
+        let slack = self.slack.keys().map(|n| ("slack", n.as_str()));
+        let github = self.github.keys().map(|n| ("github", n.as_str()));
+        slack.chain(github).collect()
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
 use axum::Router;
 use steward_core::Governance;
 
@@ -19,5 +21,10 @@ pub struct Inbound {
 /// The routes of every configured inbound integration (none configured: none).
 pub fn router(gov: Arc<Governance>, integrations: Arc<Integrations>) -> Router {
     let state = Inbound { gov, integrations };
-    Router::new().with_state(state)
+    Router::new()
+        .route(
+            "/v1/integrations/github/{name}",
+            post(crate::github::webhook).layer(DefaultBodyLimit::max(crate::github::BODY_LIMIT)),
+        )
+        .with_state(state)
 }

@@ -14,6 +14,7 @@
 
 pub mod config;
 mod deliver;
+pub mod github;
 pub mod inbound;
 pub mod slack;
 
@@ -127,6 +128,7 @@ pub trait Target: Send + Sync {
 #[derive(Default, Clone)]
 pub struct Integrations {
     targets: Vec<Arc<dyn Target>>,
+    github: github::Apps,
 }
 
 impl Integrations {
@@ -147,7 +149,17 @@ impl Integrations {
                 http.clone(),
             )?));
         }
-        Ok(Arc::new(Self { targets }))
+        let mut github = github::Apps::new();
+        for (name, c) in &config.github {
+            let app = github::GithubApp::new(name, c, config.console_url.as_deref(), http.clone())?;
+            github.insert(name.clone(), Arc::new(app));
+        }
+        Ok(Arc::new(Self { targets, github }))
+    }
+
+    /// The GitHub App named `name` (its deployment protection rule endpoint).
+    pub fn github(&self, name: &str) -> Option<&Arc<github::GithubApp>> {
+        self.github.get(name)
     }
 
     /// Every integration that receives events.
