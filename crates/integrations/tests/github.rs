@@ -556,3 +556,27 @@ async fn other_events_and_actions_are_acknowledged_without_a_review() {
     assert!(w.github.seen().is_empty());
     assert!(w.gate_checks().is_empty());
 }
+
+#[test]
+fn the_example_integrations_file_is_a_valid_configuration_and_bad_keys_are_named() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/ci/github-integrations.toml");
+    let config = IntegrationsConfig::load(&path).unwrap();
+    assert_eq!(config.names(), vec![("github", "deployments")]);
+    let base =
+        "[github.x]\napp_id = 1\nprivate_key = { env = \"K\" }\nwebhook_secret = { env = \"S\" }\n";
+    let err =
+        IntegrationsConfig::from_toml(&format!("{base}environments = {{ prod = \"prd\" }}\n"))
+            .unwrap_err();
+    assert!(
+        err.to_string().contains("github.x.environments.prod"),
+        "{err}"
+    );
+    let err = IntegrationsConfig::from_toml(&format!("{base}api_url = \"ftp://x\"\n")).unwrap_err();
+    assert!(err.to_string().contains("github.x.api_url"), "{err}");
+    let err = IntegrationsConfig::from_toml(
+        "[github.x]\napp_id = 1\nprivate_key = \"-----BEGIN\"\nwebhook_secret = { env = \"S\" }\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("github.x.private_key"), "{err}");
+}
