@@ -54,6 +54,7 @@ pub struct IntegrationsConfig {
     pub slack: BTreeMap<String, SlackConfig>,
     #[serde(default)]
     pub jira: BTreeMap<String, crate::jira::JiraConfig>,
+    pub github: BTreeMap<String, crate::github::GithubConfig>,
 }
 
 /// `[slack.NAME]`: an incoming webhook (Slack, or anything that takes its JSON, e.g. Teams
@@ -168,6 +169,9 @@ impl IntegrationsConfig {
             check_name("jira", name)?;
             c.check(name)?;
         }
+        for (name, c) in &self.github {
+            c.check(name)?;
+        }
         Ok(())
     }
 
@@ -175,7 +179,8 @@ impl IntegrationsConfig {
     pub fn names(&self) -> Vec<(&'static str, &str)> {
         let slack = self.slack.keys().map(|n| ("slack", n.as_str()));
         let jira = self.jira.keys().map(|n| ("jira", n.as_str()));
-        slack.chain(jira).collect()
+        let github = self.github.keys().map(|n| ("github", n.as_str()));
+        slack.chain(jira).chain(github).collect()
     }
 }
 

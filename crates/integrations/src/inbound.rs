@@ -28,8 +28,11 @@ pub fn router(gov: Arc<Governance>, integrations: Arc<Integrations>) -> Router {
     Router::new()
         .route(
             "/v1/integrations/jira/{name}",
-            post(crate::jira::inbound::receive),
+            post(crate::jira::inbound::receive).layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route(
+            "/v1/integrations/github/{name}",
+            post(crate::github::webhook).layer(DefaultBodyLimit::max(crate::github::BODY_LIMIT)),
+        )
         .with_state(state)
 }

@@ -14,6 +14,7 @@
 
 pub mod config;
 mod deliver;
+pub mod github;
 pub mod inbound;
 pub mod jira;
 pub mod slack;
@@ -160,6 +161,7 @@ pub trait Target: Send + Sync {
 pub struct Integrations {
     targets: Vec<Arc<dyn Target>>,
     jira: BTreeMap<String, Arc<jira::Jira>>,
+    github: github::Apps,
 }
 
 impl Integrations {
@@ -191,7 +193,16 @@ impl Integrations {
             targets.push(j.clone());
             jira.insert(name.clone(), j);
         }
-        Ok(Arc::new(Self { targets, jira }))
+        let mut github = github::Apps::new();
+        for (name, c) in &config.github {
+            let app = github::GithubApp::new(name, c, config.console_url.as_deref(), http.clone())?;
+            github.insert(name.clone(), Arc::new(app));
+        }
+        Ok(Arc::new(Self {
+            targets,
+            jira,
+            github,
+        }))
     }
 
     /// Binds every target to `gov` (see [`Target::bind`]).
@@ -204,6 +215,11 @@ impl Integrations {
     /// The Jira integration named `name`, for its inbound endpoint.
     pub fn jira(&self, name: &str) -> Option<&Arc<jira::Jira>> {
         self.jira.get(name)
+    }
+
+    /// The GitHub App named `name` (its deployment protection rule endpoint).
+    pub fn github(&self, name: &str) -> Option<&Arc<github::GithubApp>> {
+        self.github.get(name)
     }
 
     /// Every integration that receives events.

@@ -33,6 +33,7 @@ mod audit;
 mod callbacks;
 mod cards;
 mod deployment;
+mod gate_checks;
 mod gates;
 pub mod integrations;
 mod monitoring;
@@ -50,6 +51,7 @@ mod webhooks;
 
 pub use admin::PolicyRecord;
 pub use callbacks::IntegrationRefusal;
+pub use gate_checks::GateCheck;
 pub use gates::GateResult;
 pub use monitoring::{card_kind, MonitoringSignal, SignalInput, SignalOutcome};
 pub use periodic::{periodic_promotion_id, PeriodicReview, PERIODIC_REVIEW_ACTOR};
