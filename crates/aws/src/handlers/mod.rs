@@ -12,6 +12,7 @@
 //! | `workflow-events` | [`workflow_events::workflow_events`] | SQS, fed by workflow outcome events |
 //! | `checkpoint` | [`checkpoint::checkpoint`] | EventBridge schedule |
 //! | `monitor` | [`monitor::monitor`] | SQS, fed by model alarm and `ModelMetricsReported` rules |
+//! | `webhooks` | [`webhooks::webhooks`] | SQS, fed by every governance event; and a schedule |
 //!
 //! Invariants:
 //! - Handlers decide nothing: every state change goes through `steward_core::Governance`.
@@ -19,13 +20,15 @@
 //!   [`crate::diagnostic::ERROR_TYPES`]. Batch handlers report the items that may succeed on
 //!   a retry (`Steward.Transient`, `Steward.Contended`) as batch item failures; an SQS message
 //!   that can never succeed (malformed, unknown review, a state conflict) is logged and dropped, so it is not
-//!   redelivered until it expires. Stream records are never dropped: the stream is the outbox.
+//!   redelivered until it expires (except `webhooks`, whose every unqueued record goes to its
+//!   DLQ: see there). Stream records are never dropped: the stream is the outbox.
 
 pub mod backend;
 pub mod checkpoint;
 pub mod inbox;
 pub mod monitor;
 pub mod stream;
+pub mod webhooks;
 pub mod workflow_events;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
