@@ -31,6 +31,7 @@ use crate::types::*;
 mod admin;
 mod audit;
 mod cards;
+mod changes;
 mod deployment;
 mod gates;
 pub mod integrations;
@@ -68,6 +69,7 @@ pub struct Governance {
     evidence: Option<Arc<dyn Evidence>>,
     pause: Option<Arc<dyn Pause>>,
     webhooks: Option<WebhookPorts>,
+    change_control: Option<Arc<dyn crate::ports::ChangeControl>>,
 }
 
 fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), GovError> {
@@ -175,6 +177,7 @@ impl Governance {
             evidence: None,
             pause: None,
             webhooks: None,
+            change_control: None,
         }
     }
 
