@@ -52,6 +52,8 @@ pub struct IntegrationsConfig {
     pub console_url: Option<String>,
     #[serde(default)]
     pub slack: BTreeMap<String, SlackConfig>,
+    #[serde(default)]
+    pub servicenow: BTreeMap<String, crate::servicenow::ServiceNowConfig>,
 }
 
 /// `[slack.NAME]`: an incoming webhook (Slack, or anything that takes its JSON, e.g. Teams
@@ -162,12 +164,24 @@ impl IntegrationsConfig {
                 })?;
             }
         }
+        for (name, c) in &self.servicenow {
+            check_name("servicenow", name)?;
+            c.check(name)?;
+        }
+        if self.servicenow.len() > 1 {
+            return Err(ConfigError::invalid(
+                "servicenow",
+                "one ServiceNow instance per deployment: its change requests gate production",
+            ));
+        }
         Ok(())
     }
 
     /// Every integration's name, with its kind, in file order of kinds.
     pub fn names(&self) -> Vec<(&'static str, &str)> {
-        self.slack.keys().map(|n| ("slack", n.as_str())).collect()
+        let slack = self.slack.keys().map(|n| ("slack", n.as_str()));
+        let servicenow = self.servicenow.keys().map(|n| ("servicenow", n.as_str()));
+        slack.chain(servicenow).collect()
     }
 }
 

@@ -58,6 +58,9 @@ impl Deliverer {
         schedule: RetrySchedule,
         integrations: Arc<Integrations>,
     ) -> Result<Self, DeliverError> {
+        for t in integrations.targets() {
+            t.attach(&gov);
+        }
         Ok(Self {
             gov,
             http: http_client().map_err(DeliverError::Client)?,

@@ -15,12 +15,14 @@
 pub mod config;
 mod deliver;
 pub mod inbound;
+pub mod servicenow;
 pub mod slack;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use steward_core::ports::ChangeControl;
 use steward_core::records::DomainEvent;
 use steward_core::webhooks::{Delivery, WebhookId};
 
@@ -118,6 +120,9 @@ pub trait Target: Send + Sync {
     fn id(&self) -> &WebhookId;
     /// Whether `event` is delivered to it.
     fn wants(&self, event: &DomainEvent) -> bool;
+    /// Hands it the governance service, for targets that read records to describe an event
+    /// (the [`Deliverer`] calls it once). Most need nothing.
+    fn attach(&self, _gov: &Arc<steward_core::Governance>) {}
     /// One attempt of `delivery` (its body is the event as on EventBridge). Must be safe to
     /// repeat: a crash between an attempt and saving it repeats it.
     async fn deliver(&self, delivery: &Delivery) -> Outcome;
@@ -127,6 +132,7 @@ pub trait Target: Send + Sync {
 #[derive(Default, Clone)]
 pub struct Integrations {
     targets: Vec<Arc<dyn Target>>,
+    change_control: Option<Arc<dyn ChangeControl>>,
 }
 
 impl Integrations {
@@ -147,7 +153,27 @@ impl Integrations {
                 http.clone(),
             )?));
         }
-        Ok(Arc::new(Self { targets }))
+        let mut change_control: Option<Arc<dyn ChangeControl>> = None;
+        for (name, c) in &config.servicenow {
+            let sn = Arc::new(servicenow::ServiceNow::new(
+                name,
+                c,
+                config.console_url.as_deref(),
+                http.clone(),
+            )?);
+            targets.push(sn.clone());
+            change_control = Some(sn);
+        }
+        Ok(Arc::new(Self {
+            targets,
+            change_control,
+        }))
+    }
+
+    /// The change control production deployments wait on (ServiceNow), when configured: attach
+    /// it with `Governance::with_change_control`.
+    pub fn change_control(&self) -> Option<Arc<dyn ChangeControl>> {
+        self.change_control.clone()
     }
 
     /// Every integration that receives events.

@@ -69,9 +69,15 @@ impl Governance {
                 "no {system} change request for {name} v{version} (one is opened when its production promotion is approved)"
             )),
             // Fail closed: the implementation logs the cause; the reason says what to wait for.
-            Err(e) => ChangeCheck::Refused(format!(
-                "cannot check the {system} change request for {name} v{version}: {e}; production waits until {system} answers"
-            )),
+            Err(e) => {
+                let why = match &e {
+                    StoreError::Backend(b) => b.context().to_owned(),
+                    other => other.to_string(),
+                };
+                ChangeCheck::Refused(format!(
+                    "cannot check the {system} change request for {name} v{version}: {why}; production waits until {system} answers"
+                ))
+            }
         }
     }
 }
