@@ -195,15 +195,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if entries.is_empty() {
         tracing::warn!(file = %principals.display(), "the principals file lists nobody: every request will be refused");
     }
-    let embedded = Embedded::open(&args.data, policy).await?;
-    let changed = embedded.seed_principals(&entries).await?;
-    tracing::info!(
-        file = %principals.display(),
-        principals = entries.len(),
-        changed,
-        "principals loaded"
-    );
-    let runner = embedded.spawn_runner(Duration::from_secs(args.runner_interval.max(1)));
     let integrations = match &args.integrations {
         Some(path) => {
             let config = steward_integrations::IntegrationsConfig::load(path)?;
@@ -217,6 +208,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => Integrations::none(),
     };
+    // ServiceNow, when configured, gates production: attached before anything is served.
+    let change_control = integrations.change_control();
+    let embedded = Embedded::open_configured(
+        &args.data,
+        policy,
+        Arc::new(steward_core::ports::SystemClock),
+        |gov| match change_control {
+            Some(cc) => gov.with_change_control(cc),
+            None => gov,
+        },
+    )
+    .await?;
+    let changed = embedded.seed_principals(&entries).await?;
+    tracing::info!(
+        file = %principals.display(),
+        principals = entries.len(),
+        changed,
+        "principals loaded"
+    );
+    let runner = embedded.spawn_runner(Duration::from_secs(args.runner_interval.max(1)));
     let deliverer = crate::webhooks::spawn(
         &embedded,
         Duration::from_millis(500),

@@ -532,3 +532,35 @@ pub trait Deliveries: Send + Sync {
     /// A subscription's deliveries, newest first.
     async fn recent(&self, webhook: &WebhookId, limit: usize) -> Result<Vec<Delivery>, StoreError>;
 }
+
+/// A change request in an external change-management system (ServiceNow), as the production
+/// gate sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecord {
+    /// The change's number, e.g. `CHG0030001`: what the gate's reasons and the deployment's
+    /// audit event name.
+    pub number: String,
+    /// Its state as people read it (`Assess`, `Scheduled`, ...), for reasons.
+    pub state: String,
+    /// Whether the system's configured rule counts it as approved for implementation.
+    pub approved: bool,
+}
+
+/// Change control for production: when a deployment attaches one
+/// ([`Governance::with_change_control`](crate::service::Governance::with_change_control)),
+/// nothing reaches production until the change request opened for that version is approved.
+///
+/// Invariant: an implementation answers from the system of record on every call (no cache that
+/// could approve after the change was withdrawn); `Err` when it cannot, which the gate treats as
+/// a refusal, never as an approval.
+#[async_trait]
+pub trait ChangeControl: Send + Sync {
+    /// The system's name for people, e.g. `ServiceNow`.
+    fn system(&self) -> &str;
+    /// The change request opened for `name` `version`, if there is one.
+    async fn change_for(
+        &self,
+        name: &ModelName,
+        version: VersionNumber,
+    ) -> Result<Option<ChangeRecord>, StoreError>;
+}

@@ -55,6 +55,7 @@ pub struct IntegrationsConfig {
     #[serde(default)]
     pub jira: BTreeMap<String, crate::jira::JiraConfig>,
     pub github: BTreeMap<String, crate::github::GithubConfig>,
+    pub servicenow: BTreeMap<String, crate::servicenow::ServiceNowConfig>,
 }
 
 /// `[slack.NAME]`: an incoming webhook (Slack, or anything that takes its JSON, e.g. Teams
@@ -172,6 +173,16 @@ impl IntegrationsConfig {
         for (name, c) in &self.github {
             c.check(name)?;
         }
+        for (name, c) in &self.servicenow {
+            check_name("servicenow", name)?;
+            c.check(name)?;
+        }
+        if self.servicenow.len() > 1 {
+            return Err(ConfigError::invalid(
+                "servicenow",
+                "one ServiceNow instance per deployment: its change requests gate production",
+            ));
+        }
         Ok(())
     }
 
@@ -180,7 +191,8 @@ impl IntegrationsConfig {
         let slack = self.slack.keys().map(|n| ("slack", n.as_str()));
         let jira = self.jira.keys().map(|n| ("jira", n.as_str()));
         let github = self.github.keys().map(|n| ("github", n.as_str()));
-        slack.chain(jira).chain(github).collect()
+        let servicenow = self.servicenow.keys().map(|n| ("servicenow", n.as_str()));
+        slack.chain(jira).chain(servicenow).chain(github).collect()
     }
 }
 

@@ -17,6 +17,7 @@ mod deliver;
 pub mod github;
 pub mod inbound;
 pub mod jira;
+pub mod servicenow;
 pub mod slack;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use steward_core::ports::ChangeControl;
 use steward_core::records::DomainEvent;
 use steward_core::webhooks::{Delivery, WebhookId};
 use steward_core::Governance;
@@ -162,6 +164,7 @@ pub struct Integrations {
     targets: Vec<Arc<dyn Target>>,
     jira: BTreeMap<String, Arc<jira::Jira>>,
     github: github::Apps,
+    change_control: Option<Arc<dyn ChangeControl>>,
 }
 
 impl Integrations {
@@ -193,6 +196,17 @@ impl Integrations {
             targets.push(j.clone());
             jira.insert(name.clone(), j);
         }
+        let mut change_control: Option<Arc<dyn ChangeControl>> = None;
+        for (name, c) in &config.servicenow {
+            let sn = Arc::new(servicenow::ServiceNow::new(
+                name,
+                c,
+                config.console_url.as_deref(),
+                http.clone(),
+            )?);
+            targets.push(sn.clone());
+            change_control = Some(sn);
+        }
         let mut github = github::Apps::new();
         for (name, c) in &config.github {
             let app = github::GithubApp::new(name, c, config.console_url.as_deref(), http.clone())?;
@@ -202,6 +216,7 @@ impl Integrations {
             targets,
             jira,
             github,
+            change_control,
         }))
     }
 
@@ -220,6 +235,12 @@ impl Integrations {
     /// The GitHub App named `name` (its deployment protection rule endpoint).
     pub fn github(&self, name: &str) -> Option<&Arc<github::GithubApp>> {
         self.github.get(name)
+    }
+
+    /// The change control production deployments wait on (ServiceNow), when configured: attach
+    /// it with `Governance::with_change_control`.
+    pub fn change_control(&self) -> Option<Arc<dyn ChangeControl>> {
+        self.change_control.clone()
     }
 
     /// Every integration that receives events.

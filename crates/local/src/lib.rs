@@ -118,10 +118,21 @@ impl Embedded {
         policy: Policy,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, LocalError> {
+        Self::open_configured(data_dir, policy, clock, |gov| gov).await
+    }
+
+    /// [`Embedded::open_with_clock`] with `configure` attaching the ports a deployment adds
+    /// to the service (e.g. `Governance::with_change_control` for ServiceNow).
+    pub async fn open_configured(
+        data_dir: &Path,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(Governance) -> Governance,
+    ) -> Result<Self, LocalError> {
         std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
         let signer = signing_key(data_dir)?;
         let store = Arc::new(SqliteStore::open(&data_dir.join(DB_FILE), signer)?);
-        let gov = Arc::new(
+        let gov = Arc::new(configure(
             Governance::new(
                 store.clone(),
                 store.clone(),
@@ -136,7 +147,7 @@ impl Embedded {
                 secrets: store.clone(),
                 deliveries: store.clone(),
             }),
-        );
+        ));
         let last = store.meta("policy_sha256")?;
         if gov.record_policy(last.as_deref()).await? {
             store.set_meta("policy_sha256", &gov.policy().digest()?)?;

@@ -1,9 +1,11 @@
 //! Deployment.
 //!
 //! Invariants: only a version approved for an environment (and, for production, meeting the
-//! production rules now) is deployed there; every production change is recorded in the
-//! model's production history (which `rollback.rs` walks back through), and deploying a
-//! version again through its own promotion makes it a rollback target once more.
+//! production rules now and, when change control is attached, with its change request
+//! approved) is deployed there; the approved change's number is in the audit event's details
+//! (`change`); every production change is recorded in the model's production history (which
+//! `rollback.rs` walks back through), and deploying a version again through its own
+//! promotion makes it a rollback target once more.
 
 use super::*;
 
@@ -39,7 +41,12 @@ impl Governance {
             }
             _ => {}
         }
-        let reasons = self.gate_reasons(&v, env);
+        let mut reasons = self.gate_reasons(&v, env);
+        let change = match env {
+            Environment::Production => self.change_check(&name, version).await,
+            Environment::Staging => changes::ChangeCheck::NotRequired,
+        };
+        reasons.extend(change.reason().map(str::to_owned));
         if !reasons.is_empty() {
             return Err(GovError::Policy(reasons));
         }
@@ -70,6 +77,10 @@ impl Governance {
                 cause: "deployment".into(),
             }));
         }
+        let mut details = json!({"environment": env, "previous_production_version": previous});
+        if let Some(number) = change.number() {
+            details["change"] = json!(number);
+        }
         let commit = Commit {
             puts,
             audit: vec![self.draft(
@@ -77,7 +88,7 @@ impl Governance {
                 "version.deployed",
                 Some(&name),
                 Some(version),
-                json!({"environment": env, "previous_production_version": previous}),
+                details,
             )],
             events: vec![Self::event(ModelDeployed {
                 name: name.clone(),

@@ -2,7 +2,8 @@
 //!
 //! The same rules decide promotions (`promotions.rs`), deployments (`deployment.rs`) and
 //! replacements at retirement (`retirement.rs`), so a gate that says "allowed" never
-//! disagrees with the action it gates.
+//! disagrees with the action it gates. For production, change control (`changes.rs`) is asked
+//! too, when a deployment attaches it.
 
 use super::*;
 
@@ -107,7 +108,11 @@ impl Governance {
     ) -> Result<GateResult, GovError> {
         let name = ModelName::parse(name)?;
         let v = self.load_version(&name, version).await?;
-        let reasons = self.gate_reasons(&v, env);
+        let mut reasons = self.gate_reasons(&v, env);
+        if env == Environment::Production && v.stage != Stage::Retired {
+            let change = self.change_check(&name, version).await;
+            reasons.extend(change.reason().map(str::to_owned));
+        }
         Ok(GateResult {
             allowed: reasons.is_empty(),
             reasons,

@@ -32,6 +32,7 @@ mod admin;
 mod audit;
 mod callbacks;
 mod cards;
+mod changes;
 mod deployment;
 mod gate_checks;
 mod gates;
@@ -72,6 +73,7 @@ pub struct Governance {
     evidence: Option<Arc<dyn Evidence>>,
     pause: Option<Arc<dyn Pause>>,
     webhooks: Option<WebhookPorts>,
+    change_control: Option<Arc<dyn crate::ports::ChangeControl>>,
 }
 
 fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), GovError> {
@@ -179,6 +181,7 @@ impl Governance {
             evidence: None,
             pause: None,
             webhooks: None,
+            change_control: None,
         }
     }
 

@@ -384,7 +384,9 @@ impl Governance {
                 ));
             }
             if serving {
-                let gate = self.gate_reasons(&rv, Environment::Production);
+                let mut gate = self.gate_reasons(&rv, Environment::Production);
+                let change = self.change_check(name, r).await;
+                gate.extend(change.reason().map(str::to_owned));
                 reasons.extend(
                     gate.into_iter()
                         .map(|g| format!("replacement cannot take over production: {g}")),

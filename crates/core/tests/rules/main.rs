@@ -3,9 +3,11 @@
 //! each test is a plain `#[test]` that runs its scenario with `block_on`.
 //!
 //! One file per area: review stages per tier, separation of duties, registration, review
-//! expiry, periodic reviews, monitoring and rollback, retirement, idempotent retries, and the
-//! in-memory store's own semantics (which must match the SQLite store's).
+//! expiry, periodic reviews, monitoring and rollback, retirement, idempotent retries, change
+//! control (production waiting on a change request), and the in-memory store's own semantics
+//! (which must match the SQLite store's).
 
+mod change_control;
 mod duties;
 mod expiry;
 mod idempotency;
