@@ -54,7 +54,9 @@ pub struct IntegrationsConfig {
     pub slack: BTreeMap<String, SlackConfig>,
     #[serde(default)]
     pub jira: BTreeMap<String, crate::jira::JiraConfig>,
+    #[serde(default)]
     pub github: BTreeMap<String, crate::github::GithubConfig>,
+    #[serde(default)]
     pub servicenow: BTreeMap<String, crate::servicenow::ServiceNowConfig>,
 }
 
