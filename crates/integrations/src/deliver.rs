@@ -165,16 +165,7 @@ impl Deliverer {
             }
             None => Outcome::failed("the webhook's secret is missing from the secret store"),
         };
-        let jitter: f64 = rand::thread_rng().gen();
-        d.record_attempt(
-            now,
-            outcome.code,
-            outcome.error,
-            outcome.retry_after,
-            &self.schedule,
-            jitter,
-        );
-        ports.deliveries.save(&d).await?;
+        self.record(&mut d, now, outcome).await?;
         match d.status {
             steward_core::webhooks::DeliveryStatus::Delivered => {
                 tracing::info!(webhook = %hook.id, delivery = %d.id, attempts = d.attempts, "webhook delivered");
@@ -196,22 +187,12 @@ impl Deliverer {
     /// One attempt of an integration's delivery; one that gave up is logged (an integration
     /// is configuration, not a subscription to mark failed).
     async fn attempt_integration(&self, mut d: Delivery) -> Result<(), DeliverError> {
-        let ports = self.gov.webhook_store().ok_or(DeliverError::NoStore)?;
         let now = self.gov.now();
         let outcome = match self.integrations.target(&d.webhook) {
             Some(t) => t.deliver(&d).await,
             None => Outcome::failed("the integration is no longer configured"),
         };
-        let jitter: f64 = rand::thread_rng().gen();
-        d.record_attempt(
-            now,
-            outcome.code,
-            outcome.error,
-            outcome.retry_after,
-            &self.schedule,
-            jitter,
-        );
-        ports.deliveries.save(&d).await?;
+        self.record(&mut d, now, outcome).await?;
         match d.status {
             steward_core::webhooks::DeliveryStatus::Delivered => {
                 tracing::info!(integration = %d.webhook, delivery = %d.id, attempts = d.attempts, "integration delivered");
@@ -226,6 +207,28 @@ impl Deliverer {
                     error = d.last_error.as_deref().unwrap_or(""), "integration delivery gave up after the retry window");
             }
         }
+        Ok(())
+    }
+
+    /// Records an attempt's `outcome` on `d` (scheduling the next, with jitter) and saves it:
+    /// the same for subscriptions and integrations.
+    async fn record(
+        &self,
+        d: &mut Delivery,
+        now: DateTime<Utc>,
+        outcome: Outcome,
+    ) -> Result<(), DeliverError> {
+        let ports = self.gov.webhook_store().ok_or(DeliverError::NoStore)?;
+        let jitter: f64 = rand::thread_rng().gen();
+        d.record_attempt(
+            now,
+            outcome.code,
+            outcome.error,
+            outcome.retry_after,
+            &self.schedule,
+            jitter,
+        );
+        ports.deliveries.save(d).await?;
         Ok(())
     }
 

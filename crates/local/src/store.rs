@@ -252,31 +252,10 @@ impl SqliteStore {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<(i64, DomainEvent)>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, detail_type, detail FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map(params![after_id, limit as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(backend)?;
-        rows.map(|row| {
-            let (id, detail_type, detail) = row.map_err(backend)?;
-            Ok((
-                id,
-                DomainEvent {
-                    detail_type,
-                    detail: from_json(&detail)?,
-                },
-            ))
-        })
-        .collect()
+        Ok(self
+            .outbox_entries(after_id, limit)?
+            .into_iter()
+            .map(|(id, _, event)| (id, event))
+            .collect())
     }
 }
