@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use steward_integrations::Integrations;
+use steward_core::webhooks::RetrySchedule;
+use steward_integrations::{Deliverer, Integrations};
 
 use anyhow::Context;
 use steward_api::{
@@ -54,24 +55,27 @@ pub async fn start(
     auth: impl Authenticator + 'static,
     addr: SocketAddr,
 ) -> anyhow::Result<Running> {
-    start_with(embedded, auth, addr, Integrations::none()).await
+    let deliverer = Deliverer::new(
+        embedded.gov.clone(),
+        RetrySchedule::default(),
+        Integrations::none(),
+    )?;
+    start_with(embedded, auth, addr, deliverer).await
 }
 
-/// [`start`] with the inbound endpoints of `integrations` (vendors' signed callbacks).
+/// [`start`] with the inbound endpoints of `deliverer`'s integrations (vendors' signed
+/// callbacks), which queue what they send back on it.
 pub async fn start_with(
     embedded: &Embedded,
     auth: impl Authenticator + 'static,
     addr: SocketAddr,
-    integrations: Arc<Integrations>,
+    deliverer: Deliverer,
 ) -> anyhow::Result<Running> {
     let app = router(AppState {
         gov: embedded.gov.clone(),
         auth: Arc::new(auth),
     })
-    .merge(steward_integrations::inbound::router(
-        embedded.gov.clone(),
-        integrations,
-    ));
+    .merge(steward_integrations::inbound::router(deliverer));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -228,15 +232,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "principals loaded"
     );
     let runner = embedded.spawn_runner(Duration::from_secs(args.runner_interval.max(1)));
-    let deliverer = crate::webhooks::spawn(
-        &embedded,
-        Duration::from_millis(500),
-        steward_core::webhooks::RetrySchedule {
+    let deliverer = Deliverer::new(
+        embedded.gov.clone(),
+        RetrySchedule {
             first: chrono::Duration::milliseconds(args.webhook_retry_first_ms.max(1) as i64),
             ..Default::default()
         },
-        integrations.clone(),
+        integrations,
     )?;
+    let delivering =
+        crate::webhooks::spawn(&embedded, Duration::from_millis(500), deliverer.clone())?;
     let oidc = oidc_verifier(&args.oidc)?;
     if let Some(o) = &oidc {
         tracing::info!(issuer = %o.config.issuer, audiences = ?o.config.audiences, "OpenID Connect sign-in enabled");
@@ -247,7 +252,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         iam: false,
     };
     let shutdown = Shutdown::listen()?;
-    let running = start_with(&embedded, auth, args.addr, integrations).await?;
+    let running = start_with(&embedded, auth, args.addr, deliverer).await?;
     tracing::info!(addr = %running.addr, data = %args.data.display(), "serving the Steward API");
     // Scripts (and the tests) read the bound address from this line, e.g. with --addr 127.0.0.1:0.
     println!("steward listening on {}", running.url());
@@ -257,7 +262,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing requests in flight");
     running.stop().await?;
     runner.abort();
-    deliverer.abort();
+    delivering.abort();
     tracing::info!("stopped");
     Ok(())
 }

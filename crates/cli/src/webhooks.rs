@@ -10,8 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use steward_core::webhooks::RetrySchedule;
-use steward_integrations::{Deliverer, Integrations};
+use steward_integrations::Deliverer;
 use steward_local::Embedded;
 
 const CURSOR: &str = "webhooks_outbox_cursor";
@@ -21,11 +20,9 @@ const BATCH: usize = 500;
 pub fn spawn(
     embedded: &Embedded,
     every: Duration,
-    schedule: RetrySchedule,
-    integrations: Arc<Integrations>,
+    deliverer: Deliverer,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let store = embedded.store.clone();
-    let deliverer = Deliverer::new(embedded.gov.clone(), schedule, integrations)?;
     let instance = store.instance_id()?;
     let mut cursor = match store.meta(CURSOR)? {
         Some(c) => c.parse::<i64>()?,

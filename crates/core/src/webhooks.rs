@@ -70,6 +70,8 @@ pub enum IntegrationKind {
     Slack,
     Jira,
     ServiceNow,
+    /// GitHub's deployment reviews (queued by the protection rule endpoint, not fanned out).
+    Github,
 }
 
 impl IntegrationKind {
@@ -78,6 +80,7 @@ impl IntegrationKind {
             Self::Slack => "slack",
             Self::Jira => "jira",
             Self::ServiceNow => "servicenow",
+            Self::Github => "github",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -85,6 +88,7 @@ impl IntegrationKind {
             "slack" => Some(Self::Slack),
             "jira" => Some(Self::Jira),
             "servicenow" => Some(Self::ServiceNow),
+            "github" => Some(Self::Github),
             _ => None,
         }
     }

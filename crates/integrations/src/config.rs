@@ -82,12 +82,18 @@ pub const SLACK_DEFAULT_EVENTS: &[&str] = &[
     "ShadowModelDetected",
 ];
 
-/// Where a secret is: `{ env = "NAME" }` or `{ file = "PATH" }`.
+/// Where a secret is: `{ env = "NAME" }`, `{ file = "PATH" }`, or, on AWS, `{ ssm = "NAME" }`
+/// (a Parameter Store `SecureString`, read by the functions at cold start).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum SecretRef {
     Env(String),
     File(String),
+    Ssm(String),
+    /// A reference already read by whoever can read it (the AWS functions read `ssm` ones);
+    /// never in a file.
+    #[serde(skip)]
+    Fetched(Secret),
 }
 
 /// A resolved secret; prints as `Secret(redacted)`.
@@ -121,6 +127,13 @@ impl SecretRef {
             SecretRef::File(path) => std::fs::read_to_string(path).map_err(|e| {
                 ConfigError::invalid(field, format!("cannot read the secret file {path}: {e}"))
             })?,
+            SecretRef::Ssm(name) => return Err(ConfigError::invalid(
+                field,
+                format!(
+                    "{{ ssm = {name:?} }} is read by the AWS functions only; use env or file here"
+                ),
+            )),
+            SecretRef::Fetched(s) => s.0.clone(),
         };
         let value = value.trim_end_matches(['\r', '\n']).to_owned();
         if value.is_empty() {
@@ -186,6 +199,30 @@ impl IntegrationsConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Every secret reference in the file with the key it is at (`jira.x.api_token`), for a
+    /// loader that reads some kinds itself (the AWS functions replace `ssm` ones with
+    /// [`SecretRef::Fetched`]).
+    pub fn secret_refs_mut(&mut self) -> Vec<(String, &mut SecretRef)> {
+        let mut refs: Vec<(String, &mut SecretRef)> = Vec::new();
+        for (n, c) in &mut self.slack {
+            refs.push((format!("slack.{n}.url"), &mut c.url));
+        }
+        for (n, c) in &mut self.jira {
+            refs.push((format!("jira.{n}.api_token"), &mut c.api_token));
+            if let Some(r) = &mut c.webhook_secret {
+                refs.push((format!("jira.{n}.webhook_secret"), r));
+            }
+        }
+        for (n, c) in &mut self.github {
+            refs.push((format!("github.{n}.private_key"), &mut c.private_key));
+            refs.push((format!("github.{n}.webhook_secret"), &mut c.webhook_secret));
+        }
+        for (n, c) in &mut self.servicenow {
+            refs.extend(c.secret_refs_mut(n));
+        }
+        refs
     }
 
     /// Every integration's name, with its kind, in file order of kinds.

@@ -30,6 +30,10 @@ use crate::{http_client, Integrations, Outcome};
 /// At most this many attempts run at once, so one slow receiver does not hold up the others.
 const CONCURRENCY: usize = 8;
 
+/// How long a delivery [`Deliverer::send_now`] attempts is not due for anyone else: longer
+/// than one attempt can take ([`crate::ATTEMPT_TIMEOUT`] per request, two requests).
+pub const SEND_NOW_LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error("this deployment has no webhook store")]
@@ -65,6 +69,29 @@ impl Deliverer {
             schedule,
             integrations,
         })
+    }
+
+    /// The governance service it acts through.
+    pub fn gov(&self) -> &Arc<Governance> {
+        &self.gov
+    }
+
+    /// The configured integrations it delivers to.
+    pub fn integrations(&self) -> &Arc<Integrations> {
+        &self.integrations
+    }
+
+    /// Queues an integration's own delivery (one no event fans out, e.g. GitHub's deployment
+    /// review) and attempts it at once; when that attempt fails, the queue retries it like
+    /// any other. Returns the delivery as saved after the attempt.
+    ///
+    /// It is queued before the attempt (so a crash during it loses nothing) and not due for
+    /// [`SEND_NOW_LEASE`], so a deliverer running beside this call does not attempt it too.
+    pub async fn send_now(&self, mut d: Delivery) -> Result<Delivery, DeliverError> {
+        let ports = self.gov.webhook_store().ok_or(DeliverError::NoStore)?;
+        d.next_attempt_at = self.gov.now() + SEND_NOW_LEASE;
+        ports.deliveries.enqueue(std::slice::from_ref(&d)).await?;
+        self.attempt_integration(d).await
     }
 
     /// Queues each `(event id, committed at, event)` for every live subscription that wants
@@ -145,7 +172,7 @@ impl Deliverer {
         let ports = self.gov.webhook_store().ok_or(DeliverError::NoStore)?;
         let now = self.gov.now();
         if d.webhook.integration_parts().is_some() {
-            return self.attempt_integration(d).await;
+            return self.attempt_integration(d).await.map(|_| ());
         }
         let hook = match hook {
             Some(h) if h.status != WebhookStatus::Deleted => h,
@@ -186,7 +213,7 @@ impl Deliverer {
 
     /// One attempt of an integration's delivery; one that gave up is logged (an integration
     /// is configuration, not a subscription to mark failed).
-    async fn attempt_integration(&self, mut d: Delivery) -> Result<(), DeliverError> {
+    async fn attempt_integration(&self, mut d: Delivery) -> Result<Delivery, DeliverError> {
         let now = self.gov.now();
         let outcome = match self.integrations.target(&d.webhook) {
             Some(t) => t.deliver(&d).await,
@@ -207,7 +234,7 @@ impl Deliverer {
                     error = d.last_error.as_deref().unwrap_or(""), "integration delivery gave up after the retry window");
             }
         }
-        Ok(())
+        Ok(d)
     }
 
     /// Records an attempt's `outcome` on `d` (scheduling the next, with jitter) and saves it:
@@ -220,6 +247,7 @@ impl Deliverer {
     ) -> Result<(), DeliverError> {
         let ports = self.gov.webhook_store().ok_or(DeliverError::NoStore)?;
         let jitter: f64 = rand::thread_rng().gen();
+        let give_up = outcome.give_up && !outcome.succeeded();
         d.record_attempt(
             now,
             outcome.code,
@@ -228,6 +256,9 @@ impl Deliverer {
             &self.schedule,
             jitter,
         );
+        if give_up {
+            d.status = steward_core::webhooks::DeliveryStatus::Failed;
+        }
         ports.deliveries.save(d).await?;
         Ok(())
     }

@@ -25,15 +25,20 @@
 //!   an unmapped GitHub environment is rejected with a comment saying what to fix; when Steward
 //!   cannot evaluate or record, it rejects (fails closed) and says so.
 //! - The installation token goes only to `api_url`: a callback URL elsewhere is refused.
-//! - The webhook is answered (202, with the state sent) once the decision is recorded; the
-//!   review itself is sent in the background with retries ([`api::Retry`]), since GitHub wants
-//!   a webhook answered within 10 s and waits up to 30 days for the review.
+//! - The webhook is answered (202, with the state sent) once the decision is recorded and
+//!   its review queued as a delivery (target `github:NAME`) and attempted once. A review
+//!   GitHub did not take is retried by the deliverer, as every delivery is (on its schedule,
+//!   `Retry-After` honoured, for 24 h), also across a restart and on AWS, where nothing runs
+//!   after a Lambda answers: GitHub wants a webhook answered within 10 s and waits up to 30
+//!   days for the review. An answer that repeating cannot change (a 404 or 422) fails the
+//!   delivery at once.
 
 mod api;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -42,17 +47,18 @@ use axum::Json;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use steward_core::ids::VersionNumber;
 use steward_core::ports::Caller;
+use steward_core::records::DomainEvent;
 use steward_core::service::GateCheck;
 use steward_core::types::{AuthMethod, Environment, ModelName, PrincipalId};
+use steward_core::webhooks::{Delivery, DeliveryStatus, IntegrationKind, WebhookId};
 use steward_core::{GovError, Governance};
-
-pub use api::Retry;
 
 use crate::config::{check_name, ConfigError, Secret, SecretRef};
 use crate::inbound::Inbound;
+use crate::{Outcome, Target};
 
 /// The largest webhook body accepted (GitHub's payloads are at most 25 MB, protection rule
 /// payloads a few kB).
@@ -144,6 +150,7 @@ impl GithubConfig {
 
 /// A configured GitHub App, its secrets resolved and its key parsed.
 pub struct GithubApp {
+    id: WebhookId,
     name: String,
     webhook_secret: Secret,
     environments: BTreeMap<String, Environment>,
@@ -173,6 +180,8 @@ impl GithubApp {
         let key = api::AppKey::from_pem(pem.expose())
             .map_err(|m| ConfigError::invalid(field("private_key"), m))?;
         Ok(Self {
+            id: WebhookId::integration(IntegrationKind::Github, name)
+                .map_err(|e| ConfigError::invalid(format!("github.{name}"), e.message))?,
             name: name.to_owned(),
             webhook_secret: c.webhook_secret.resolve(&field("webhook_secret"))?,
             environments: c.environment_map(name)?,
@@ -187,15 +196,9 @@ impl GithubApp {
                     .to_owned(),
                 app_id: c.app_id.issuer(),
                 key,
-                retry: Retry::default(),
+                tokens: Default::default(),
             },
         })
-    }
-
-    /// The same App with another retry schedule (tests shorten it).
-    pub fn with_retry(mut self, retry: Retry) -> Self {
-        self.client.retry = retry;
-        self
     }
 
     pub fn name(&self) -> &str {
@@ -279,7 +282,7 @@ pub(crate) async fn webhook(
         }
     };
     let delivery = header("x-github-delivery").map(str::to_owned);
-    let (check, comment) = decide(&s.gov, &app, &request, delivery).await;
+    let (check, comment) = decide(&s.gov, &app, &request, delivery.clone()).await;
     let (status, check, comment) = match s.gov.record_gate_check(&caller(), &check).await {
         Ok(()) => (StatusCode::ACCEPTED, check, comment),
         Err(e) => {
@@ -298,22 +301,106 @@ pub(crate) async fn webhook(
         "state": if check.allowed { "approved" } else { "rejected" },
         "comment": comment,
     });
-    let answer = review.clone();
-    tokio::spawn(async move {
-        let sent = app
-            .client
-            .review(request.installation, &request.callback_url, &answer)
-            .await;
-        match sent {
-            Ok(n) => {
-                tracing::info!(integration = %app.name, state = %answer["state"], attempts = n, "github: deployment reviewed")
-            }
-            Err(f) => {
-                tracing::error!(integration = %app.name, state = %answer["state"], status = ?f.status, why = %f.why, "github: the deployment review could not be sent; redeliver the webhook from the App's settings")
-            }
+    let d = review_delivery(&app, &request, delivery.as_deref(), &review, s.gov.now());
+    match s.deliverer.send_now(d).await {
+        Ok(d) if d.status == DeliveryStatus::Delivered => {
+            tracing::info!(integration = %app.name, state = %review["state"], "github: deployment reviewed")
         }
-    });
+        Ok(d) => {
+            tracing::warn!(integration = %app.name, state = %review["state"], delivery = %d.id, status = ?d.status,
+                error = d.last_error.as_deref().unwrap_or(""), "github: the deployment review was not accepted yet; the delivery queue retries it")
+        }
+        Err(e) => {
+            tracing::error!(integration = %app.name, state = %review["state"], error = %e,
+                "github: the deployment review could not be queued; redeliver the webhook from the App's settings")
+        }
+    }
     (status, Json(review)).into_response()
+}
+
+/// What the review delivery's event is called (it is never published: only GitHub's own
+/// target reads it).
+pub const REVIEW_EVENT: &str = "GithubDeploymentReview";
+
+/// The queued delivery of `review` for `r`: its event id is `gh_` and the webhook's
+/// `X-GitHub-Delivery` (else the SHA-256 of the callback URL), with the state, so a
+/// redelivered webhook that gets the same answer is the same delivery.
+fn review_delivery(
+    app: &GithubApp,
+    r: &Request,
+    github_delivery: Option<&str>,
+    review: &Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Delivery {
+    let key = github_delivery
+        .map(|g| {
+            g.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| hex::encode(&Sha256::digest(r.callback_url.as_bytes())[..8]));
+    let event = DomainEvent {
+        detail_type: REVIEW_EVENT.into(),
+        detail: json!({
+            "installation": r.installation,
+            "callback_url": r.callback_url,
+            "review": review,
+        }),
+    };
+    let state = review["state"].as_str().unwrap_or("unknown");
+    Delivery::new(&app.id, &format!("gh_{key}_{state}"), now, &event, now)
+}
+
+#[async_trait]
+impl Target for GithubApp {
+    fn id(&self) -> &WebhookId {
+        &self.id
+    }
+
+    /// No governance event: its deliveries are the reviews its endpoint queues.
+    fn wants(&self, _event: &DomainEvent) -> bool {
+        false
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Outcome {
+        let event: Value = serde_json::from_str(&delivery.body).unwrap_or(Value::Null);
+        let d = &event["detail"];
+        let (Some(installation), Some(callback_url)) =
+            (d["installation"].as_u64(), d["callback_url"].as_str())
+        else {
+            return Outcome {
+                give_up: true,
+                ..Outcome::failed(format!(
+                    "not a deployment review: GitHub takes only {REVIEW_EVENT} deliveries"
+                ))
+            };
+        };
+        if event["detail-type"] != REVIEW_EVENT
+            || !callback_url.starts_with(&format!("{}/", self.client.api_url))
+        {
+            return Outcome {
+                give_up: true,
+                ..Outcome::failed("the review's callback URL is not on the configured api_url")
+            };
+        }
+        match self
+            .client
+            .review_once(installation, callback_url, &d["review"])
+            .await
+        {
+            Ok(()) => Outcome::ok(200),
+            Err(f) => Outcome {
+                code: f.status,
+                error: Some(f.why),
+                retry_after: f
+                    .retry_after
+                    .and_then(|r| chrono::Duration::from_std(r).ok()),
+                give_up: !f.retryable,
+            },
+        }
+    }
 }
 
 /// What a `deployment_protection_rule` `requested` event asks, parsed.

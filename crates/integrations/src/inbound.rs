@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::Router;
 use steward_core::Governance;
 
-use crate::Integrations;
+use crate::{Deliverer, Integrations};
 
 /// The largest body an inbound endpoint reads (vendors' webhooks are far smaller).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -19,12 +19,18 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub struct Inbound {
     pub gov: Arc<Governance>,
     pub integrations: Arc<Integrations>,
+    /// Queues what an endpoint sends back later (GitHub's deployment reviews).
+    pub deliverer: Deliverer,
 }
 
-/// The routes of every configured inbound integration (none configured: none).
-pub fn router(gov: Arc<Governance>, integrations: Arc<Integrations>) -> Router {
-    integrations.bind(&gov);
-    let state = Inbound { gov, integrations };
+/// The routes of every inbound integration `deliverer` has (none configured: each route
+/// answers 404); they act through its governance service.
+pub fn router(deliverer: Deliverer) -> Router {
+    let state = Inbound {
+        gov: deliverer.gov().clone(),
+        integrations: deliverer.integrations().clone(),
+        deliverer,
+    };
     Router::new()
         .route(
             "/v1/integrations/jira/{name}",

@@ -56,6 +56,9 @@ pub struct Outcome {
     pub error: Option<String>,
     /// The receiver's `Retry-After`, when it sent one.
     pub retry_after: Option<chrono::Duration>,
+    /// The failure is final: repeating the request cannot change the answer (the delivery
+    /// fails now rather than retrying for the whole window).
+    pub give_up: bool,
 }
 
 impl Outcome {
@@ -65,6 +68,7 @@ impl Outcome {
             code: Some(code),
             error: None,
             retry_after: None,
+            give_up: false,
         }
     }
 
@@ -74,6 +78,7 @@ impl Outcome {
             code: None,
             error: Some(why.into()),
             retry_after: None,
+            give_up: false,
         }
     }
 
@@ -98,6 +103,7 @@ impl Outcome {
             code: Some(code),
             error: (!(200..300).contains(&code)).then(|| format!("the receiver answered {code}")),
             retry_after,
+            give_up: false,
         }
     }
 
@@ -210,7 +216,9 @@ impl Integrations {
         let mut github = github::Apps::new();
         for (name, c) in &config.github {
             let app = github::GithubApp::new(name, c, config.console_url.as_deref(), http.clone())?;
-            github.insert(name.clone(), Arc::new(app));
+            let app = Arc::new(app);
+            targets.push(app.clone());
+            github.insert(name.clone(), app);
         }
         Ok(Arc::new(Self {
             targets,

@@ -18,9 +18,11 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use steward_core::ports::Deliveries;
 use steward_core::testing::Harness;
 use steward_core::types::{Environment, RiskTier};
-use steward_integrations::{inbound, Integrations, IntegrationsConfig};
+use steward_core::webhooks::{Delivery, DeliveryStatus, IntegrationKind, RetrySchedule, WebhookId};
+use steward_integrations::{inbound, Deliverer, Integrations, IntegrationsConfig};
 
 const APP_ID: &str = "4242";
 const INSTALLATION: u64 = 77;
@@ -178,6 +180,7 @@ async fn serve(app: Router) -> SocketAddr {
 /// Steward (the inbound router over a harness) and the fake GitHub.
 struct World {
     h: Harness,
+    deliverer: Deliverer,
     github: Arc<Github>,
     api_url: String,
     steward: String,
@@ -217,12 +220,16 @@ environments = {{ prod = "production", staging = "staging" }}
         assert_eq!(config.names(), vec![("github", "deployments")]);
         let h = Harness::new();
         let integrations = Integrations::build(&config).unwrap();
-        let steward = format!(
-            "http://{}",
-            serve(inbound::router(h.gov.clone(), integrations)).await
-        );
+        // Retries 10 ms apart, so the retry test need not wait for the default schedule.
+        let schedule = RetrySchedule {
+            first: chrono::Duration::milliseconds(10),
+            ..Default::default()
+        };
+        let deliverer = Deliverer::new(h.gov.clone(), schedule, integrations).unwrap();
+        let steward = format!("http://{}", serve(inbound::router(deliverer.clone())).await);
         Self {
             h,
+            deliverer,
             github,
             api_url,
             steward,
@@ -288,6 +295,20 @@ environments = {{ prod = "production", staging = "staging" }}
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("GitHub saw no review: {:?}", self.github.seen());
+    }
+
+    fn reviews_seen(&self) -> usize {
+        self.github
+            .seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/repos/"))
+            .count()
+    }
+
+    /// Every queued delivery (the reviews), as the store holds them.
+    async fn queued(&self) -> Vec<Delivery> {
+        let target = WebhookId::integration(IntegrationKind::Github, "deployments").unwrap();
+        self.h.deliveries.recent(&target, 10).await.unwrap()
     }
 
     fn gate_checks(&self) -> Vec<steward_core::audit::AuditEvent> {
@@ -508,14 +529,29 @@ async fn github_rate_limits_and_server_errors_are_retried_until_the_review_arriv
     let v = w.h.register("credit-risk", RiskTier::Low).await;
     let payload = json!({"steward": {"model": "credit-risk", "version": v.get()}});
     let r = w.deliver(&w.event("staging", payload)).await;
-    // The webhook is answered before the review is sent.
+    // Answered after one attempt, which failed at the token: the review is queued.
     assert_eq!(r.status(), 202);
     assert!(w
         .github
         .seen()
         .iter()
         .all(|s| !s.path.starts_with("/repos/")));
+    let queued = w.queued().await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].status, DeliveryStatus::Pending);
+    assert_eq!(queued[0].last_response_code, Some(500));
+    assert_eq!(queued[0].webhook.as_str(), "github:deployments");
 
+    // The deliverer retries it (the first retry is leased for a minute after the inline
+    // attempt; the test moves the clock rather than waiting).
+    let mut attempts = 0;
+    while w.reviews_seen() < 2 {
+        w.h.clock.advance(Duration::from_secs(61));
+        attempts += w.deliverer.deliver_due(10).await.unwrap();
+        assert!(attempts < 10, "not delivered: {:?}", w.queued().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.queued().await[0].status, DeliveryStatus::Delivered);
     let seen = w.reviews(2).await;
     w.no_problems();
     let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();

@@ -4,10 +4,12 @@
 //! Invariants: the JWT is signed with the App's key at every token request (`iat` 60 s in the
 //! past for clock drift, `exp` 9 min ahead: GitHub refuses more than 10); neither the JWT nor
 //! the installation token is logged or put into an error. A 429, a 5xx, a 403 that says it is a
-//! rate limit, or no answer is retried with backoff (honouring `Retry-After`); any other answer
-//! ends the attempts, since repeating it cannot change it.
+//! rate limit, or no answer is a retryable [`Failure`] (the deliverer retries the review,
+//! honouring `Retry-After`); any other answer is final, since repeating it cannot change it.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -79,39 +81,6 @@ impl AppKey {
     }
 }
 
-/// How often and how patiently a review is sent.
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    pub attempts: u32,
-    pub first: Duration,
-    pub max: Duration,
-}
-
-impl Default for Retry {
-    /// 8 attempts, 1 s doubling to at most 60 s between them: about 2 minutes in all.
-    fn default() -> Self {
-        Self {
-            attempts: 8,
-            first: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Retry {
-    /// The pause after failed attempt `n` (1-based): `Retry-After` when GitHub sent one
-    /// (at most 10 minutes), else the doubling back-off.
-    pub fn delay(&self, n: u32, retry_after: Option<Duration>) -> Duration {
-        retry_after
-            .map(|d| d.min(Duration::from_secs(600)))
-            .unwrap_or_else(|| {
-                self.first
-                    .saturating_mul(2u32.saturating_pow(n.saturating_sub(1)))
-                    .min(self.max)
-            })
-    }
-}
-
 /// Why one attempt failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
@@ -156,56 +125,45 @@ impl Failure {
     }
 }
 
+/// How long an installation token is reused: GitHub's last an hour.
+const TOKEN_REUSE: Duration = Duration::from_secs(50 * 60);
+
 /// One GitHub App's client.
 pub struct Client {
     pub http: reqwest::Client,
     pub api_url: String,
     pub app_id: String,
     pub key: AppKey,
-    pub retry: Retry,
+    /// Installation tokens by installation, with when each was issued; reused for
+    /// [`TOKEN_REUSE`] so retries and busy pipelines do not spend GitHub's rate limit on them.
+    pub tokens: Mutex<HashMap<u64, (String, Instant)>>,
 }
 
 impl Client {
-    /// Sends `review` to `callback_url` for `installation`, retrying as [`Retry`] says;
-    /// returns the number of attempts it took, or the last failure.
-    pub async fn review(
+    /// One attempt at sending `review` to `callback_url` for `installation`: an installation
+    /// token (reused when fresh), then the review. Retrying is the deliverer's: the review is
+    /// a queued delivery.
+    pub async fn review_once(
         &self,
-        installation: u64,
-        callback_url: &str,
-        review: &Value,
-    ) -> Result<u32, Failure> {
-        let mut token = None;
-        let mut n = 0;
-        loop {
-            n += 1;
-            let failure = match self
-                .attempt(&mut token, installation, callback_url, review)
-                .await
-            {
-                Ok(()) => return Ok(n),
-                Err(f) => f,
-            };
-            if !failure.retryable || n >= self.retry.attempts {
-                return Err(failure);
-            }
-            let pause = self.retry.delay(n, failure.retry_after);
-            tracing::warn!(attempt = n, status = ?failure.status, why = %failure.why, pause_ms = pause.as_millis() as u64, "github: retrying the deployment review");
-            tokio::time::sleep(pause).await;
-        }
-    }
-
-    async fn attempt(
-        &self,
-        token: &mut Option<String>,
         installation: u64,
         callback_url: &str,
         review: &Value,
     ) -> Result<(), Failure> {
-        let bearer = match token {
-            Some(t) => t.clone(),
+        let cached = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&installation)
+            .filter(|(_, at)| at.elapsed() < TOKEN_REUSE)
+            .map(|(t, _)| t.clone());
+        let bearer = match cached {
+            Some(t) => t,
             None => {
                 let t = self.installation_token(installation).await?;
-                *token = Some(t.clone());
+                self.tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(installation, (t.clone(), Instant::now()));
                 t
             }
         };
@@ -225,8 +183,11 @@ impl Client {
         }
         let failure = Failure::of_status(step, &r);
         if failure.status == Some(401) {
-            // The token expired between attempts: ask for a new one next time.
-            *token = None;
+            // The token was revoked or expired early: the next attempt asks for a new one.
+            self.tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&installation);
             return Err(Failure {
                 retryable: true,
                 ..failure
@@ -282,18 +243,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_backoff_doubles_up_to_its_ceiling_and_retry_after_wins() {
-        let r = Retry::default();
-        let s = Duration::from_secs;
-        assert_eq!(r.delay(1, None), s(1));
-        assert_eq!(r.delay(3, None), s(4));
-        assert_eq!(r.delay(7, None), s(60));
-        assert_eq!(r.delay(40, None), s(60));
-        assert_eq!(r.delay(1, Some(s(7))), s(7));
-        assert_eq!(r.delay(1, Some(s(100_000))), s(600));
-    }
 
     #[test]
     fn a_key_that_is_not_a_pem_rsa_key_is_refused_without_quoting_it() {

@@ -26,6 +26,18 @@ pub struct ServiceNowConfig {
 }
 
 impl ServiceNowConfig {
+    /// Its secret references with their keys (see `IntegrationsConfig::secret_refs_mut`).
+    pub fn secret_refs_mut(&mut self, name: &str) -> Vec<(String, &mut SecretRef)> {
+        let mut refs = Vec::new();
+        if let Some(r) = &mut self.password {
+            refs.push((format!("servicenow.{name}.password"), r));
+        }
+        if let Some(r) = &mut self.token {
+            refs.push((format!("servicenow.{name}.token"), r));
+        }
+        refs
+    }
+
     /// What can be checked without resolving secrets; errors name the key.
     pub fn check(&self, name: &str) -> Result<(), ConfigError> {
         let key = |k: &str| format!("servicenow.{name}.{k}");

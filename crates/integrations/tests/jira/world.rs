@@ -59,7 +59,7 @@ timeout_seconds = 1
             integrations.clone(),
         )
         .unwrap();
-        let app = steward_integrations::inbound::router(h.gov.clone(), integrations.clone());
+        let app = steward_integrations::inbound::router(deliverer.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let inbound = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
