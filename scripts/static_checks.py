@@ -523,6 +523,10 @@ def function_binaries() -> dict[str, Path]:
 # route there needs the JWT authorizer (README, "Identities"; the template's conventions).
 PEOPLE_PUBLIC_ROUTES = {"GET /", "ANY /console", "ANY /console/{proxy+}", "GET /v1/auth/oidc"}
 PEOPLE_JWT_ROUTES = {"ANY /v1/{proxy+}", "ANY /api/{proxy+}"}
+# Routes of the machines' API that vendors call with their own signature (Jira's and GitHub's
+# webhooks; docs/integrations.md): no gateway authorizer, since they cannot sign with SigV4;
+# the app refuses any request whose signature does not match. Exactly these, POST only.
+SIGNED_WEBHOOK_ROUTES = {"POST /v1/integrations/jira/{name}", "POST /v1/integrations/github/{name}"}
 
 
 def _ref(value) -> str | None:
@@ -530,8 +534,9 @@ def _ref(value) -> str | None:
 
 
 def check_api_auth(template: dict) -> None:
-    """Every route is authenticated: the IAM API's by AWS_IAM, the people's API's by its JWT
-    authorizer except exactly PEOPLE_PUBLIC_ROUTES (which the app authenticates itself)."""
+    """Every route is authenticated: the IAM API's by AWS_IAM except exactly
+    SIGNED_WEBHOOK_ROUTES (vendors' signatures, checked by the app), the people's API's by its
+    JWT authorizer except exactly PEOPLE_PUBLIC_ROUTES (which the app authenticates itself)."""
     before = len(failures)
     sam_apis = resources(template, "AWS::Serverless::HttpApi")
     for logical, res in sam_apis.items():
@@ -540,6 +545,7 @@ def check_api_auth(template: dict) -> None:
             fail(f"template {logical}: the machines' HTTP API must default to AWS_IAM (EnableIamAuthorizer)")
         if res.get("Properties", {}).get("DefinitionBody") or res.get("Properties", {}).get("DefinitionUri"):
             fail(f"template {logical}: an OpenAPI definition could add routes the checks cannot see")
+    signed = set()
     for logical, res in resources(template, "AWS::Serverless::Function").items():
         for name, ev in res.get("Properties", {}).get("Events", {}).items():
             if ev.get("Type") != "HttpApi":
@@ -548,8 +554,15 @@ def check_api_auth(template: dict) -> None:
             if _ref(props.get("ApiId")) not in sam_apis:
                 fail(f"template {logical}.{name}: an HttpApi event must name the IAM HttpApi (implicit APIs have no IAM default)")
             authorizer = props.get("Auth", {}).get("Authorizer", "AWS_IAM")
-            if authorizer != "AWS_IAM":
+            key = f"{props.get('Method', '').upper()} {props.get('Path')}"
+            if key in SIGNED_WEBHOOK_ROUTES:
+                signed.add(key)
+                if authorizer != "NONE":
+                    fail(f"template {logical}.{name}: {key} is called by a vendor with its own signature; it needs Authorizer NONE")
+            elif authorizer != "AWS_IAM":
                 fail(f"template {logical}.{name}: route authorizer {authorizer!r}, not AWS_IAM")
+    if signed != SIGNED_WEBHOOK_ROUTES:
+        fail(f"template: signed webhook routes {sorted(signed)}, expected exactly {sorted(SIGNED_WEBHOOK_ROUTES)}")
 
     raw_apis = resources(template, "AWS::ApiGatewayV2::Api")
     authorizers = resources(template, "AWS::ApiGatewayV2::Authorizer")
@@ -592,7 +605,7 @@ def check_api_auth(template: dict) -> None:
                              for s in stages):
             fail(f"template {api}: its stage needs access logging and throttling")
     if len(failures) == before:
-        ok(f"routes: {', '.join(sorted(sam_apis))} AWS_IAM only; "
+        ok(f"routes: {', '.join(sorted(sam_apis))} AWS_IAM except exactly {sorted(SIGNED_WEBHOOK_ROUTES)}; "
            f"{', '.join(sorted(raw_apis))} JWT except exactly {sorted(PEOPLE_PUBLIC_ROUTES)}")
 
 

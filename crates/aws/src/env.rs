@@ -46,6 +46,9 @@ pub struct AwsEnv {
     /// secrets live (default `/steward/{STEWARD_TABLE}`; the SAM template passes
     /// `/steward/${AWS::StackName}`, the path its IAM policy grants).
     pub webhook_secrets_prefix: String,
+    /// `STEWARD_INTEGRATIONS_PARAMETER`: the Parameter Store parameter holding the
+    /// integrations file (`crate::integrations`); unset or empty, none are configured.
+    pub integrations_parameter: Option<String>,
     /// `STEWARD_OIDC_*`, `STEWARD_PUBLIC_URL`: people signing in through OpenID Connect
     /// (the `api` function; all empty when the stack has no `OidcIssuer`).
     pub oidc: OidcEnv,
@@ -245,6 +248,22 @@ impl AwsEnv {
             }
             None => format!("/steward/{}", table.as_deref().unwrap_or("steward")),
         };
+        let integrations_parameter = match get(crate::integrations::PARAMETER_VAR)
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) if p.starts_with('/') && p.trim_matches('/').split('/').all(ssm_path_part) => {
+                Some(p.trim_end_matches('/').to_owned())
+            }
+            Some(p) => {
+                errors.push(format!(
+                    "{}={p:?} is not a Parameter Store path (/a/b: letters, digits, '.', '-', '_')",
+                    crate::integrations::PARAMETER_VAR
+                ));
+                None
+            }
+            None => None,
+        };
         let env = AwsEnv {
             table,
             audit_bucket: get("STEWARD_AUDIT_BUCKET"),
@@ -261,6 +280,7 @@ impl AwsEnv {
             endpoint: get("STEWARD_ENDPOINT_URL"),
             dynamodb_endpoint: get("STEWARD_DYNAMODB_ENDPOINT_URL"),
             webhook_secrets_prefix,
+            integrations_parameter,
             oidc,
         };
         if errors.is_empty() {
@@ -310,6 +330,7 @@ impl AwsEnv {
         "STEWARD_ENDPOINT_URL",
         "STEWARD_DYNAMODB_ENDPOINT_URL",
         "STEWARD_WEBHOOK_SECRETS_PREFIX",
+        "STEWARD_INTEGRATIONS_PARAMETER",
         // Read by steward-sagemaker's functions (crates/sagemaker/src/lib.rs).
         "STEWARD_SAGEMAKER_PRINCIPAL",
         "STEWARD_SAGEMAKER_MANIFEST_BUCKET",

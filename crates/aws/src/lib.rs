@@ -11,6 +11,7 @@ pub mod dynamo;
 pub mod env;
 pub mod events;
 pub mod handlers;
+pub mod integrations;
 pub mod kms;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -155,7 +155,13 @@ struct ErrorBody {
 
 /// The decrypted value of the SSM parameter `name` (one `GetParameter`, `WithDecryption`).
 pub async fn secure_parameter(sdk: &SdkConfig, name: &str) -> Result<String, SecretError> {
-    Ssm::new(sdk, name)?.get_parameter(name).await
+    Ssm::new(sdk, name)?.get_parameter(name, false).await
+}
+
+/// The value of the SSM parameter `name`, a `String` or a `SecureString` (decrypted): for
+/// configuration that holds no secret itself, such as the integrations file.
+pub async fn parameter(sdk: &SdkConfig, name: &str) -> Result<String, SecretError> {
+    Ssm::new(sdk, name)?.get_parameter(name, true).await
 }
 
 /// SSM's JSON protocol over `reqwest`, each request signed with SigV4 by the SDK
@@ -318,8 +324,8 @@ impl Ssm {
     }
 
     /// The decrypted value of `name`, less one trailing line break. A parameter that is not
-    /// a `SecureString` is refused.
-    async fn get_parameter(&self, name: &str) -> Result<String, SecretError> {
+    /// a `SecureString` is refused, unless `plain` allows a `String`.
+    async fn get_parameter(&self, name: &str, plain: bool) -> Result<String, SecretError> {
         let body = serde_json::json!({"Name": name, "WithDecryption": true}).to_string();
         let bytes = self.call("GetParameter", name, &body, None).await?;
         let parsed: Option<Parameter> = serde_json::from_slice::<GetParameterOutput>(&bytes)
@@ -329,7 +335,12 @@ impl Ssm {
             Some(Parameter {
                 value: Some(value),
                 kind,
-            }) if kind.as_deref().is_none_or(|k| k == "SecureString") => Ok(without_newline(value)),
+            }) if kind
+                .as_deref()
+                .is_none_or(|k| k == "SecureString" || (plain && k == "String")) =>
+            {
+                Ok(without_newline(value))
+            }
             other => Err(SecretError::Malformed {
                 parameter: name.to_owned(),
                 // A String or StringList parameter is readable by anyone allowed to describe
@@ -415,7 +426,7 @@ impl SsmSecrets {
     }
 
     async fn get_secret(&self, parameter: &str) -> Result<Option<WebhookSecret>, SecretError> {
-        let value = match self.ssm.get_parameter(parameter).await {
+        let value = match self.ssm.get_parameter(parameter, false).await {
             Ok(v) => v,
             Err(e) if e.code() == Some("ParameterNotFound") => return Ok(None),
             Err(e) => return Err(e),

@@ -7,34 +7,9 @@
 use std::collections::HashMap;
 
 use steward_aws::ssm::{oidc_client_secret, secure_parameter, SecretError};
-use steward_testkit::emulators::region;
 
-/// Puts a parameter on moto through SSM's JSON protocol (moto checks no signature, only the
-/// credential scope's region).
 async fn put_parameter(endpoint: &str, name: &str, kind: &str, value: &str) {
-    let response = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "AmazonSSM.PutParameter")
-        .header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential=test/20260101/{}/ssm/aws4_request, SignedHeaders=host, Signature=0",
-                region()
-            ),
-        )
-        .body(
-            serde_json::json!({"Name": name, "Type": kind, "Value": value, "Overwrite": true})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "PutParameter: {}",
-        response.text().await.unwrap()
-    );
+    steward_testkit::emulators::put_ssm_parameter(endpoint, name, kind, value).await
 }
 
 fn unique(prefix: &str) -> String {

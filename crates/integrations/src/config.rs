@@ -105,7 +105,8 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    /// A secret from a literal, for tests.
+    /// A secret from its value: one a loader read itself (the AWS functions, from SSM), or a
+    /// test's.
     pub fn literal(s: &str) -> Self {
         Self(s.to_owned())
     }
@@ -127,12 +128,14 @@ impl SecretRef {
             SecretRef::File(path) => std::fs::read_to_string(path).map_err(|e| {
                 ConfigError::invalid(field, format!("cannot read the secret file {path}: {e}"))
             })?,
-            SecretRef::Ssm(name) => return Err(ConfigError::invalid(
-                field,
-                format!(
+            SecretRef::Ssm(name) => {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!(
                     "{{ ssm = {name:?} }} is read by the AWS functions only; use env or file here"
                 ),
-            )),
+                ))
+            }
             SecretRef::Fetched(s) => s.0.clone(),
         };
         let value = value.trim_end_matches(['\r', '\n']).to_owned();

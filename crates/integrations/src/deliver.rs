@@ -230,8 +230,10 @@ impl Deliverer {
                     next_attempt_at = %d.next_attempt_at, "integration delivery failed; will retry");
             }
             steward_core::webhooks::DeliveryStatus::Failed => {
+                // The template's metric filters count this message (WebhookDeliveriesFailed).
                 tracing::error!(integration = %d.webhook, delivery = %d.id, attempts = d.attempts,
-                    error = d.last_error.as_deref().unwrap_or(""), "integration delivery gave up after the retry window");
+                    error = d.last_error.as_deref().unwrap_or(""),
+                    "integration delivery gave up (after the retry window, or on an answer that repeating cannot change)");
             }
         }
         Ok(d)

@@ -134,3 +134,31 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// Puts a parameter (`String` or `SecureString`, overwriting) on moto through SSM's JSON
+/// protocol, as an operator puts the integrations file and its secrets (moto checks no
+/// signature, only the credential scope's region). Panics, with moto's answer, if refused.
+pub async fn put_ssm_parameter(endpoint: &str, name: &str, kind: &str, value: &str) {
+    let response = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "AmazonSSM.PutParameter")
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=test/20260101/{}/ssm/aws4_request, SignedHeaders=host, Signature=0",
+                region()
+            ),
+        )
+        .body(
+            serde_json::json!({"Name": name, "Type": kind, "Value": value, "Overwrite": true})
+                .to_string(),
+        )
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("moto answers PutParameter");
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert!(status.is_success(), "PutParameter {name}: {status} {text}");
+}

@@ -19,6 +19,8 @@ use steward_aws::env::{AwsEnv, OidcEnv};
 use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::handlers::Failure;
 use steward_aws::ssm;
+use steward_core::webhooks::RetrySchedule;
+use steward_integrations::Deliverer;
 
 /// How the API function authenticates: IAM (the machine API's SigV4, verified by API Gateway)
 /// and, when `STEWARD_OIDC_ISSUER` is set, OpenID Connect tokens of people (the people API's
@@ -58,7 +60,10 @@ pub fn authenticators(
 }
 
 /// The API function's router: the authenticators of [`authenticators`] (the console's client
-/// secret read from SSM) and console sessions in the registry table.
+/// secret read from SSM), console sessions in the registry table, and the inbound endpoints
+/// of the backend's integrations (`/v1/integrations/...`: Jira's and GitHub's signed
+/// webhooks, the routes the template leaves to their signatures; a GitHub review they queue
+/// is retried by the `webhooks` function).
 pub async fn app(env: &AwsEnv, backend: &AwsBackend) -> Result<axum::Router, lambda_http::Error> {
     let secret = ssm::oidc_client_secret(&backend.sdk, |k| std::env::var(k).ok())
         .await
@@ -67,7 +72,14 @@ pub async fn app(env: &AwsEnv, backend: &AwsBackend) -> Result<axum::Router, lam
         gov: backend.gov.clone(),
         auth: Arc::new(authenticators(&env.oidc, secret)?),
     };
-    Ok(router_with_sessions(state, Arc::new(backend.sessions())))
+    let deliverer = Deliverer::new(
+        backend.gov.clone(),
+        RetrySchedule::default(),
+        backend.integrations.clone(),
+    )
+    .map_err(|e| Failure::config(steward_core::error::chain(&e).to_string()))?;
+    Ok(router_with_sessions(state, Arc::new(backend.sessions()))
+        .merge(steward_integrations::inbound::router(deliverer)))
 }
 
 /// The caller's IAM ARN: `requestContext.authorizer.iam.userArn` of an HTTP API (v2) event.

@@ -13,6 +13,9 @@
 //! - Webhooks: signing secrets are SSM `SecureString`s under `STEWARD_WEBHOOK_SECRETS_PREFIX`
 //!   ([`SsmSecrets`]), deliveries items of the registry table ([`DynamoDeliveries`]); both
 //!   are wired into every function's `Governance`, and building them makes no request.
+//! - Integrations: with `STEWARD_INTEGRATIONS_PARAMETER` set, the file and its secrets are
+//!   read from SSM here (`crate::integrations`), and a ServiceNow integration becomes the
+//!   governance service's change control, so the gate and deployments wait on its changes.
 //! - Checkpoints are signed by the KMS key `STEWARD_SIGNING_KEY_ID` (its public key fetched
 //!   once here); [`TEST_SIGNING_SEED`] (an Ed25519 seed) exists for emulators only, which
 //!   cannot host the real key everywhere. Without either there is no signer, and the functions
@@ -36,6 +39,7 @@ use crate::kms::{AsyncCheckpointSigner, KmsSigner, LocalSigner};
 use crate::s3::AuditObjects;
 use crate::ssm::SsmSecrets;
 use crate::workflows::{StepFunctionsWorkflows, TaskTokens};
+use steward_integrations::Integrations;
 
 /// Emulators and tests only: a 64-hex-digit Ed25519 seed that signs checkpoints when no KMS
 /// key (`STEWARD_SIGNING_KEY_ID`) is configured. Never set it in a deployment.
@@ -64,6 +68,9 @@ pub struct AwsBackend {
     pub step_functions: Option<Arc<StepFunctionsWorkflows>>,
     /// Set when `STEWARD_SIGNING_KEY_ID` (or, in tests, [`TEST_SIGNING_SEED`]) is.
     pub signer: Option<Arc<dyn AsyncCheckpointSigner>>,
+    /// The integrations of `STEWARD_INTEGRATIONS_PARAMETER` (none when unset); a ServiceNow
+    /// one is `gov`'s change control.
+    pub integrations: Arc<Integrations>,
     /// Whether clients talk to an emulator (S3 path-style addressing).
     emulated: bool,
 }
@@ -95,7 +102,8 @@ pub fn test_signer(get: impl Fn(&str) -> Option<String>) -> Result<Option<Ed2551
 
 impl AwsBackend {
     /// Connects with the process environment's settings (`STEWARD_TABLE` is required).
-    /// Requests: one KMS `GetPublicKey` when a KMS key is configured; nothing else.
+    /// Requests: one KMS `GetPublicKey` when a KMS key is configured, and the SSM
+    /// `GetParameter`s of the integrations file when one is; nothing else.
     pub async fn connect(env: &AwsEnv) -> Result<Self, Failure> {
         let seed = test_signer(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))?;
         Self::connect_with(env, seed).await
@@ -229,13 +237,23 @@ impl AwsBackend {
                 "",
             )));
         }
+        let integrations = match &env.integrations_parameter {
+            Some(p) => crate::integrations::load(&sdk, p).await?,
+            None => Integrations::none(),
+        };
+        if let Some(cc) = integrations.change_control() {
+            // ServiceNow gates production: attached before the first request is served.
+            gov = gov.with_change_control(cc);
+        }
         let gov = Arc::new(gov);
+        integrations.bind(&gov);
         Ok(Self {
             sdk,
             store,
             gov,
             step_functions,
             signer,
+            integrations,
             emulated,
         })
     }

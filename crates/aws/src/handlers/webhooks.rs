@@ -40,7 +40,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use steward_core::records::DomainEvent;
 use steward_core::webhooks::RetrySchedule;
-use steward_integrations::{DeliverError, Deliverer, Integrations};
+use steward_integrations::{DeliverError, Deliverer};
 
 use super::backend::AwsBackend;
 use super::{eventbridge_envelope, Failure};
@@ -53,13 +53,13 @@ pub type QueuedEvent = (String, DateTime<Utc>, DomainEvent);
 pub const DUE_PER_RUN: usize = 50;
 
 /// The function's deliverer over `backend`'s governance (its webhook ports are
-/// `SsmSecrets` and `DynamoDeliveries`), with the default retry schedule and, for now, no
-/// configured integrations.
+/// `SsmSecrets` and `DynamoDeliveries`) and integrations (`STEWARD_INTEGRATIONS_PARAMETER`),
+/// with the default retry schedule.
 pub fn deliverer(backend: &AwsBackend) -> Result<Deliverer, Failure> {
     Deliverer::new(
         Arc::clone(&backend.gov),
         RetrySchedule::default(),
-        Integrations::none(),
+        Arc::clone(&backend.integrations),
     )
     .map_err(failure)
 }
