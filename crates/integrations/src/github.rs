@@ -13,7 +13,11 @@
 //! ```
 //!
 //! The deployment names what it deploys in its payload, as an object or as the JSON string
-//! GitHub sometimes sends: `{"steward": {"model": "credit-risk", "version": 3}}`.
+//! GitHub sometimes sends: `{"steward": {"model": "credit-risk", "version": 3}}`. A GitHub
+//! Actions job with `environment:` creates its deployment with an empty payload: for those,
+//! `models = { "acme/scoring" = "credit-risk" }` maps the repository to its model, and the
+//! version is the one whose `lineage.code.commit` is the deployment's `sha` (exactly one, or
+//! the deployment is rejected saying so).
 //!
 //! Invariants:
 //! - Nothing is read, evaluated or answered before `X-Hub-Signature-256` (HMAC-SHA256 of the
@@ -83,6 +87,10 @@ pub struct GithubConfig {
     /// the whole map; left out, `staging` and `production` map to themselves. A deployment to
     /// any other GitHub environment is rejected.
     pub environments: Option<BTreeMap<String, String>>,
+    /// Repository (`owner/name`) → Steward model, for deployments whose payload names no
+    /// model, as a GitHub Actions job's `environment:` creates them: the version is the one
+    /// of that model whose `lineage.code.commit` is the deployment's `sha`.
+    pub models: Option<BTreeMap<String, String>>,
 }
 
 /// GitHub's public REST API.
@@ -123,6 +131,13 @@ impl GithubConfig {
                 ));
             }
         }
+        for (repo, model) in self.models.iter().flatten() {
+            let key = format!("github.{name}.models.{repo}");
+            if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
+                return Err(ConfigError::invalid(key, "a repository as owner/name"));
+            }
+            ModelName::parse(model).map_err(|e| ConfigError::invalid(key, e.to_string()))?;
+        }
         self.environment_map(name).map(|_| ())
     }
 
@@ -152,6 +167,8 @@ impl GithubConfig {
 pub struct GithubApp {
     id: WebhookId,
     name: String,
+    /// Repository (`owner/name`, lowercase) → model (`github.NAME.models`).
+    models: BTreeMap<String, String>,
     webhook_secret: Secret,
     environments: BTreeMap<String, Environment>,
     console: Option<String>,
@@ -183,6 +200,12 @@ impl GithubApp {
             id: WebhookId::integration(IntegrationKind::Github, name)
                 .map_err(|e| ConfigError::invalid(format!("github.{name}"), e.message))?,
             name: name.to_owned(),
+            models: c
+                .models
+                .iter()
+                .flatten()
+                .map(|(r, m)| (r.to_ascii_lowercase(), m.clone()))
+                .collect(),
             webhook_secret: c.webhook_secret.resolve(&field("webhook_secret"))?,
             environments: c.environment_map(name)?,
             console: console_url.map(|u| u.trim_end_matches('/').to_owned()),
@@ -274,7 +297,7 @@ pub(crate) async fn webhook(
     if event["action"] != "requested" {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let request = match Request::parse(&event, &app.client.api_url) {
+    let request = match Request::parse(&event, &app.client.api_url, &app.models) {
         Ok(r) => r,
         Err(m) => {
             tracing::warn!(integration = %app.name, why = m, "github: a protection rule request Steward cannot answer");
@@ -403,6 +426,15 @@ impl Target for GithubApp {
     }
 }
 
+/// What a deployment deploys.
+#[derive(Debug)]
+enum Deploys {
+    /// `deployment.payload.steward`: a model and a version (number or string, checked later).
+    Named(String, Value),
+    /// A repository mapped to `model` (`github.NAME.models`): the version built from `sha`.
+    Commit { model: String, sha: String },
+}
+
 /// What a `deployment_protection_rule` `requested` event asks, parsed.
 #[derive(Debug)]
 struct Request {
@@ -410,16 +442,20 @@ struct Request {
     environment: String,
     callback_url: String,
     installation: u64,
-    /// `deployment.payload.steward`, when the payload has one.
-    target: Result<(String, Value), String>,
+    /// What the deployment deploys, or why that is not known.
+    target: Result<Deploys, String>,
     context: Value,
 }
 
 const PAYLOAD_HINT: &str =
-    "add {\"steward\": {\"model\": \"NAME\", \"version\": N}} to the deployment's payload";
+    "add {\"steward\": {\"model\": \"NAME\", \"version\": N}} to the deployment's payload, or map the repository to its model (github.NAME.models)";
 
 impl Request {
-    fn parse(e: &Value, api_url: &str) -> Result<Self, &'static str> {
+    fn parse(
+        e: &Value,
+        api_url: &str,
+        models: &BTreeMap<String, String>,
+    ) -> Result<Self, &'static str> {
         let environment = e["environment"]
             .as_str()
             .or_else(|| e["deployment"]["environment"].as_str())
@@ -442,8 +478,19 @@ impl Request {
             v => v.clone(),
         };
         let s = &payload["steward"];
+        let repository = e["repository"]["full_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let sha = e["deployment"]["sha"].as_str().unwrap_or_default();
         let target = match (s["model"].as_str(), version_of(&s["version"])) {
-            (Some(m), Some(v)) => Ok((m.to_owned(), v)),
+            (Some(m), Some(v)) => Ok(Deploys::Named(m.to_owned(), v)),
+            _ if s.is_null() && !sha.is_empty() && models.contains_key(&repository) => {
+                Ok(Deploys::Commit {
+                    model: models[&repository].clone(),
+                    sha: sha.to_owned(),
+                })
+            }
             _ => Err(format!(
                 "the deployment does not say which Steward model and version it deploys: {PAYLOAD_HINT}"
             )),
@@ -507,9 +554,14 @@ async fn decide(
         return refuse(check, why);
     };
     let (model, version) = match &r.target {
-        Ok(t) => t,
+        Ok(Deploys::Named(m, v)) => (m.clone(), v.clone()),
+        Ok(Deploys::Commit { model, sha }) => match built_from(gov, model, sha).await {
+            Ok(v) => (model.clone(), json!(v)),
+            Err(why) => return refuse(check, why),
+        },
         Err(why) => return refuse(check, why.clone()),
     };
+    let (model, version) = (&model, &version);
     let parsed = ModelName::parse(model)
         .map_err(|e| e.to_string())
         .and_then(|n| {
@@ -556,6 +608,41 @@ async fn decide(
             tracing::error!(integration = %app.name, error = %e, "github: cannot evaluate the gate");
             refuse(check, format!("Steward could not evaluate the {env} gate for {subject}, so it rejects the deployment; re-run the job once Steward is healthy"))
         }
+    }
+}
+
+/// The one version of `model` whose `lineage.code.commit` is `sha` (either may be
+/// abbreviated to at least 7 hex digits), or why there is not exactly one.
+async fn built_from(gov: &Governance, model: &str, sha: &str) -> Result<u32, String> {
+    let detail = match gov.model_detail(model).await {
+        Ok(d) => d,
+        Err(GovError::NotFound(_)) => {
+            return Err(format!(
+                "{model} (github models mapping) is not registered in Steward"
+            ))
+        }
+        Err(e) => return Err(format!("cannot read {model}'s versions: {e}")),
+    };
+    let same = |a: &str, b: &str| {
+        let (a, b) = (a.trim().to_ascii_lowercase(), b.trim().to_ascii_lowercase());
+        let n = a.len().min(b.len());
+        n >= 7 && a[..n] == b[..n]
+    };
+    let found: Vec<u32> = detail
+        .versions
+        .iter()
+        .filter(|v| same(&v.lineage.code.commit, sha))
+        .map(|v| v.version.get())
+        .collect();
+    match found.as_slice() {
+        [v] => Ok(*v),
+        [] => Err(format!(
+            "no version of {model} was built from commit {sha} (lineage.code.commit); register it first, or name the version in the deployment's payload"
+        )),
+        many => Err(format!(
+            "versions {} of {model} were all built from commit {sha}; name the one deployed in the deployment's payload ({{\"steward\": {{\"model\": \"{model}\", \"version\": N}}}})",
+            many.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+        )),
     }
 }
 

@@ -212,6 +212,7 @@ private_key = {{ file = "{key}" }}
 webhook_secret = {{ file = "{secret}" }}
 api_url = "{api_url}"
 environments = {{ prod = "production", staging = "staging" }}
+models = {{ "acme/training" = "credit-risk" }}
 "#,
             key = fixture("github-app-test-key.pem").display(),
             secret = secret.display(),
@@ -563,6 +564,73 @@ async fn github_rate_limits_and_server_errors_are_retried_until_the_review_arriv
     );
     assert_eq!(seen[2].body, seen[3].body);
     assert_eq!(w.gate_checks().len(), 1);
+}
+
+/// The commit `examples/credit-risk-v1.json` was built from (`lineage.code.commit`).
+const BUILT_FROM: &str = "3f1d2c4b5a69788776655443322110ffeeddccbb";
+
+#[tokio::test]
+async fn an_actions_job_deployment_with_an_empty_payload_is_the_version_built_from_its_commit() {
+    let w = World::start().await;
+    let v = w.h.register("credit-risk", RiskTier::Low).await;
+    w.h.to_staging("credit-risk", v).await;
+    // What a GitHub Actions job with `environment:` sends: an empty payload, the job's sha.
+    let job = |sha: &str, repo: &str| {
+        let mut e = w.event("staging", json!({}));
+        e["deployment"]["sha"] = json!(sha);
+        e["repository"]["full_name"] = json!(repo);
+        e
+    };
+    let r = w.deliver(&job(BUILT_FROM, "acme/training")).await;
+    assert_eq!(r.status(), 202);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["state"], "approved", "{answer}");
+    assert!(answer["comment"]
+        .as_str()
+        .unwrap()
+        .contains("credit-risk version 1 passed the staging gate"));
+    assert_eq!(w.gate_checks()[0].version.map(|v| v.get()), Some(1));
+
+    // An abbreviated sha (7+ digits) matches; a commit no version was built from does not.
+    let r = w
+        .deliver(&job(&BUILT_FROM[..7].to_uppercase(), "Acme/Training"))
+        .await;
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["state"], "approved", "{answer}");
+    let r = w.deliver(&job("0123456789abcdef", "acme/training")).await;
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["state"], "rejected");
+    assert!(
+        answer["comment"]
+            .as_str()
+            .unwrap()
+            .contains("no version of credit-risk was built from commit 0123456789abcdef"),
+        "{answer}"
+    );
+
+    // Two versions from one commit: which one is deployed is not known, so it is rejected.
+    w.h.register("credit-risk", RiskTier::Low).await;
+    let r = w.deliver(&job(BUILT_FROM, "acme/training")).await;
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["state"], "rejected");
+    assert!(
+        answer["comment"]
+            .as_str()
+            .unwrap()
+            .contains("versions 1, 2 of credit-risk were all built from commit"),
+        "{answer}"
+    );
+
+    // A repository with no mapping still needs the payload.
+    let r = w.deliver(&job(BUILT_FROM, "acme/other")).await;
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["state"], "rejected");
+    assert!(answer["comment"]
+        .as_str()
+        .unwrap()
+        .contains("github.NAME.models"));
+    w.reviews(5).await;
+    w.no_problems();
 }
 
 #[tokio::test]
