@@ -26,10 +26,21 @@ use crate::handlers::backend::AwsBackend;
 /// first subscriber.
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing::subscriber::set_global_default(json_logs(filter, std::io::stdout));
+}
+
+/// The functions' log lines: one JSON object per event, `{"timestamp", "level", "fields":
+/// {"message", ...}, "target"}`, written to `writer`. The template's metric filters match
+/// these keys (`$.level`, `$.fields.message`); the tests capture lines with it to check them.
+pub fn json_logs<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// Logging and the process environment's configuration, with every one of `required` set.

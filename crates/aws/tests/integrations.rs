@@ -381,3 +381,64 @@ async fn servicenow_gates_production_on_aws_until_the_change_request_is_approved
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_integration_delivery_that_gives_up_logs_the_line_the_alarm_counts() -> Result<()> {
+    // Slack at a port nothing listens on: every attempt fails to connect.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?
+    };
+    let p = parameter();
+    put_file(
+        &p,
+        &format!("[slack.governance]\nurl = {{ ssm = \"{p}/slack-url\" }}\n"),
+        &[(
+            &format!("{p}/slack-url"),
+            &format!("http://{closed}{SLACK_PATH}"),
+        )],
+    )
+    .await;
+    let stack = stack_with(&p).await?;
+    let gov = &stack.backend.gov;
+    // A window that is over at the first failure.
+    let deliverer = steward_integrations::Deliverer::new(
+        gov.clone(),
+        steward_core::webhooks::RetrySchedule {
+            give_up_after: chrono::Duration::zero(),
+            ..Default::default()
+        },
+        stack.backend.integrations.clone(),
+    )?;
+    let event = steward_core::records::DomainEvent {
+        detail_type: "ReviewRequested".into(),
+        detail: json!({"name": "credit-risk", "version": 1, "review_id": "r1", "audit_seq": 3}),
+    };
+    assert_eq!(
+        deliverer
+            .fan_out(&[("evt_3_test".into(), gov.now(), event)])
+            .await?,
+        1
+    );
+
+    let (logs, guard) = CapturedLogs::start();
+    assert_eq!(deliverer.deliver_due(10).await?, 1);
+    drop(guard);
+    let counted: Vec<Value> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| counted_by(l, "WebhookGaveUpMetricFilter"))
+        .collect();
+    assert_eq!(counted.len(), 1, "{:?}", logs.lines());
+    assert_eq!(counted[0]["fields"]["integration"], "slack:governance");
+    // The token in the URL is not in the log.
+    assert!(
+        !logs
+            .lines()
+            .iter()
+            .any(|l| l.to_string().contains("XXXXSECRET")),
+        "{:?}",
+        logs.lines()
+    );
+    Ok(())
+}

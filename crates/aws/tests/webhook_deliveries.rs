@@ -373,10 +373,20 @@ async fn a_delivery_that_gives_up_marks_its_subscription_failed_with_an_audit_ev
     let deliverer = s.fast_deliverer(chrono::Duration::zero())?;
     s.receiver.answer(503);
 
+    let (logs, guard) = CapturedLogs::start();
     webhooks(s.sqs_payload(&messages).await?, &deliverer)
         .await
         .map_err(|f| anyhow::anyhow!("{f}"))?;
+    drop(guard);
     assert_eq!(s.deliveries().await?[0].status, DeliveryStatus::Failed);
+    // The alarm's metric filter counts exactly the line this logged.
+    let counted: Vec<Value> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| counted_by(l, "WebhookGaveUpMetricFilter"))
+        .collect();
+    assert_eq!(counted.len(), 1, "{:?}", logs.lines());
+    assert_eq!(counted[0]["fields"]["webhook"], HOOK);
     let hook = s.stack.backend.gov.webhook(&admin(), HOOK).await?;
     assert_eq!(hook.status, WebhookStatus::Failed);
     let events = s

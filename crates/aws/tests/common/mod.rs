@@ -428,3 +428,82 @@ pub async fn pump_workflow_queues(
         }
     }
 }
+
+/// Log lines captured in the functions' format (`steward_aws::lambda::json_logs`), for tests
+/// that check what an alarm's metric filter matches.
+#[cfg(feature = "lambda")]
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(feature = "lambda")]
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "lambda")]
+impl CapturedLogs {
+    /// Captures this thread's events (a `#[tokio::test]` runs its tasks on it) until the
+    /// guard drops.
+    pub fn start() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let subscriber =
+            steward_aws::lambda::json_logs(tracing_subscriber::EnvFilter::new("info"), move || {
+                writer.clone()
+            });
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// Every captured line, parsed.
+    pub fn lines(&self) -> Vec<Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// The `$.fields.message` prefixes the template's metric filter `logical_id` matches on
+/// `ERROR` lines (its pattern's `"...*"` strings, without the `*`).
+pub fn metric_filter_messages(logical_id: &str) -> Vec<String> {
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../infra/template.yaml"
+    ))
+    .unwrap();
+    let start = template
+        .find(&format!("\n  {logical_id}:\n"))
+        .unwrap_or_else(|| panic!("no {logical_id} in the template"));
+    let pattern_line = template[start..]
+        .lines()
+        .find(|l| l.trim_start().starts_with("FilterPattern:"))
+        .unwrap();
+    assert!(
+        pattern_line.contains(r#"$.level = "ERROR""#),
+        "{pattern_line}"
+    );
+    pattern_line
+        .split(r#"$.fields.message = ""#)
+        .skip(1)
+        .map(|rest| {
+            let text = &rest[..rest.find('"').unwrap()];
+            text.strip_suffix('*').unwrap_or(text).to_owned()
+        })
+        .collect()
+}
+
+/// Whether a captured line is one `metric_filter_messages(logical_id)` counts.
+pub fn counted_by(line: &Value, logical_id: &str) -> bool {
+    let message = line["fields"]["message"].as_str().unwrap_or_default();
+    line["level"] == "ERROR"
+        && metric_filter_messages(logical_id)
+            .iter()
+            .any(|m| message.starts_with(m.as_str()))
+}
