@@ -389,6 +389,21 @@ impl Target for GithubApp {
 
     async fn deliver(&self, delivery: &Delivery) -> Outcome {
         let event: Value = serde_json::from_str(&delivery.body).unwrap_or(Value::Null);
+        if event["detail"]["test"] == true && event["detail-type"] != REVIEW_EVENT {
+            // `steward integrations test`: authenticate as the App; there is no run to review.
+            return match self.client.authenticate().await {
+                Ok(slug) => {
+                    tracing::info!(integration = %self.name, app = %slug, "github: authenticated as the App");
+                    Outcome::ok(200)
+                }
+                Err(f) => Outcome {
+                    code: f.status,
+                    error: Some(f.why),
+                    retry_after: None,
+                    give_up: true,
+                },
+            };
+        }
         let d = &event["detail"];
         let (Some(installation), Some(callback_url)) =
             (d["installation"].as_u64(), d["callback_url"].as_str())

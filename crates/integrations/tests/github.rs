@@ -120,6 +120,29 @@ fn verify_app_jwt(jwt: &str) -> Result<Value, String> {
     Ok(claims)
 }
 
+/// `GET /app` as GitHub answers it for a valid App JWT (the authenticated App).
+async fn app(State(g): State<Arc<Github>>, headers: HeaderMap) -> Response {
+    g.check_headers("app request", &headers);
+    match verify_app_jwt(&bearer(&headers)) {
+        Ok(claims) => {
+            g.seen.lock().unwrap().push(Seen {
+                path: "/app".into(),
+                body: claims,
+            });
+            Json(json!({"id": 4242, "slug": "steward-gate", "name": "Steward gate"}))
+                .into_response()
+        }
+        Err(p) => {
+            g.problem(p);
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"message": "A JSON web token could not be decoded"})),
+            )
+                .into_response()
+        }
+    }
+}
+
 async fn access_tokens(
     State(g): State<Arc<Github>>,
     Path(id): Path<u64>,
@@ -193,6 +216,7 @@ impl World {
         let github = Arc::new(Github::default());
         let gh = Router::new()
             .route("/app/installations/{id}/access_tokens", post(access_tokens))
+            .route("/app", axum::routing::get(app))
             .route(
                 "/repos/{owner}/{repo}/actions/runs/{run}/deployment_protection_rule",
                 post(review),
@@ -630,6 +654,25 @@ async fn an_actions_job_deployment_with_an_empty_payload_is_the_version_built_fr
         .unwrap()
         .contains("github.NAME.models"));
     w.reviews(5).await;
+    w.no_problems();
+}
+
+#[tokio::test]
+async fn the_integrations_test_of_a_github_app_authenticates_as_the_app_and_reviews_nothing() {
+    let w = World::start().await;
+    let integrations = w.deliverer.integrations();
+    let target = integrations.named("deployments").unwrap();
+    let outcome = target
+        .deliver(&steward_integrations::test_delivery(
+            target.id(),
+            chrono::Utc::now(),
+        ))
+        .await;
+    assert!(outcome.succeeded(), "{outcome:?}");
+    let seen = w.github.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].path, "/app");
+    assert_eq!(seen[0].body["iss"], APP_ID);
     w.no_problems();
 }
 

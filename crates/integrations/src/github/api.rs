@@ -196,6 +196,36 @@ impl Client {
         Err(failure)
     }
 
+    /// `GET {api_url}/app` with the App JWT: whether GitHub takes the App's id and key (what
+    /// `steward integrations test` checks; it reviews nothing). The App's slug on success.
+    pub async fn authenticate(&self) -> Result<String, Failure> {
+        let step = "app";
+        let jwt = self
+            .key
+            .jwt(&self.app_id, chrono::Utc::now().timestamp())
+            .map_err(|why| Failure {
+                step,
+                status: None,
+                why,
+                retryable: false,
+                retry_after: None,
+            })?;
+        let r = self
+            .http
+            .get(format!("{}/app", self.api_url))
+            .header("accept", ACCEPT)
+            .header("x-github-api-version", API_VERSION)
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .map_err(|e| Failure::transport(step, &e))?;
+        if !r.status().is_success() {
+            return Err(Failure::of_status(step, &r));
+        }
+        let body: Value = r.json().await.map_err(|e| Failure::transport(step, &e))?;
+        Ok(body["slug"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// `POST {api_url}/app/installations/{id}/access_tokens` with the App JWT; 201 `{token}`.
     async fn installation_token(&self, installation: u64) -> Result<String, Failure> {
         let step = "installation token";
