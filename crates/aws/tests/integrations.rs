@@ -128,12 +128,8 @@ token = {{ ssm = "{parameter}/servicenow-token" }}
     )
 }
 
-async fn stack_with(parameter: &str) -> Result<Stack> {
-    Stack::new(&[("STEWARD_INTEGRATIONS_PARAMETER", parameter.to_owned())]).await
-}
-
-#[tokio::test]
-async fn the_functions_read_the_integrations_file_and_its_secrets_from_ssm() -> Result<()> {
+/// The vendors, and a stack whose integrations file names Slack and ServiceNow at them.
+async fn slack_and_servicenow() -> Result<(Vendors, Stack)> {
     let vendors = Vendors::start().await?;
     let p = parameter();
     let slack_url = format!("{}{SLACK_PATH}", vendors.url);
@@ -147,6 +143,16 @@ async fn the_functions_read_the_integrations_file_and_its_secrets_from_ssm() -> 
     )
     .await;
     let stack = stack_with(&p).await?;
+    Ok((vendors, stack))
+}
+
+async fn stack_with(parameter: &str) -> Result<Stack> {
+    Stack::new(&[("STEWARD_INTEGRATIONS_PARAMETER", parameter.to_owned())]).await
+}
+
+#[tokio::test]
+async fn the_functions_read_the_integrations_file_and_its_secrets_from_ssm() -> Result<()> {
+    let (_vendors, stack) = slack_and_servicenow().await?;
     let ids: Vec<String> = stack
         .backend
         .integrations
@@ -260,21 +266,7 @@ async fn a_secret_outside_the_files_path_in_the_environment_or_missing_fails_the
 
 #[tokio::test]
 async fn slack_hears_a_review_request_through_the_webhooks_function() -> Result<()> {
-    let vendors = Vendors::start().await?;
-    let p = parameter();
-    put_file(
-        &p,
-        &file(&p, &vendors),
-        &[
-            (
-                &format!("{p}/slack-url"),
-                &format!("{}{SLACK_PATH}", vendors.url),
-            ),
-            (&format!("{p}/servicenow-token"), SN_TOKEN),
-        ],
-    )
-    .await;
-    let stack = stack_with(&p).await?;
+    let (vendors, stack) = slack_and_servicenow().await?;
     let queue = stack.queue_for(serde_json::from_str(WEBHOOK_RULE)?).await?;
     let gov = &stack.backend.gov;
     gov.register(&dev(), "credit-risk", manifest(), None)
@@ -312,21 +304,7 @@ async fn slack_hears_a_review_request_through_the_webhooks_function() -> Result<
 
 #[tokio::test]
 async fn servicenow_gates_production_on_aws_until_the_change_request_is_approved() -> Result<()> {
-    let vendors = Vendors::start().await?;
-    let p = parameter();
-    put_file(
-        &p,
-        &file(&p, &vendors),
-        &[
-            (
-                &format!("{p}/slack-url"),
-                &format!("{}{SLACK_PATH}", vendors.url),
-            ),
-            (&format!("{p}/servicenow-token"), SN_TOKEN),
-        ],
-    )
-    .await;
-    let stack = stack_with(&p).await?;
+    let (vendors, stack) = slack_and_servicenow().await?;
     let gov = &stack.backend.gov;
     gov.register(&dev(), "credit-risk", manifest(), None)
         .await?;
@@ -424,11 +402,7 @@ async fn an_integration_delivery_that_gives_up_logs_the_line_the_alarm_counts() 
     let (logs, guard) = CapturedLogs::start();
     assert_eq!(deliverer.deliver_due(10).await?, 1);
     drop(guard);
-    let counted: Vec<Value> = logs
-        .lines()
-        .into_iter()
-        .filter(|l| counted_by(l, "WebhookGaveUpMetricFilter"))
-        .collect();
+    let counted = logs.counted_by("WebhookGaveUpMetricFilter");
     assert_eq!(counted.len(), 1, "{:?}", logs.lines());
     assert_eq!(counted[0]["fields"]["integration"], "slack:governance");
     // The token in the URL is not in the log.

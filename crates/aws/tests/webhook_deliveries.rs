@@ -380,11 +380,7 @@ async fn a_delivery_that_gives_up_marks_its_subscription_failed_with_an_audit_ev
     drop(guard);
     assert_eq!(s.deliveries().await?[0].status, DeliveryStatus::Failed);
     // The alarm's metric filter counts exactly the line this logged.
-    let counted: Vec<Value> = logs
-        .lines()
-        .into_iter()
-        .filter(|l| counted_by(l, "WebhookGaveUpMetricFilter"))
-        .collect();
+    let counted = logs.counted_by("WebhookGaveUpMetricFilter");
     assert_eq!(counted.len(), 1, "{:?}", logs.lines());
     assert_eq!(counted[0]["fields"]["webhook"], HOOK);
     let hook = s.stack.backend.gov.webhook(&admin(), HOOK).await?;

@@ -8,7 +8,6 @@ use steward_aws::ssm::{secure_parameter, SecretError, SsmSecrets};
 use steward_core::ports::Secrets;
 use steward_core::webhooks::WebhookSecret;
 use steward_core::StoreError;
-use steward_testkit::emulators::region;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER_SECRET: &str = "whsec_c2Vjb25kLXNlY3JldC1vZi10d2VudHktZm91cg==";
@@ -29,22 +28,7 @@ async fn secrets() -> (steward_testkit::Emulators, SsmSecrets) {
 
 /// Puts a parameter on moto directly (moto checks no signature, only the credential scope).
 async fn put_raw(endpoint: &str, name: &str, kind: &str, value: &str) {
-    let response = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "AmazonSSM.PutParameter")
-        .header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential=test/20260101/{}/ssm/aws4_request, SignedHeaders=host, Signature=0",
-                region()
-            ),
-        )
-        .body(serde_json::json!({"Name": name, "Type": kind, "Value": value}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    steward_testkit::emulators::put_ssm_parameter(endpoint, name, kind, value).await
 }
 
 #[tokio::test]

@@ -460,6 +460,14 @@ impl CapturedLogs {
         (logs, tracing::subscriber::set_default(subscriber))
     }
 
+    /// The captured lines the template's metric filter `logical_id` counts.
+    pub fn counted_by(&self, logical_id: &str) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| counted_by(l, logical_id))
+            .collect()
+    }
+
     /// Every captured line, parsed.
     pub fn lines(&self) -> Vec<Value> {
         String::from_utf8(self.0.lock().unwrap().clone())

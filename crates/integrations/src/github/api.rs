@@ -196,12 +196,9 @@ impl Client {
         Err(failure)
     }
 
-    /// `GET {api_url}/app` with the App JWT: whether GitHub takes the App's id and key (what
-    /// `steward integrations test` checks; it reviews nothing). The App's slug on success.
-    pub async fn authenticate(&self) -> Result<String, Failure> {
-        let step = "app";
-        let jwt = self
-            .key
+    /// A fresh App JWT; a key that cannot sign is a final failure of `step`.
+    fn app_jwt(&self, step: &'static str) -> Result<String, Failure> {
+        self.key
             .jwt(&self.app_id, chrono::Utc::now().timestamp())
             .map_err(|why| Failure {
                 step,
@@ -209,7 +206,14 @@ impl Client {
                 why,
                 retryable: false,
                 retry_after: None,
-            })?;
+            })
+    }
+
+    /// `GET {api_url}/app` with the App JWT: whether GitHub takes the App's id and key (what
+    /// `steward integrations test` checks; it reviews nothing). The App's slug on success.
+    pub async fn authenticate(&self) -> Result<String, Failure> {
+        let step = "app";
+        let jwt = self.app_jwt(step)?;
         let r = self
             .http
             .get(format!("{}/app", self.api_url))
@@ -229,16 +233,7 @@ impl Client {
     /// `POST {api_url}/app/installations/{id}/access_tokens` with the App JWT; 201 `{token}`.
     async fn installation_token(&self, installation: u64) -> Result<String, Failure> {
         let step = "installation token";
-        let jwt = self
-            .key
-            .jwt(&self.app_id, chrono::Utc::now().timestamp())
-            .map_err(|why| Failure {
-                step,
-                status: None,
-                why,
-                retryable: false,
-                retry_after: None,
-            })?;
+        let jwt = self.app_jwt(step)?;
         let url = format!(
             "{}/app/installations/{installation}/access_tokens",
             self.api_url
