@@ -39,6 +39,7 @@ mod common;
 use common::event_with;
 
 const WEBHOOK_SECRET: &str = "github-webhook-secret-in-ssm";
+const JIRA_SECRET: &str = "jira-webhook-secret-in-ssm";
 const INSTALLATION: u64 = 77;
 
 /// A GitHub API on 127.0.0.1: installation tokens (201) and deployment reviews, the first
@@ -136,13 +137,19 @@ impl World {
             &key,
         )
         .await;
-        put_ssm_parameter(
-            &emulators.aws,
-            &format!("{parameter}/github-webhook-secret"),
-            "SecureString",
-            WEBHOOK_SECRET,
-        )
-        .await;
+        for (name, value) in [
+            ("github-webhook-secret", WEBHOOK_SECRET),
+            ("jira-webhook-secret", JIRA_SECRET),
+            ("jira-token", "jira-api-token"),
+        ] {
+            put_ssm_parameter(
+                &emulators.aws,
+                &format!("{parameter}/{name}"),
+                "SecureString",
+                value,
+            )
+            .await;
+        }
         let file = format!(
             r#"
 [github.deployments]
@@ -150,6 +157,15 @@ app_id = 4242
 private_key = {{ ssm = "{parameter}/github-key" }}
 webhook_secret = {{ ssm = "{parameter}/github-webhook-secret" }}
 api_url = "{github_url}"
+
+[jira.gov]
+base_url = "{github_url}"
+email = "steward-bot@example.com"
+api_token = {{ ssm = "{parameter}/jira-token" }}
+project = "GOV"
+webhook_secret = {{ ssm = "{parameter}/jira-webhook-secret" }}
+[jira.gov.accounts]
+"acc-tom" = "arn:aws:iam::123456789012:user/tech"
 "#
         );
         put_ssm_parameter(&emulators.aws, &parameter, "String", &file).await;
@@ -160,6 +176,8 @@ api_url = "{github_url}"
             ("STEWARD_ENDPOINT_URL", emulators.aws.clone()),
             ("STEWARD_DYNAMODB_ENDPOINT_URL", emulators.dynamodb.clone()),
             ("STEWARD_INTEGRATIONS_PARAMETER", parameter),
+            // Roles granted by the test apply at once (the function caches them for 5 s).
+            ("STEWARD_ROLE_CACHE_SECONDS", "0".into()),
         ];
         let env = AwsEnv::from_lookup(|k| {
             vars.iter()
@@ -196,6 +214,44 @@ api_url = "{github_url}"
             other => panic!("unexpected body {other:?}"),
         };
         (status, text)
+    }
+
+    /// A Jira `jira:issue_updated` webhook moving the issue of `review_id` to `status` by
+    /// `account`, signed with the Jira integration's secret, without an IAM caller.
+    async fn jira(
+        &self,
+        review_id: &str,
+        account: &str,
+        status: &str,
+        identifier: &str,
+    ) -> (u16, Value) {
+        let body = json!({
+            "timestamp": self.backend.gov.now().timestamp_millis(),
+            "webhookEvent": "jira:issue_updated",
+            "user": {"accountId": account, "displayName": "Tom"},
+            "issue": {"id": "10001", "key": "GOV-7", "fields": {
+                "labels": ["steward", steward_integrations::jira::adf::review_label(review_id)],
+                "status": {"name": status}}},
+            "changelog": {"id": "10100", "items": [{"field": "status", "fieldId": "status",
+                "fromString": "To Do", "toString": status}]},
+        });
+        let mut mac = Hmac::<Sha256>::new_from_slice(JIRA_SECRET.as_bytes()).unwrap();
+        mac.update(body.to_string().as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let headers = [
+            ("x-hub-signature", signature.as_str()),
+            ("x-atlassian-webhook-identifier", identifier),
+        ];
+        let event = event_with(
+            "POST",
+            "/v1/integrations/jira/gov",
+            "",
+            &headers,
+            None,
+            Some(body),
+        );
+        let (status, text) = self.send(&event).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// A `deployment_protection_rule` webhook for `credit-risk` v1 to `environment`, signed
@@ -318,4 +374,74 @@ async fn the_api_function_answers_a_signed_github_protection_rule_without_an_iam
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].actor.as_str(), "system:github");
     assert_eq!(checks[0].details["allowed"], false);
+}
+
+#[tokio::test]
+async fn a_jira_approval_by_a_mapped_reviewer_is_recorded_on_dynamodb_and_its_replay_refused() {
+    let w = World::start().await;
+    let gov = &w.backend.gov;
+    let tech = steward_testkit::tech();
+    let seeded = gov
+        .seed_principal(&tech.id, tech.roles.clone(), "test")
+        .await
+        .unwrap();
+    assert!(seeded.is_some());
+    assert_eq!(
+        tech.id.to_string(),
+        "arn:aws:iam::123456789012:user/tech",
+        "the file maps acc-tom to it"
+    );
+    gov.register(
+        &steward_testkit::dev(),
+        "credit-risk",
+        steward_testkit::manifest(),
+        None,
+    )
+    .await
+    .unwrap();
+    let p = gov
+        .request_promotion(
+            &steward_testkit::dev(),
+            "credit-risk",
+            steward_testkit::vn(1),
+            steward_core::types::Environment::Staging,
+            None,
+        )
+        .await
+        .unwrap();
+    let review = p.reviews[0].id.clone();
+
+    let (status, body) = w.jira(&review, "acc-tom", "Approved", "wh-1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recorded"], review.as_str(), "{body}");
+    let detail = gov
+        .version_detail("credit-risk", steward_testkit::vn(1))
+        .await
+        .unwrap();
+    assert_eq!(detail.reviews[0].status.as_str(), "approved");
+
+    // The same webhook again (its identifier is remembered in the table): refused, audited.
+    let (status, body) = w.jira(&review, "acc-tom", "Approved", "wh-1").await;
+    assert_eq!(status, 200, "{body}");
+    let events = w.backend.store.events(None, 0, 100).await.unwrap();
+    let decided: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "review.decided")
+        .collect();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].actor, tech.id.to_string());
+    assert_eq!(decided[0].details["authentication"], "integration");
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "integration.refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert!(
+        refused[0].details["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("replayed"),
+        "{:?}",
+        refused[0].details
+    );
 }
