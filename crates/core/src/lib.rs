@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod manifest;
+pub mod mlflow;
 pub mod policy;
 pub mod ports;
 pub mod records;

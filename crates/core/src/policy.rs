@@ -84,6 +84,13 @@ pub struct Policy {
     pub tiers: BTreeMap<RiskTier, TierPolicy>,
     #[serde(default)]
     pub thresholds: Vec<Threshold>,
+    /// The MLflow aliases reserved for deployments (`[mlflow]`). Left out of the serialised
+    /// policy when it is the default, so a policy's digest does not change with this field.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::mlflow::MlflowAliases::is_default"
+    )]
+    pub mlflow: crate::mlflow::MlflowAliases,
 }
 
 const DAY: u64 = 24 * 3600;
@@ -110,6 +117,7 @@ impl Default for Policy {
                 ),
             ]),
             thresholds: Vec::new(),
+            mlflow: Default::default(),
         }
     }
 }
@@ -124,7 +132,7 @@ impl Policy {
     }
 
     fn check(&self) -> Result<(), GovError> {
-        let mut errors = Vec::new();
+        let mut errors = self.mlflow.check();
         for tier in RiskTier::ALL {
             let Some(t) = self.tiers.get(tier) else {
                 errors.push(FieldError::new(

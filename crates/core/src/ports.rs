@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use crate::audit::{AuditDraft, AuditEvent, Checkpoint, Hash};
 use crate::error::StoreError;
 use crate::ids::VersionNumber;
+use crate::mlflow::RegisteredModel;
 use crate::records::{
     CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PendingRetirement,
     PrincipalRecord, ProductionChange, Promotion, RetirementStatus, Review, ReviewStatus,
@@ -45,6 +46,8 @@ pub enum Put {
     Incident(Incident),
     /// A webhook subscription (deleting one replaces it with its tombstone).
     Webhook(Webhook, Expect),
+    /// An MLflow registered model's metadata (deleting one replaces it with its tombstone).
+    RegisteredModel(RegisteredModel, Expect),
 }
 
 /// Everything one governance action changes, committed atomically.
@@ -93,6 +96,7 @@ pub enum Key {
     Promotion(String),
     Principal(PrincipalId),
     Idempotency(String),
+    RegisteredModel(ModelName),
 }
 
 /// The records a [`Registry::get_many`] found; absent keys are simply missing.
@@ -103,6 +107,7 @@ pub struct Fetched {
     pub promotions: HashMap<String, Promotion>,
     pub principals: HashMap<PrincipalId, PrincipalRecord>,
     pub idempotency: HashMap<String, IdempotencyRecord>,
+    pub registered_models: HashMap<ModelName, RegisteredModel>,
 }
 
 impl Fetched {
@@ -120,6 +125,9 @@ impl Fetched {
     }
     pub fn idempotency(&self, key: &str) -> Option<&IdempotencyRecord> {
         self.idempotency.get(key)
+    }
+    pub fn registered_model(&self, name: &ModelName) -> Option<&RegisteredModel> {
+        self.registered_models.get(name)
     }
 }
 
@@ -217,6 +225,11 @@ pub trait Registry: Send + Sync {
                         out.idempotency.insert(k.clone(), r);
                     }
                 }
+                Key::RegisteredModel(n) => {
+                    if let Some(r) = self.registered_model(n).await? {
+                        out.registered_models.insert(n.clone(), r);
+                    }
+                }
             }
         }
         Ok(out)
@@ -293,6 +306,13 @@ pub trait Registry: Send + Sync {
     async fn webhook(&self, id: &WebhookId) -> Result<Option<Webhook>, StoreError>;
     /// Every webhook subscription, tombstones included, by id (a deployment has a handful).
     async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError>;
+    /// An MLflow registered model's metadata, its tombstone included.
+    async fn registered_model(
+        &self,
+        name: &ModelName,
+    ) -> Result<Option<RegisteredModel>, StoreError>;
+    /// Every MLflow registered model's metadata, tombstones included, ordered by name.
+    async fn registered_models(&self) -> Result<Vec<RegisteredModel>, StoreError>;
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;
 }
 
@@ -503,6 +523,25 @@ pub trait Evidence: Send + Sync {
         uri: &str,
         expected: &crate::types::Sha256,
     ) -> Result<ArtifactCheck, StoreError>;
+    /// Reads a small file (at most `max_bytes`) at `uri` where this backend can: the
+    /// `steward.json` manifest beside an MLflow model. Backend failures are errors; a file
+    /// that is not there, or not readable from here, is an answer.
+    async fn read_file(&self, uri: &str, max_bytes: usize) -> Result<SmallFile, StoreError> {
+        let _ = (uri, max_bytes);
+        Ok(SmallFile::Unreadable(
+            "this evidence store reads no files".into(),
+        ))
+    }
+}
+
+/// What [`Evidence::read_file`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmallFile {
+    Found(Vec<u8>),
+    /// Nothing at that URI.
+    Absent,
+    /// Not readable from this backend (another scheme, no permission, larger than allowed).
+    Unreadable(String),
 }
 
 /// Where webhook signing secrets live: the SQLite database's own table on `steward serve`,

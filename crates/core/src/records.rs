@@ -184,6 +184,9 @@ pub struct ModelVersion {
     /// A retirement waiting for its workflow's confirmation (AWS only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_retirement: Option<PendingRetirement>,
+    /// What the MLflow API said of this version, when it was created or edited through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlflow: Option<crate::mlflow::VersionMeta>,
     pub revision: u64,
 }
 

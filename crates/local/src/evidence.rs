@@ -1,15 +1,18 @@
 //! Evidence on the local disk: manifests, card revisions and evaluation reports under
-//! `DIR/evidence/<kind>/<sha256>`, and artifact checks for `file://` URIs.
+//! `DIR/evidence/<kind>/<sha256>`, and artifact checks and small-file reads for `file://` URIs.
 //!
-//! Invariant: a file's name is the SHA-256 of its contents; it is written once (to a temporary
-//! name, then renamed) and never rewritten, so a reader sees all of it or nothing.
+//! Invariants:
+//! - A file's name is the SHA-256 of its contents; it is written once (to a temporary name,
+//!   then renamed) and never rewritten, so a reader sees all of it or nothing.
+//! - Only `file://` URIs are read; [`Evidence::read_file`] never holds more than its
+//!   `max_bytes` of a file (a larger one is [`SmallFile::Unreadable`], not truncated).
 
 use std::io::Read;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use sha2::Digest;
-use steward_core::ports::{ArtifactCheck, Evidence, EvidenceKind};
+use steward_core::ports::{ArtifactCheck, Evidence, EvidenceKind, SmallFile};
 use steward_core::types::Sha256;
 use steward_core::StoreError;
 
@@ -34,6 +37,38 @@ impl FileEvidence {
 
 fn io(e: std::io::Error) -> StoreError {
     StoreError::backend("evidence", e)
+}
+
+/// The scheme of a URI that is not `file://`, for the reason it is not read.
+fn scheme_of(uri: &str) -> &str {
+    uri.split_once("://")
+        .map(|(s, _)| s)
+        .unwrap_or("a URI without scheme")
+}
+
+/// At most `max_bytes` of the file at `path`: more is [`SmallFile::Unreadable`].
+fn read_small(path: &str, max_bytes: usize) -> SmallFile {
+    let too_large = || SmallFile::Unreadable(format!("larger than {max_bytes} bytes"));
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return SmallFile::Absent,
+        Err(e) => return SmallFile::Unreadable(format!("cannot read {path}: {e}")),
+    };
+    match file.metadata() {
+        Ok(m) if m.is_dir() => return SmallFile::Unreadable(format!("{path} is a directory")),
+        Ok(m) if m.len() > max_bytes as u64 => return too_large(),
+        _ => {}
+    }
+    // The length may change under us: read one byte past the limit to notice.
+    let mut bytes = Vec::new();
+    let limit = (max_bytes as u64).saturating_add(1);
+    if let Err(e) = file.take(limit).read_to_end(&mut bytes) {
+        return SmallFile::Unreadable(format!("cannot read {path}: {e}"));
+    }
+    if bytes.len() > max_bytes {
+        return too_large();
+    }
+    SmallFile::Found(bytes)
 }
 
 #[async_trait]
@@ -62,10 +97,7 @@ impl Evidence for FileEvidence {
         expected: &Sha256,
     ) -> Result<ArtifactCheck, StoreError> {
         let Some(path) = uri.strip_prefix("file://") else {
-            let scheme = uri
-                .split_once("://")
-                .map(|(s, _)| s)
-                .unwrap_or("a URI without scheme");
+            let scheme = scheme_of(uri);
             return Ok(ArtifactCheck::NotChecked {
                 reason: format!("the embedded backend reads file:// artifacts, not {scheme}"),
             });
@@ -95,5 +127,17 @@ impl Evidence for FileEvidence {
         } else {
             ArtifactCheck::Mismatch { actual }
         })
+    }
+
+    /// A `file://` file of at most `max_bytes`. Not there: [`SmallFile::Absent`]; another
+    /// scheme, a directory, no permission or too large: [`SmallFile::Unreadable`].
+    async fn read_file(&self, uri: &str, max_bytes: usize) -> Result<SmallFile, StoreError> {
+        let Some(path) = uri.strip_prefix("file://") else {
+            return Ok(SmallFile::Unreadable(format!(
+                "the embedded backend reads file:// files, not {}",
+                scheme_of(uri)
+            )));
+        };
+        Ok(read_small(path, max_bytes))
     }
 }

@@ -117,6 +117,14 @@ CREATE TABLE IF NOT EXISTS webhooks (
     body TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- MLflow registered models' own metadata (description, tags, free aliases), beside `models`;
+-- a deleted one stays as its tombstone.
+CREATE TABLE IF NOT EXISTS registered_models (
+    name TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+
 -- Webhook signing secrets by name (the embedded Secrets port); names are never reused.
 CREATE TABLE IF NOT EXISTS webhook_secrets (
     name TEXT PRIMARY KEY,

@@ -4,6 +4,8 @@
 //! - [`people`]: callers with the roles the rules care about, one distinct principal each;
 //! - [`fixtures`]: the example manifest (`examples/credit-risk-v1.json`), staging evaluations,
 //!   review decisions and the short test policies;
+//! - [`retirements`], [`registered_models`]: store-independent scenarios every real store runs
+//!   (the pending-retirements list; MLflow registered models' records);
 //! - with the `aws` feature, [`emulators`]: the DynamoDB Local and moto endpoints
 //!   (`STEWARD_TEST_DYNAMODB_ENDPOINT`, `STEWARD_TEST_AWS_ENDPOINT`) and SDK configuration for
 //!   them, and [`sqs`]: the SQS events a Lambda event source mapping hands a function;
@@ -15,6 +17,7 @@
 
 pub mod fixtures;
 pub mod people;
+pub mod registered_models;
 pub mod retirements;
 
 #[cfg(feature = "aws")]
@@ -26,6 +29,7 @@ pub mod sqs;
 
 pub use fixtures::*;
 pub use people::*;
+pub use registered_models::registered_models_are_kept_the_same_on;
 pub use retirements::{pending_retirements_list_the_same_on, ConfirmingWorkflows};
 
 #[cfg(feature = "aws")]

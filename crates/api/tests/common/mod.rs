@@ -691,6 +691,17 @@ mod aws_backend {
         async fn webhooks(&self) -> Result<Vec<steward_core::webhooks::Webhook>, StoreError> {
             self.store.webhooks().await
         }
+        async fn registered_model(
+            &self,
+            n: &ModelName,
+        ) -> Result<Option<steward_core::mlflow::RegisteredModel>, StoreError> {
+            self.store.registered_model(n).await
+        }
+        async fn registered_models(
+            &self,
+        ) -> Result<Vec<steward_core::mlflow::RegisteredModel>, StoreError> {
+            self.store.registered_models().await
+        }
         async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
             let signs = !commit.audit.is_empty();
             let receipt = self.store.commit(commit).await?;

@@ -231,6 +231,18 @@ pub fn plan(
                     expect: Some(*e),
                 },
             ),
+            Put::RegisteredModel(m, e) => push(
+                put(
+                    table,
+                    items::registered_model_item(m)?,
+                    Some(expectation(*e)),
+                    true,
+                )?,
+                Slot::Record {
+                    what: format!("registered model {}", m.name),
+                    expect: Some(*e),
+                },
+            ),
             Put::Incident(i) => push(
                 put(table, items::incident_item(i)?, Some(absent()), false)?,
                 Slot::Record {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
 
 use steward_core::audit::Hash;
+use steward_core::mlflow::RegisteredModel;
 use steward_core::ports::ReviewItem;
 use steward_core::records::{
     CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PrincipalRecord,
@@ -224,6 +225,10 @@ pub fn idempotency_item(r: &IdempotencyRecord) -> Result<Item, StoreError> {
 
 pub fn webhook_item(w: &Webhook) -> Result<Item, StoreError> {
     record(w, keys::webhook_key(&w.id), "webhook")
+}
+
+pub fn registered_model_item(m: &RegisteredModel) -> Result<Item, StoreError> {
+    record(m, keys::registered_model_key(&m.name), "registered_model")
 }
 
 /// How long a delivered or failed webhook delivery is kept for `GET .../deliveries`, and a

@@ -28,6 +28,8 @@ pub const SESSION_SK: &str = "SESSION";
 /// The partition of every webhook subscription (a deployment has a handful).
 pub const WEBHOOKS_PK: &str = "WEBHOOKS";
 pub const DELIVERY_SK: &str = "DELIVERY";
+/// The partition of every MLflow registered model's metadata, by model name.
+pub const MLFLOW_MODELS_PK: &str = "MLFLOW_MODELS";
 
 /// GSI partitions.
 pub const MODELS_GSI_PK: &str = "MODELS";
@@ -134,6 +136,11 @@ pub fn webhook_key(id: &WebhookId) -> ItemKey {
     (WEBHOOKS_PK.to_owned(), id.as_str().to_owned())
 }
 
+/// An MLflow registered model's metadata (its tombstone too) by model name.
+pub fn registered_model_key(name: &ModelName) -> ItemKey {
+    (MLFLOW_MODELS_PK.to_owned(), name.as_ref().to_owned())
+}
+
 /// A webhook delivery, keyed by its id alone: the id is fixed when the delivery is created
 /// (`msg_<event id>_<subscription>`), so fanning an event out again finds the same item.
 pub fn delivery_key(id: &str) -> ItemKey {
@@ -222,6 +229,7 @@ pub fn key_of(key: &Key) -> Option<ItemKey> {
         Key::Promotion(id) => promotion_key(id)?,
         Key::Principal(id) => principal_key(id.as_ref()),
         Key::Idempotency(k) => idempotency_key(k),
+        Key::RegisteredModel(n) => registered_model_key(n),
     })
 }
 

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use steward_core::ids::VersionNumber;
+use steward_core::mlflow::RegisteredModel;
 use steward_core::ports::{
     Commit, Fetched, Key, ModelFilter, Page, Receipt, Registry, ReviewFilter, ReviewItem,
 };
@@ -58,6 +59,9 @@ impl Registry for DynamoStore {
                     if !items::expired(&item, now) {
                         out.idempotency.insert(k.clone(), from_item(item)?);
                     }
+                }
+                Key::RegisteredModel(n) => {
+                    out.registered_models.insert(n.clone(), from_item(item)?);
                 }
             }
         }
@@ -310,6 +314,22 @@ impl Registry for DynamoStore {
     async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         decode_all(
             self.query_all(Query::table(keys::WEBHOOKS_PK.into()))
+                .await?,
+        )
+    }
+
+    async fn registered_model(
+        &self,
+        name: &ModelName,
+    ) -> Result<Option<RegisteredModel>, StoreError> {
+        // With the head, like every point read: the MLflow API commits right after it.
+        self.point_read(keys::registered_model_key(name)).await
+    }
+
+    async fn registered_models(&self) -> Result<Vec<RegisteredModel>, StoreError> {
+        // The partition sorts by name (the sort key), so the query is already in name order.
+        decode_all(
+            self.query_all(Query::table(keys::MLFLOW_MODELS_PK.into()))
                 .await?,
         )
     }

@@ -1,8 +1,15 @@
 //! Content-addressed evidence, `{prefix}evidence/{kind}/{sha256}`: model card revisions,
-//! evaluation reports and manifests, never overwritten, and artifact hash checks; and core's
+//! evaluation reports and manifests, never overwritten, artifact hash checks and small-file
+//! reads (the `steward.json` beside an MLflow model); and core's
 //! [`Evidence`](steward_core::ports::Evidence) port over them.
+//!
+//! Invariant: a small-file read never holds more than its `max_bytes` (a larger object is
+//! [`SmallFile::Unreadable`], never truncated); what S3 answers about the object (no such key,
+//! access denied) is an answer, and only a request S3 could not serve is an error.
 
 use super::*;
+
+use steward_core::ports::SmallFile;
 
 /// The kinds of evidence Steward keeps, each under its own key prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,6 +191,74 @@ impl EvidenceStore {
     }
 }
 
+impl EvidenceStore {
+    /// Reads the small object at `s3://bucket/key` (any bucket the role may read, like
+    /// [`EvidenceStore::verify_artifact`]): one `GetObject`. No such key is
+    /// [`SmallFile::Absent`]; another scheme, a refusal (such as `AccessDenied`) or more than
+    /// `max_bytes` is [`SmallFile::Unreadable`]; a request that failed in transport, or that
+    /// S3 failed to serve (5xx), is an error.
+    pub async fn read_small_file(
+        &self,
+        uri: &str,
+        max_bytes: usize,
+    ) -> Result<SmallFile, S3RequestError> {
+        let Some(rest) = uri.strip_prefix("s3://") else {
+            let scheme = uri.split_once("://").map_or("(none)", |(s, _)| s);
+            return Ok(SmallFile::Unreadable(format!(
+                "Steward reads s3:// files only; this URI's scheme is {scheme}"
+            )));
+        };
+        let Some((bucket, key)) = rest
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        else {
+            return Ok(SmallFile::Unreadable("expected s3://bucket/key".into()));
+        };
+        let too_large = || SmallFile::Unreadable(format!("larger than {max_bytes} bytes"));
+        let out = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if !e.raw().status().is_server_error() => {
+                return Ok(match e.err() {
+                    GetObjectError::NoSuchKey(_) => SmallFile::Absent,
+                    other => SmallFile::Unreadable(format!(
+                        "S3 refused to read it: {}: {}",
+                        other.code().unwrap_or("an error without a code"),
+                        other.message().unwrap_or("no message"),
+                    )),
+                });
+            }
+            Err(e) => return Err(S3RequestError::new("GetObject", uri, &e)),
+        };
+        if out
+            .content_length()
+            .is_some_and(|n| u64::try_from(n).unwrap_or(0) > max_bytes as u64)
+        {
+            return Ok(too_large());
+        }
+        // The length may be missing (or wrong): stop one chunk past the limit anyway.
+        let mut body = out.body;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.try_next().await.map_err(|e| S3RequestError {
+            op: "GetObject",
+            key: uri.to_owned(),
+            message: format!("reading the body: {}", DisplayErrorContext(&e)),
+        })? {
+            if bytes.len() + chunk.len() > max_bytes {
+                return Ok(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(SmallFile::Found(bytes))
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // The core evidence port
 
@@ -223,5 +298,15 @@ impl steward_core::ports::Evidence for EvidenceStore {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn read_file(
+        &self,
+        uri: &str,
+        max_bytes: usize,
+    ) -> Result<SmallFile, steward_core::StoreError> {
+        self.read_small_file(uri, max_bytes)
+            .await
+            .map_err(|e| EvidenceError::from(e).into())
     }
 }

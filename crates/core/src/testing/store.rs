@@ -55,6 +55,7 @@ struct Records {
     principals: BTreeMap<String, PrincipalRecord>,
     idempotency: BTreeMap<String, IdempotencyRecord>,
     webhooks: BTreeMap<String, crate::webhooks::Webhook>,
+    registered_models: BTreeMap<String, crate::mlflow::RegisteredModel>,
 }
 
 /// The append-only side: audit events, their tree, checkpoints and the outbox.
@@ -159,6 +160,12 @@ impl Records {
                 let current = self.webhooks.get(&key).map(|x| x.revision);
                 conflict_for(expect, current, &format!("webhook {}", w.id))?;
                 self.webhooks.insert(key, w);
+            }
+            Put::RegisteredModel(m, expect) => {
+                let key = m.name.to_string();
+                let current = self.registered_models.get(&key).map(|x| x.revision);
+                conflict_for(expect, current, &format!("registered model {}", m.name))?;
+                self.registered_models.insert(key, m);
             }
         }
         Ok(())

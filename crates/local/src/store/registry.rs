@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use steward_core::ids::VersionNumber;
+use steward_core::mlflow::RegisteredModel;
 use steward_core::ports::{Commit, ModelFilter, Page, Receipt, Registry, ReviewFilter, ReviewItem};
 use steward_core::records::*;
 use steward_core::types::{ModelName, PrincipalId};
@@ -231,6 +232,20 @@ impl Registry for SqliteStore {
 
     async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         self.query_docs("SELECT body FROM webhooks ORDER BY id", &[])
+    }
+
+    async fn registered_model(
+        &self,
+        name: &ModelName,
+    ) -> Result<Option<RegisteredModel>, StoreError> {
+        self.query_doc(
+            "SELECT body FROM registered_models WHERE name = ?1",
+            &[&name.as_ref()],
+        )
+    }
+
+    async fn registered_models(&self) -> Result<Vec<RegisteredModel>, StoreError> {
+        self.query_docs("SELECT body FROM registered_models ORDER BY name", &[])
     }
 
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {

@@ -156,6 +156,20 @@ impl SqliteStore {
                 )
                 .map_err(backend)?;
             }
+            Put::RegisteredModel(m, expect) => {
+                check_expect(
+                    tx,
+                    "SELECT revision FROM registered_models WHERE name = ?1",
+                    &[&m.name.as_ref()],
+                    *expect,
+                    &format!("registered model {}", m.name),
+                )?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO registered_models(name, revision, body) VALUES (?1, ?2, ?3)",
+                    params![m.name.as_ref(), m.revision as i64, to_json(m)?],
+                )
+                .map_err(backend)?;
+            }
         }
         Ok(())
     }

@@ -241,6 +241,28 @@ impl Registry for MemoryStore {
         Ok(self.lock()?.records.webhooks.values().cloned().collect())
     }
 
+    async fn registered_model(
+        &self,
+        name: &ModelName,
+    ) -> Result<Option<crate::mlflow::RegisteredModel>, StoreError> {
+        Ok(self
+            .lock()?
+            .records
+            .registered_models
+            .get(name.as_ref())
+            .cloned())
+    }
+
+    async fn registered_models(&self) -> Result<Vec<crate::mlflow::RegisteredModel>, StoreError> {
+        Ok(self
+            .lock()?
+            .records
+            .registered_models
+            .values()
+            .cloned()
+            .collect())
+    }
+
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
         self.commit_sync(commit)
     }
