@@ -31,6 +31,7 @@ pub mod bodies;
 pub mod console;
 pub mod error;
 mod extract;
+pub mod mlflow;
 pub(crate) mod routes;
 
 pub use auth::{
@@ -149,6 +150,7 @@ pub fn router_with_sessions(
                 .delete(webhooks::delete),
         )
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .merge(mlflow::router())
         .fallback(unknown_route)
         .with_state(state.clone())
         .merge(console::router_with_sessions(state, sessions))

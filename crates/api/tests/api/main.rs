@@ -9,6 +9,7 @@ mod console;
 mod duties;
 mod fuzz;
 mod lifecycle;
+mod mlflow;
 mod monitoring;
 mod oidc;
 mod openapi;

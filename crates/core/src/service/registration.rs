@@ -26,6 +26,8 @@ struct Request {
     manifest_sha256: Sha256,
     /// The idempotency key scoped to the caller, the operation and the model.
     scoped_key: Option<String>,
+    /// What the MLflow API said of the version, when it came through it.
+    mlflow: Option<crate::mlflow::VersionMeta>,
 }
 
 impl Governance {
@@ -40,8 +42,23 @@ impl Governance {
         body: Value,
         idempotency_key: Option<&str>,
     ) -> Result<(ModelVersion, bool), GovError> {
+        self.register_with(caller, name, body, idempotency_key, None)
+            .await
+    }
+
+    /// [`Self::register`] with the MLflow metadata of a version created through the MLflow
+    /// API, committed with the version itself.
+    pub(crate) async fn register_with(
+        &self,
+        caller: &Caller,
+        name: &str,
+        body: Value,
+        idempotency_key: Option<&str>,
+        mlflow: Option<crate::mlflow::VersionMeta>,
+    ) -> Result<(ModelVersion, bool), GovError> {
         require_role(caller, &[Role::Developer], "registering a model version")?;
-        let request = Request::parse(caller, name, body, idempotency_key)?;
+        let mut request = Request::parse(caller, name, body, idempotency_key)?;
+        request.mlflow = mlflow;
         let artifact_check = self.check_artifact(&request.reg).await?;
         self.keep_registration_evidence(&request).await?;
         self.commit_new_version(caller, &request, &artifact_check)
@@ -223,6 +240,7 @@ impl Governance {
             open_promotion: None,
             retirement: None,
             pending_retirement: None,
+            mlflow: request.mlflow.clone(),
             revision: 1,
         };
         let details = json!({
@@ -238,6 +256,11 @@ impl Governance {
             "training_job": reg.lineage.training_job,
             "artifact_check": artifact_check,
         });
+        let mut details = details;
+        if let Some(meta) = &request.mlflow {
+            // Registered through the MLflow API: what the client named as source and run.
+            details["mlflow"] = json!({"source": meta.source, "run_id": meta.run_id});
+        }
         let mut puts = Vec::new();
         for mut dep in dependencies {
             // The dependency learns its dependent, so retiring it needs no query.
@@ -316,6 +339,7 @@ impl Request {
             manifest_bytes,
             manifest_sha256,
             scoped_key,
+            mlflow: None,
         })
     }
 }
