@@ -1,37 +1,26 @@
 //! The real `steward` binary against the API as it runs on AWS, with API Gateway played on
-//! 127.0.0.1 by this test: it checks each request's SigV4 signature itself (recomputed with
-//! `aws-sigv4` from the secret of the access key, compared in constant time; a missing or bad
-//! signature is a 403 as API Gateway answers), turns the request into an HTTP API (v2) event
-//! whose `requestContext.authorizer.iam.userArn` is the ARN behind that key, and runs it through
-//! the API Lambda's own adapter (`steward_fn_api::with_caller_arn`) and the shared router with
-//! the `IamCallerArn` authenticator over an embedded backend.
+//! 127.0.0.1 by `steward_testkit::gateway` (SigV4 checked with `aws-sigv4` from the secret of
+//! the access key; a missing or bad signature is a 403 as API Gateway answers), each request
+//! run through the API Lambda's own adapter (`steward_fn_api::with_caller_arn`) and the shared
+//! router with the `IamCallerArn` authenticator over an embedded backend.
 //!
 //! The CLI finds its credentials through the standard AWS chain: a profile in a temporary
 //! `HOME` (`~/.aws/credentials` and `~/.aws/config`, `AWS_PROFILE=steward-test`), each
 //! invocation a subprocess with a clean environment, so nothing leaks between tests.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use axum::body::to_bytes;
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use steward_api::{router, AppState, IamCallerArn};
 use steward_core::types::{PrincipalId, Role};
 use steward_core::Policy;
 use steward_local::Embedded;
-use subtle::ConstantTimeEq;
-use tower::ServiceExt;
+use steward_testkit::gateway::{self, AccessKey};
 
 const REGION: &str = "eu-west-1";
-const ACCOUNT: &str = "123456789012";
 /// A temporary key of an assumed-role session, as `aws sts assume-role` hands out.
 const SESSION_KEY: &str = "ASIASTEWARDTEST00001";
 const SESSION_SECRET: &str = "c2Vzc2lvbi1zZWNyZXQtb2YtYWxpY2UtaW4tbWwtcmVsZWFzZQ";
@@ -45,178 +34,22 @@ const USER_SECRET: &str = "dXNlci1zZWNyZXQtb2YtY2ktYm90LWZvci1zdGV3YXJkLXRlc3Q";
 const USER_ARN: &str = "arn:aws:iam::123456789012:user/ci-bot";
 
 /// What API Gateway knows about each access key: its secret, session token and caller.
-struct Key {
-    secret: &'static str,
-    token: Option<&'static str>,
-    arn: &'static str,
-}
-
-fn keys() -> HashMap<&'static str, Key> {
-    HashMap::from([
-        (
+fn keys() -> Vec<AccessKey> {
+    let key = |id: &str, secret: &str, token: Option<&str>, arn: &str| AccessKey {
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+        token: token.map(str::to_owned),
+        arn: arn.to_owned(),
+    };
+    vec![
+        key(
             SESSION_KEY,
-            Key {
-                secret: SESSION_SECRET,
-                token: Some(SESSION_TOKEN),
-                arn: SESSION_ARN,
-            },
+            SESSION_SECRET,
+            Some(SESSION_TOKEN),
+            SESSION_ARN,
         ),
-        (
-            USER_KEY,
-            Key {
-                secret: USER_SECRET,
-                token: None,
-                arn: USER_ARN,
-            },
-        ),
-    ])
-}
-
-struct Gateway {
-    app: axum::Router,
-    keys: HashMap<&'static str, Key>,
-}
-
-fn forbidden(message: &str) -> Response {
-    // API Gateway's own answer: not the Steward error shape, since the API never saw it.
-    (
-        StatusCode::FORBIDDEN,
-        axum::Json(json!({"message": message})),
-    )
-        .into_response()
-}
-
-/// The `Credential=` scope, signed headers and signature of an `Authorization` header.
-fn authorization_parts(value: &str) -> Option<(Vec<&str>, &str, &str)> {
-    let rest = value.strip_prefix("AWS4-HMAC-SHA256 ")?;
-    let mut credential = None;
-    let mut signed = None;
-    let mut signature = None;
-    for part in rest.split(',').map(str::trim) {
-        match part.split_once('=')? {
-            ("Credential", v) => credential = Some(v.split('/').collect::<Vec<_>>()),
-            ("SignedHeaders", v) => signed = Some(v),
-            ("Signature", v) => signature = Some(v),
-            _ => return None,
-        }
-    }
-    Some((credential?, signed?, signature?))
-}
-
-/// Checks the request's signature as API Gateway does: the caller's ARN when it holds, else
-/// the message of the 403.
-fn verify(
-    gw: &Gateway,
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-) -> Result<&'static str, &'static str> {
-    let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
-    let Some(auth) = header("authorization") else {
-        return Err("Forbidden");
-    };
-    let (scope, signed, _) = authorization_parts(auth).ok_or("Forbidden")?;
-    let [access_key, _date, region, service, "aws4_request"] = scope[..] else {
-        return Err("Forbidden");
-    };
-    if region != REGION || service != "execute-api" {
-        return Err("Credential should be scoped to a valid region or service");
-    }
-    let key = gw
-        .keys
-        .get(access_key)
-        .ok_or("The security token included in the request is invalid.")?;
-    if header("x-amz-security-token") != key.token {
-        return Err("The security token included in the request is invalid.");
-    }
-    let date = header("x-amz-date").ok_or("Forbidden")?;
-    let time = chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ")
-        .map_err(|_| "Forbidden")?
-        .and_utc();
-    if (chrono::Utc::now() - time).num_seconds().abs() > 300 {
-        return Err("Signature expired");
-    }
-    // Recompute over exactly the headers the client says it signed.
-    let names: Vec<&str> = signed.split(';').collect();
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter(|(n, _)| names.contains(&n.as_str()))
-        .filter(|(n, _)| !matches!(n.as_str(), "x-amz-date" | "x-amz-security-token"))
-        .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("")))
-        .collect();
-    let url = format!("http://{}{}", header("host").unwrap_or(""), parts.uri);
-    let identity = Credentials::new(
-        access_key,
-        key.secret,
-        key.token.map(str::to_owned),
-        None,
-        "gw",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(SystemTime::from(time))
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let request = SignableRequest::new(
-        parts.method.as_str(),
-        url,
-        headers.into_iter(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|_| "Forbidden")?;
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let expected = instructions
-        .headers()
-        .find(|(n, _)| *n == "authorization")
-        .map(|(_, v)| v.to_owned())
-        .unwrap_or_default();
-    if bool::from(expected.as_bytes().ct_eq(auth.as_bytes())) {
-        Ok(key.arn)
-    } else {
-        Err("The request signature we calculated does not match the signature you provided.")
-    }
-}
-
-/// One request through "API Gateway" and the API Lambda.
-async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = to_bytes(body, 1 << 20).await.unwrap();
-    let arn = match verify(&gw, &parts, &body) {
-        Ok(arn) => arn,
-        Err(message) => return forbidden(message),
-    };
-    let mut headers = serde_json::Map::new();
-    for (n, v) in &parts.headers {
-        headers.insert(n.as_str().to_owned(), json!(v.to_str().unwrap_or("")));
-    }
-    let event = json!({
-        "version": "2.0", "routeKey": "$default",
-        "rawPath": parts.uri.path(), "rawQueryString": parts.uri.query().unwrap_or(""),
-        "headers": headers,
-        "requestContext": {
-            "accountId": ACCOUNT, "apiId": "steward", "domainName": "steward.execute-api.eu-west-1.amazonaws.com",
-            "http": {"method": parts.method.as_str(), "path": parts.uri.path(), "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": "steward-cli"},
-            "requestId": "req", "routeKey": "$default", "stage": "$default",
-            "time": "27/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
-            "authorizer": {"iam": {"accessKey": "", "accountId": ACCOUNT, "userArn": arn,
-                                    "callerId": "AROAEXAMPLE:alice", "userId": "AROAEXAMPLE:alice"}},
-        },
-        "body": String::from_utf8_lossy(&body), "isBase64Encoded": false,
-    });
-    let lambda_req = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let lambda_req = steward_fn_api::with_caller_arn(lambda_req);
-    gw.app
-        .clone()
-        .oneshot(lambda_req)
-        .await
-        .unwrap()
-        .into_response()
+        key(USER_KEY, USER_SECRET, None, USER_ARN),
+    ]
 }
 
 /// "API Gateway" over a fresh embedded backend where the `ml-release` role and the CI user are
@@ -235,11 +68,7 @@ async fn gateway(data: &Path) -> (String, Embedded) {
         gov: embedded.gov.clone(),
         auth: Arc::new(IamCallerArn),
     });
-    let gw = Arc::new(Gateway { app, keys: keys() });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let service = axum::Router::new().fallback(handle).with_state(gw);
-    tokio::spawn(async move { axum::serve(listener, service).await });
+    let url = gateway::start(REGION, keys(), app, steward_fn_api::with_caller_arn).await;
     (url, embedded)
 }
 

@@ -9,6 +9,8 @@
 //! - with the `aws` feature, [`emulators`]: the DynamoDB Local and moto endpoints
 //!   (`STEWARD_TEST_DYNAMODB_ENDPOINT`, `STEWARD_TEST_AWS_ENDPOINT`) and SDK configuration for
 //!   them, and [`sqs`]: the SQS events a Lambda event source mapping hands a function;
+//! - with the `gateway` feature, [`gateway`]: API Gateway with IAM authorisation on 127.0.0.1,
+//!   checking SigV4 with AWS's signer, in front of the API Lambda's router;
 //! - with the `oidc` feature, [`oidc`]: a real OpenID Connect provider on 127.0.0.1
 //!   (`scripts/oidc-provider`) and a browserless login against it.
 //!
@@ -22,6 +24,8 @@ pub mod retirements;
 
 #[cfg(feature = "aws")]
 pub mod emulators;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 #[cfg(feature = "aws")]
