@@ -110,6 +110,13 @@ impl Evidence for FileEvidence {
                 })
             }
         };
+        // An MLflow model is often a directory (the registered source itself): it has no one
+        // digest to compare, so it is recorded as not checked rather than failing the read.
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Ok(ArtifactCheck::NotChecked {
+                reason: format!("{path} is a directory: only a file's digest is checked"),
+            });
+        }
         let mut hasher = sha2::Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         let mut size = 0u64;
@@ -139,5 +146,42 @@ impl Evidence for FileEvidence {
             )));
         };
         Ok(read_small(path, max_bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(bytes: &[u8]) -> Sha256 {
+        Sha256::from_bytes(sha2::Sha256::digest(bytes).into())
+    }
+
+    #[tokio::test]
+    async fn a_file_artifact_is_verified_or_mismatched_and_a_directory_is_not_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ev = FileEvidence::new(dir.path());
+        let model = dir.path().join("model");
+        std::fs::create_dir(&model).unwrap();
+        std::fs::write(model.join("model.pkl"), b"weights").unwrap();
+        let file = format!("file://{}", model.join("model.pkl").display());
+
+        let got = ev.check_artifact(&file, &digest(b"weights")).await.unwrap();
+        assert_eq!(got, ArtifactCheck::Verified { size: 7 });
+        let got = ev.check_artifact(&file, &digest(b"other")).await.unwrap();
+        assert_eq!(
+            got,
+            ArtifactCheck::Mismatch {
+                actual: digest(b"weights")
+            }
+        );
+        let got = ev
+            .check_artifact(&format!("file://{}", model.display()), &digest(b"weights"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&got, ArtifactCheck::NotChecked { reason } if reason.contains("is a directory")),
+            "{got:?}"
+        );
     }
 }

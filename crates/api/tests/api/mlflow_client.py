@@ -1,10 +1,15 @@
 """Drives Steward's MLflow Model Registry API with the real MLflow client (mlflow-skinny).
 
-Run by crates/api/tests/api/mlflow.rs, one phase at a time (the Rust test approves reviews
-through Steward's own API between phases). Every check is an assertion; a failed one exits
-non-zero with what was expected and what came back.
+Run one phase at a time by the Rust tests that drive it (crates/api/tests/api/mlflow.rs over
+the API on both backends, crates/cli/tests/mlflow_serve.rs against `steward serve`,
+functions/api/tests/mlflow_sigv4.rs through API Gateway with SigV4 on DynamoDB Local); they
+approve reviews through Steward's own API between phases. Every check is an assertion; a
+failed one exits non-zero with what was expected and what came back.
 
-Environment: MLFLOW_TRACKING_URI; TOKEN_DEV, TOKEN_REL (bearer tokens); MODEL (the model's
+Environment: MLFLOW_TRACKING_URI; who calls: TOKEN_DEV, TOKEN_REL (bearer tokens), or when
+signing with SigV4 (MLFLOW_TRACKING_AUTH=steward-sigv4, or MLFLOW_TRACKING_AWS_SIGV4=true for
+the client's own signer), AWS_KEYS (JSON: dev and rel, each {id, secret, token}) and
+AWS_DEFAULT_REGION, which the signer reads per request; MODEL (the model's
 name); SOURCE_WITH (a model directory holding steward.json), SOURCE_WITHOUT (one without);
 MANIFEST_JSON (a registration manifest for the steward.manifest tag); PREFIX (for paging
 models); LOCAL_FILES=1 when the sources are local directories the client can download.
@@ -23,9 +28,37 @@ ENV = os.environ
 MODEL = ENV["MODEL"]
 
 
+BUILTIN_SIGV4 = ENV.get("MLFLOW_TRACKING_AWS_SIGV4") == "true"
+SIGV4 = BUILTIN_SIGV4 or ENV.get("MLFLOW_TRACKING_AUTH") == "steward-sigv4"
+
+
 def as_(who):
-    # The client reads MLFLOW_TRACKING_TOKEN for every request.
-    ENV["MLFLOW_TRACKING_TOKEN"] = ENV[f"TOKEN_{who.upper()}"]
+    if SIGV4:
+        # The client builds its signer (requests_auth_aws_sigv4.AWSSigV4) per request, from
+        # the environment's credentials.
+        key = json.loads(ENV["AWS_KEYS"])[who]
+        ENV["AWS_ACCESS_KEY_ID"] = key["id"]
+        ENV["AWS_SECRET_ACCESS_KEY"] = key["secret"]
+        if key.get("token"):
+            ENV["AWS_SESSION_TOKEN"] = key["token"]
+        else:
+            ENV.pop("AWS_SESSION_TOKEN", None)
+    else:
+        # The client reads MLFLOW_TRACKING_TOKEN for every request.
+        ENV["MLFLOW_TRACKING_TOKEN"] = ENV[f"TOKEN_{who.upper()}"]
+
+
+def unauthenticated(c):
+    """A caller Steward cannot authenticate is refused before anything is read."""
+    if SIGV4:
+        # API Gateway refuses a bad signature itself (403, its own body, no MLflow error_code:
+        # the client reports it as INTERNAL_ERROR, and does not retry a 403).
+        ENV["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
+        msg = refused("INTERNAL_ERROR", c.get_registered_model, MODEL)
+        check("signature we calculated does not match" in msg, f"the gateway's refusal: {msg}")
+    else:
+        ENV["MLFLOW_TRACKING_TOKEN"] = "not-a-token"
+        refused("UNAUTHENTICATED", c.get_registered_model, MODEL)
 
 
 def refused(code, fn, *args, **kwargs):
@@ -143,8 +176,7 @@ def phase_registry(c):
     refused("RESOURCE_DOES_NOT_EXIST", c.get_model_version, MODEL, "99")
     refused("INVALID_PARAMETER_VALUE", c.create_registered_model, "Not A Valid Name!")
     refused("INVALID_PARAMETER_VALUE", c.get_model_version, MODEL, "one")
-    ENV["MLFLOW_TRACKING_TOKEN"] = "not-a-token"
-    refused("UNAUTHENTICATED", c.get_registered_model, MODEL)
+    unauthenticated(c)
     as_("dev")
 
     # Rename and delete: only what has no Steward version.
@@ -196,8 +228,25 @@ def phase_production(c):
             check("steward-test-model" in f.read(), "models:/name@champion loads the production files")
 
 
+def phase_builtin_sigv4(c):
+    """MLflow's own signer (MLFLOW_TRACKING_AWS_SIGV4=true) against a gateway that checks SigV4
+    as specified: a request whose query has no space passes; a search, whose filter always has
+    one, is refused, since the signer signs '+' where SigV4 canonicalizes '%20'."""
+    as_("dev")
+    check(c.get_registered_model(MODEL).name == MODEL, "a GET without spaces passes")
+    c.set_registered_model_tag(MODEL, "signed-by", "builtin")
+    check(c.get_registered_model(MODEL).tags.get("signed-by") == "builtin", "a POST passes")
+    msg = refused("INTERNAL_ERROR", c.search_registered_models, f"name = '{MODEL}'")
+    check("signature we calculated does not match" in msg, f"the gateway's refusal: {msg}")
+
+
 if __name__ == "__main__":
     phase = sys.argv[1]
     client = MlflowClient()
-    {"registry": phase_registry, "staging": phase_staging, "production": phase_production}[phase](client)
+    {
+        "registry": phase_registry,
+        "staging": phase_staging,
+        "production": phase_production,
+        "builtin_sigv4": phase_builtin_sigv4,
+    }[phase](client)
     print(f"phase {phase}: ok")

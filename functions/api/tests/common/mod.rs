@@ -70,14 +70,26 @@ pub struct Lambda {
 
 impl Lambda {
     pub async fn start(name: &str, admins: &str, auth: Arc<dyn Authenticator>) -> Lambda {
+        Self::start_with(name, admins, auth, &[]).await
+    }
+
+    /// [`Lambda::start`] with more of the function's environment (an evidence bucket on
+    /// moto, say).
+    pub async fn start_with(
+        name: &str,
+        admins: &str,
+        auth: Arc<dyn Authenticator>,
+        more: &[(&str, &str)],
+    ) -> Lambda {
         let emulators = steward_testkit::emulators!();
         let table = format!("steward-{name}-{}", std::process::id());
-        let vars = [
+        let mut vars = vec![
             ("STEWARD_TABLE", table.as_str()),
             ("STEWARD_DYNAMODB_ENDPOINT_URL", emulators.dynamodb.as_str()),
             ("STEWARD_BOOTSTRAP_ADMINS", admins),
             ("STEWARD_ROLE_CACHE_SECONDS", "0"),
         ];
+        vars.extend_from_slice(more);
         let env = AwsEnv::from_lookup(|k| {
             vars.iter()
                 .find(|(n, _)| *n == k)
