@@ -549,3 +549,10 @@ async fn pending_retirements_list_oldest_first_and_page_on_sqlite() {
     );
     steward_testkit::pending_retirements_list_the_same_on(&gov).await;
 }
+
+#[tokio::test]
+async fn registered_models_are_kept_on_sqlite_as_on_every_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let emb = open(dir.path()).await;
+    steward_testkit::registered_models_are_kept_the_same_on(emb.store.as_ref()).await;
+}

@@ -10,7 +10,9 @@
 //! - A model with versions keeps its name (the audit log names it) and is not deleted while
 //!   any version is unretired; a model that serves production is never deleted.
 //! - Every read answers from at most two store requests: the model and its MLflow record in
-//!   one batch, then the model's versions.
+//!   one batch, then the model's versions. A change of the MLflow record is that batch and
+//!   one commit: what it checks of the versions (that one exists, that all are retired) the
+//!   model record says, as Steward numbers versions from 1 and never deletes one.
 
 use std::collections::BTreeMap;
 
@@ -160,6 +162,50 @@ impl MlflowModel {
             .ok_or_else(|| not_found_version(&self.name, v))
     }
 
+    /// 404 unless Steward has version `v`, read from the model record alone: versions are
+    /// numbered from 1 and never deleted, so the latest number names every one.
+    fn has_version(&self, v: VersionNumber) -> Result<(), GovError> {
+        match &self.model {
+            Some(m) if v <= m.latest_version => Ok(()),
+            _ => Err(not_found_version(&self.name, v)),
+        }
+    }
+
+    /// The versions not retired, from the model record alone (a retirement records the
+    /// version in `retired_versions` in the commit that retires it).
+    fn unretired_versions(&self) -> Vec<VersionNumber> {
+        let Some(m) = &self.model else {
+            return vec![];
+        };
+        (1..=m.latest_version.get())
+            .filter_map(|n| VersionNumber::new(n).ok())
+            .filter(|v| !m.retired_versions.contains(v))
+            .collect()
+    }
+
+    /// `name`'s model and MLflow record out of a batch that read both, without versions.
+    pub(crate) fn take(f: &mut Fetched, name: &ModelName) -> Self {
+        MlflowModel {
+            name: name.clone(),
+            model: f.models.remove(name),
+            registered: f.registered_models.remove(name),
+            versions: vec![],
+        }
+    }
+
+    /// `self` if the MLflow API can show it; 404 when neither Steward nor MLflow knows it, or
+    /// MLflow deleted it (its record is a tombstone).
+    pub(crate) fn shown(self) -> Result<Self, GovError> {
+        let deleted = self.registered.as_ref().is_some_and(|r| r.deleted);
+        if deleted || (self.model.is_none() && self.registered.is_none()) {
+            return Err(GovError::NotFound(format!(
+                "registered model {} does not exist",
+                self.name
+            )));
+        }
+        Ok(self)
+    }
+
     /// The record a metadata change starts from: the stored one, or a fresh one for a model
     /// the MLflow API has not touched yet.
     fn record_or_new(&self, caller: &Caller, now: DateTime<Utc>) -> (RegisteredModel, Expect) {
@@ -224,14 +270,7 @@ impl Governance {
     /// The model and its MLflow record, in one batched read; 404 when there is neither (or
     /// only a tombstone).
     async fn mlflow_record(&self, name: &ModelName) -> Result<MlflowModel, GovError> {
-        let m = self.mlflow_record_or_absent(name).await?;
-        let deleted = m.registered.as_ref().is_some_and(|r| r.deleted);
-        if deleted || (m.model.is_none() && m.registered.is_none()) {
-            return Err(GovError::NotFound(format!(
-                "registered model {name} does not exist"
-            )));
-        }
-        Ok(m)
+        self.mlflow_record_or_absent(name).await?.shown()
     }
 
     pub(crate) async fn mlflow_record_or_absent(
@@ -242,12 +281,7 @@ impl Governance {
             .registry
             .get_many(&[Key::Model(name.clone()), Key::RegisteredModel(name.clone())])
             .await?;
-        Ok(MlflowModel {
-            name: name.clone(),
-            model: f.models.remove(name),
-            registered: f.registered_models.remove(name),
-            versions: vec![],
-        })
+        Ok(MlflowModel::take(&mut f, name))
     }
 
     /// Every model the MLflow API can show (Steward's models and MLflow-only ones), by name,
@@ -350,7 +384,8 @@ impl Governance {
     }
 
     /// Changes the MLflow record of `name` with `change`, under its revision (retrying a lost
-    /// race), audited as `action` with `details`.
+    /// race), audited as `action` with `details`: one batched read of the model and its
+    /// record, one commit. `change` and the answer see the model without its versions.
     pub(crate) async fn mlflow_change(
         &self,
         caller: &Caller,
@@ -361,9 +396,6 @@ impl Governance {
     ) -> Result<MlflowModel, GovError> {
         for attempt in 0..ATTEMPTS {
             let mut m = self.mlflow_record(name).await?;
-            if m.model.is_some() {
-                m.versions = self.registry.versions(name).await?;
-            }
             let now = self.now();
             let (mut record, expect) = m.record_or_new(caller, now);
             change(&m, &mut record)?;
@@ -463,13 +495,23 @@ impl Governance {
         developer(caller, "renaming a registered model")?;
         let name = ModelName::parse(name)?;
         let new_name = ModelName::parse(new_name).map_err(|e| GovError::from(e.at("new_name")))?;
-        let old = self.mlflow_record(&name).await?;
+        // Both names in one batch.
+        let mut f = self
+            .registry
+            .get_many(&[
+                Key::Model(name.clone()),
+                Key::RegisteredModel(name.clone()),
+                Key::Model(new_name.clone()),
+                Key::RegisteredModel(new_name.clone()),
+            ])
+            .await?;
+        let old = MlflowModel::take(&mut f, &name).shown()?;
         if old.model.is_some() {
             return Err(GovError::Policy(vec![format!(
                 "model {name} has versions in Steward and keeps its name: the audit log names it"
             )]));
         }
-        let target = self.mlflow_record_or_absent(&new_name).await?;
+        let target = MlflowModel::take(&mut f, &new_name);
         let target_tomb = target.registered.as_ref().filter(|r| r.deleted);
         if target.model.is_some() || (target.registered.is_some() && target_tomb.is_none()) {
             return Err(GovError::Conflict(format!(
@@ -523,10 +565,9 @@ impl Governance {
                 )]));
             }
             let live: Vec<String> = m
-                .versions
+                .unretired_versions()
                 .iter()
-                .filter(|v| v.retirement.is_none())
-                .map(|v| v.version.to_string())
+                .map(ToString::to_string)
                 .collect();
             if !live.is_empty() {
                 return Err(GovError::Policy(vec![format!(
@@ -569,7 +610,7 @@ impl Governance {
         developer(caller, "setting an alias")?;
         let details = json!({"alias": alias, "version": version});
         self.mlflow_change(caller, &name, "mlflow.alias.set", details, |m, r| {
-            m.version(version)?;
+            m.has_version(version)?;
             r.aliases.insert(alias.clone(), version);
             Ok(())
         })

@@ -46,7 +46,9 @@ pub struct MlflowVersionInput {
 
 impl Governance {
     /// `model-versions/create`: registers a Steward version from the manifest beside the
-    /// model or in its tags.
+    /// model or in its tags; 404 for a model MLflow deleted that has no Steward versions.
+    /// Answers with the new version and its model without the model's versions: a version
+    /// just registered is in development, so no stage or alias of it depends on the others.
     pub async fn mlflow_create_version(
         &self,
         caller: &Caller,
@@ -63,12 +65,6 @@ impl Governance {
                 "is required: the model's artifact URI",
             ));
         }
-        let existing = self.mlflow_record_or_absent(&model_name).await?;
-        if existing.registered.as_ref().is_some_and(|r| r.deleted) && existing.model.is_none() {
-            return Err(GovError::NotFound(format!(
-                "registered model {model_name} does not exist"
-            )));
-        }
         let manifest = self.mlflow_manifest(&input, &tags).await?;
         let body = fill_manifest(manifest, &input, &tags)?;
         let meta = VersionMeta {
@@ -79,11 +75,18 @@ impl Governance {
             run_link: input.run_link.clone(),
             updated_at: None,
         };
-        let (version, _) = self
+        // One batch (the model, its MLflow record) and one commit, as any registration: the
+        // answer is what they read and wrote, not a second read.
+        let r = self
             .register_with(caller, name, body, None, Some(meta))
             .await?;
-        let m = self.mlflow_model(name).await?;
-        Ok((m, version))
+        let m = MlflowModel {
+            name: model_name,
+            model: r.model,
+            registered: r.mlflow_record,
+            versions: vec![],
+        };
+        Ok((m, r.version))
     }
 
     /// The manifest: the `steward.manifest` tag when there is one, else `steward.json` in
@@ -130,7 +133,10 @@ impl Governance {
         Ok((m, v))
     }
 
-    /// Changes a version's MLflow metadata with `change`, under the version's revision.
+    /// Changes a version's MLflow metadata with `change`, under the version's revision: one
+    /// batched read (the version, its model and the model's MLflow record: a version of a
+    /// model MLflow deleted is not found) and one commit. Answers with the version as
+    /// committed and its model, without the model's versions.
     async fn mlflow_change_version(
         &self,
         caller: &Caller,
@@ -147,7 +153,19 @@ impl Governance {
         )?;
         let name = ModelName::parse(name)?;
         for attempt in 0..4 {
-            let mut v = self.load_version(&name, version).await?;
+            let mut f = self
+                .registry
+                .get_many(&[
+                    Key::Version(name.clone(), version),
+                    Key::Model(name.clone()),
+                    Key::RegisteredModel(name.clone()),
+                ])
+                .await?;
+            let m = MlflowModel::take(&mut f, &name).shown()?;
+            let mut v = f
+                .versions
+                .remove(&(name.clone(), version))
+                .ok_or_else(|| not_found_version(&name, version))?;
             let prev = v.revision;
             let mut meta = v.mlflow.clone().unwrap_or_else(|| VersionMeta {
                 source: v.artifact.uri.clone(),
@@ -169,7 +187,7 @@ impl Governance {
                 ..Commit::default()
             };
             match self.registry.commit(commit).await {
-                Ok(_) => return self.mlflow_version(name.as_ref(), version).await,
+                Ok(_) => return Ok((m, v)),
                 Err(StoreError::Conflict(_)) => self.back_off(attempt).await,
                 Err(e) => return Err(e.into()),
             }
@@ -188,21 +206,27 @@ impl Governance {
     ) -> Result<(MlflowModel, ModelVersion), GovError> {
         check_text("description", description, MAX_DESCRIPTION)?;
         let details = json!({"description": description});
-        self.mlflow_change_version(
-            caller,
-            name,
-            version,
-            "mlflow.version.updated",
-            details,
-            |m| {
-                m.description = description.to_owned();
-                Ok(())
-            },
-        )
-        .await
+        let (mut m, v) = self
+            .mlflow_change_version(
+                caller,
+                name,
+                version,
+                "mlflow.version.updated",
+                details,
+                |m| {
+                    m.description = description.to_owned();
+                    Ok(())
+                },
+            )
+            .await?;
+        // The answer is the version as `model-versions/get` shows it: its staging aliases
+        // need every version of the model (one query, after the commit).
+        m.versions = self.registry.versions(&m.name).await?;
+        Ok((m, v))
     }
 
     /// Sets a version tag; a lineage tag may only be set to the value it already has.
+    /// Answers with the version as committed (`model-versions/set-tag` answers nothing else).
     pub async fn mlflow_set_version_tag(
         &self,
         caller: &Caller,
@@ -210,7 +234,7 @@ impl Governance {
         version: VersionNumber,
         key: &str,
         value: &str,
-    ) -> Result<(MlflowModel, ModelVersion), GovError> {
+    ) -> Result<ModelVersion, GovError> {
         let key = TagKey::parse("key", key)?;
         crate::mlflow::check_tag_value("value", value)?;
         let details = json!({"key": key, "value": value});
@@ -231,15 +255,17 @@ impl Governance {
             },
         )
         .await
+        .map(|(_, v)| v)
     }
 
+    /// Removes a version tag (never a lineage one); answers with the version as committed.
     pub async fn mlflow_delete_version_tag(
         &self,
         caller: &Caller,
         name: &str,
         version: VersionNumber,
         key: &str,
-    ) -> Result<(MlflowModel, ModelVersion), GovError> {
+    ) -> Result<ModelVersion, GovError> {
         let key = TagKey::parse("key", key)?;
         if is_lineage_tag(key.as_str()) {
             return Err(lineage_refusal(&key));
@@ -258,6 +284,7 @@ impl Governance {
             },
         )
         .await
+        .map(|(_, v)| v)
     }
 
     /// `model-versions/delete`: retires the version (Steward keeps every version it

@@ -17,6 +17,17 @@ use crate::ports::Fetched;
 /// How many times registration retries a lost race for the next version number.
 const REGISTER_ATTEMPTS: usize = 8;
 
+/// What a registration answers.
+pub(crate) struct Registered {
+    pub version: ModelVersion,
+    /// An idempotent replay: nothing was committed.
+    pub replayed: bool,
+    /// The model as the commit left it (`None` for a replay).
+    pub model: Option<Model>,
+    /// Through the MLflow API: the model's MLflow record, read in the registration's batch.
+    pub mlflow_record: Option<crate::mlflow::RegisteredModel>,
+}
+
 /// A registration request as parsed once, before anything is read or written.
 struct Request {
     name: ModelName,
@@ -44,10 +55,12 @@ impl Governance {
     ) -> Result<(ModelVersion, bool), GovError> {
         self.register_with(caller, name, body, idempotency_key, None)
             .await
+            .map(|r| (r.version, r.replayed))
     }
 
     /// [`Self::register`] with the MLflow metadata of a version created through the MLflow
-    /// API, committed with the version itself.
+    /// API, committed with the version itself; the model's MLflow record is read in the same
+    /// batch as the model (a model MLflow deleted, with no Steward versions, is not found).
     pub(crate) async fn register_with(
         &self,
         caller: &Caller,
@@ -55,7 +68,7 @@ impl Governance {
         body: Value,
         idempotency_key: Option<&str>,
         mlflow: Option<crate::mlflow::VersionMeta>,
-    ) -> Result<(ModelVersion, bool), GovError> {
+    ) -> Result<Registered, GovError> {
         require_role(caller, &[Role::Developer], "registering a model version")?;
         let mut request = Request::parse(caller, name, body, idempotency_key)?;
         request.mlflow = mlflow;
@@ -108,7 +121,7 @@ impl Governance {
         caller: &Caller,
         request: &Request,
         artifact_check: &Value,
-    ) -> Result<(ModelVersion, bool), GovError> {
+    ) -> Result<Registered, GovError> {
         let Request { name, reg, .. } = request;
         for attempt in 0..REGISTER_ATTEMPTS {
             let mut keys = vec![Key::Model(name.clone())];
@@ -118,6 +131,9 @@ impl Governance {
                     .iter()
                     .map(|k| Key::Idempotency(k.clone())),
             );
+            if request.mlflow.is_some() {
+                keys.push(Key::RegisteredModel(name.clone()));
+            }
             keys.extend(
                 // A dependency on version 0 reads nothing: it is reported as missing.
                 reg.dependencies.iter().filter_map(|d| {
@@ -131,14 +147,32 @@ impl Governance {
                 .as_deref()
                 .and_then(|k| fetched.idempotency(k))
             {
-                return Ok((replay(rec, &request.manifest_sha256)?, true));
+                return Ok(Registered {
+                    version: replay(rec, &request.manifest_sha256)?,
+                    replayed: true,
+                    model: None,
+                    mlflow_record: None,
+                });
             }
             let existing = fetched.model(name).cloned();
+            let mlflow_record = fetched.registered_model(name).cloned();
+            if existing.is_none() && mlflow_record.as_ref().is_some_and(|r| r.deleted) {
+                return Err(GovError::NotFound(format!(
+                    "registered model {name} does not exist"
+                )));
+            }
             let dependencies = validate_against_registry(name, reg, existing.as_ref(), &fetched)?;
-            let (version, commit) =
+            let (version, model, commit) =
                 self.new_version(caller, request, existing, dependencies, artifact_check)?;
             match self.registry.commit(commit).await {
-                Ok(_) => return Ok((version, false)),
+                Ok(_) => {
+                    return Ok(Registered {
+                        version,
+                        replayed: false,
+                        model: Some(model),
+                        mlflow_record,
+                    })
+                }
                 // Another registration took the next number: number again on a fresh read.
                 Err(StoreError::Conflict(_)) => self.back_off(attempt).await,
                 // Another request with this key committed first: the next pass replays it.
@@ -155,7 +189,7 @@ impl Governance {
 
     /// Step 4: the new version (numbered after the model's latest), the model moved on, the
     /// dependencies told of their new dependent, the audit event, the outbox event and the
-    /// idempotency record, as one commit.
+    /// idempotency record, as one commit; with the model as the commit leaves it.
     fn new_version(
         &self,
         caller: &Caller,
@@ -163,7 +197,7 @@ impl Governance {
         existing: Option<Model>,
         dependencies: Vec<ModelVersion>,
         artifact_check: &Value,
-    ) -> Result<(ModelVersion, Commit), GovError> {
+    ) -> Result<(ModelVersion, Model, Commit), GovError> {
         let Request {
             name,
             reg,
@@ -314,7 +348,7 @@ impl Governance {
             })?],
             idempotency,
         };
-        Ok((version, commit))
+        Ok((version, model, commit))
     }
 }
 
