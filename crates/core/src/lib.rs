@@ -6,6 +6,7 @@
 //! here, so the embedded and AWS backends cannot disagree about one.
 
 pub mod audit;
+pub mod checks;
 pub mod error;
 pub mod events;
 pub mod ids;

@@ -56,6 +56,10 @@ pub struct Approval {
     pub environment: Environment,
     pub promotion_id: String,
     pub approved_at: DateTime<Utc>,
+    /// Whether policy decided one of its reviews: such an approval is withdrawn when a
+    /// required check fails before the version is deployed to `environment`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +191,9 @@ pub struct ModelVersion {
     /// What the MLflow API said of this version, when it was created or edited through it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mlflow: Option<crate::mlflow::VersionMeta>,
+    /// The latest report of each check (per name and environment) CI/CD sent for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::checks::CheckResult>,
     pub revision: u64,
 }
 

@@ -134,6 +134,18 @@ impl PrincipalId {
     pub fn system(component: &str) -> Self {
         Self(format!("system:{component}"))
     }
+    /// The identity policy decides automatic reviews under (`policy`).
+    pub fn policy() -> Self {
+        Self("policy".to_owned())
+    }
+    pub fn is_policy(&self) -> bool {
+        self.0 == "policy"
+    }
+    /// Ids Steward acts under itself (`policy`, `system:*`): no principal may be granted
+    /// roles under one, so nobody can act as policy or the workflow runner.
+    pub fn is_reserved(&self) -> bool {
+        self.is_policy() || self.0.starts_with("system:")
+    }
 }
 impl AsRef<str> for PrincipalId {
     fn as_ref(&self) -> &str {
@@ -205,6 +217,8 @@ named_enum!(
     Operator => "operator",
     Auditor => "auditor",
     Admin => "admin",
+    // CI/CD and platform jobs: report checks.
+    Ci => "ci",
 });
 named_enum!(
     /// How a caller proved who it is: a bearer token of the principals file, an OpenID Connect

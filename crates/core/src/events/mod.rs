@@ -80,6 +80,10 @@ governance_events! {
     ModelCardRevised,
     /// An evaluation result was recorded for a version.
     EvaluationRecorded,
+    /// A CI/CD or platform job reported a check for a version.
+    CheckReported,
+    /// A required check failed after policy approved a promotion: the approval was withdrawn.
+    ApprovalWithdrawn,
     /// A promotion's review workflow started.
     PromotionRequested,
     /// One review of a promotion was opened (one event per review).
@@ -182,6 +186,26 @@ pub struct EvaluationRecorded {
     pub version: VersionNumber,
     /// The same details the audit event `evaluation.recorded` carries.
     pub details: EvaluationDetails,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReported {
+    pub name: ModelName,
+    pub version: VersionNumber,
+    pub check: crate::checks::CheckName,
+    pub status: crate::checks::CheckStatus,
+    pub environment: Option<Environment>,
+    pub reported_by: PrincipalId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalWithdrawn {
+    pub name: ModelName,
+    pub version: VersionNumber,
+    pub environment: Environment,
+    pub promotion_id: String,
+    /// The required check whose failure withdrew it.
+    pub check: crate::checks::CheckName,
 }
 
 /// What an evaluation record adds, as audited and emitted.

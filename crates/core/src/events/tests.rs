@@ -137,6 +137,23 @@ fn samples() -> Vec<GovernanceEvent> {
             },
         }
         .into(),
+        CheckReported {
+            name: name(),
+            version: vn(2),
+            check: crate::checks::CheckName::parse("unit-tests").unwrap(),
+            status: crate::checks::CheckStatus::Passed,
+            environment: None,
+            reported_by: who("ci-bot"),
+        }
+        .into(),
+        ApprovalWithdrawn {
+            name: name(),
+            version: vn(2),
+            environment: Environment::Production,
+            promotion_id: PROMOTION.into(),
+            check: crate::checks::CheckName::parse("load-test").unwrap(),
+        }
+        .into(),
         PromotionRequested {
             name: name(),
             version: vn(2),

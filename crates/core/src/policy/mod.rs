@@ -1,15 +1,23 @@
 //! Governance policy as data: which reviews each tier needs, evaluation thresholds, review
-//! timeouts, periodic review intervals and automatic rollback.
+//! timeouts, periodic review intervals and automatic rollback; and what is automated
+//! (`automation.rs`): required checks, fairness limits, reviews policy decides itself.
 //!
 //! Invariants: a `Policy` has an entry for every tier; every tier's review list is non-empty,
 //! has no duplicates and starts with `technical` (staging promotions need exactly that review);
-//! timeouts are positive. The state machines and stores never decide any of this: they carry
-//! out the review list that [`Policy::reviews_for`] computes.
+//! timeouts are positive; an automatic review is one of its tier's reviews and never a
+//! human-only stage. The state machines and stores never decide any of this: they carry out
+//! the review list that [`Policy::reviews_for`] computes.
+//! Keys added after the first release are left out of the serialised policy while unset, so
+//! the digest of a policy that does not use them is what it always was.
+
+pub mod automation;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use automation::{CheckRequirement, FairnessLimit, MetricRule, RequiredChecks};
 
 use crate::error::{FieldError, GovError};
 use crate::manifest::ModelCard;
@@ -76,6 +84,13 @@ pub struct TierPolicy {
     /// If set, production needs a rollback procedure tested within this long.
     #[serde(default, with = "humantime_serde")]
     pub rollback_tested_within: Option<Duration>,
+    /// Review stages policy decides itself when every rule of the target holds (thresholds,
+    /// required checks, fairness, production readiness). Never a human-only stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub automatic_reviews: Vec<ReviewStage>,
+    /// The checks that must have passed before a promotion to (and deployment on) a target.
+    #[serde(default, skip_serializing_if = "RequiredChecks::is_empty")]
+    pub required_checks: RequiredChecks,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +106,9 @@ pub struct Policy {
         skip_serializing_if = "crate::mlflow::MlflowAliases::is_default"
     )]
     pub mlflow: crate::mlflow::MlflowAliases,
+    /// Largest disparities allowed between the card's groups (`[[fairness]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fairness: Vec<FairnessLimit>,
 }
 
 const DAY: u64 = 24 * 3600;
@@ -106,6 +124,8 @@ impl Default for Policy {
                 periodic_review: Duration::from_secs(periodic_days * DAY),
                 auto_rollback,
                 rollback_tested_within: None,
+                automatic_reviews: Vec::new(),
+                required_checks: RequiredChecks::default(),
             };
         Policy {
             tiers: BTreeMap::from([
@@ -118,6 +138,7 @@ impl Default for Policy {
             ]),
             thresholds: Vec::new(),
             mlflow: Default::default(),
+            fairness: Vec::new(),
         }
     }
 }
@@ -169,6 +190,28 @@ impl Policy {
                     field("periodic_review"),
                     "must be positive",
                 ));
+            }
+            for stage in &t.automatic_reviews {
+                let why = if *tier == RiskTier::High {
+                    Some(
+                        "the high tier's reviews are human-only: policy may not decide them"
+                            .to_owned(),
+                    )
+                } else if automation::human_only(*tier, *stage) {
+                    Some(format!(
+                        "the {stage} review is human-only: policy may not decide it"
+                    ))
+                } else if !t.reviews.contains(stage) {
+                    Some(format!("{stage} is not one of this tier's reviews"))
+                } else {
+                    None
+                };
+                errors.extend(why.map(|w| FieldError::new(field("automatic_reviews"), w)));
+            }
+        }
+        for (i, f) in self.fairness.iter().enumerate() {
+            for (key, why) in f.problems() {
+                errors.push(FieldError::new(format!("fairness[{i}].{key}"), why));
             }
         }
         for (i, th) in self.thresholds.iter().enumerate() {
@@ -230,6 +273,22 @@ impl Policy {
         out
     }
 
+    /// The checks a promotion of a `tier` version to `target` needs.
+    pub fn required_checks(&self, tier: RiskTier, target: Environment) -> &[CheckRequirement] {
+        self.tier(tier).required_checks.for_target(target)
+    }
+
+    /// Whether policy decides `stage` of a `tier` promotion itself (never a human-only one,
+    /// even in a hand-built policy that skipped the loader).
+    pub fn is_automatic(&self, tier: RiskTier, stage: ReviewStage) -> bool {
+        !automation::human_only(tier, stage) && self.tier(tier).automatic_reviews.contains(&stage)
+    }
+
+    /// The fairness limits of `tier`.
+    pub fn fairness_for(&self, tier: RiskTier) -> impl Iterator<Item = &FairnessLimit> {
+        self.fairness.iter().filter(move |f| f.applies_to(tier))
+    }
+
     /// A stable digest of the policy, recorded in the audit log when it changes. An error
     /// (never the digest of `null`) if the policy cannot be serialised.
     pub fn digest(&self) -> Result<String, crate::GovError> {
@@ -244,6 +303,11 @@ static DEFAULT_TIER: TierPolicy = TierPolicy {
     periodic_review: Duration::from_secs(90 * DAY),
     auto_rollback: false,
     rollback_tested_within: None,
+    automatic_reviews: Vec::new(),
+    required_checks: RequiredChecks {
+        staging: Vec::new(),
+        production: Vec::new(),
+    },
 };
 
 /// Whether `metrics` meet every threshold; returns the reasons they do not.
@@ -374,6 +438,6 @@ mod tests {
 mod example_file {
     #[test]
     fn the_documented_example_policy_parses() {
-        super::Policy::from_toml(include_str!("../../../docs/policy.example.toml")).unwrap();
+        super::Policy::from_toml(include_str!("../../../../docs/policy.example.toml")).unwrap();
     }
 }

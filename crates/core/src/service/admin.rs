@@ -23,6 +23,12 @@ impl Governance {
     ) -> Result<PrincipalRecord, GovError> {
         require_role(caller, &[Role::Admin], "managing principals")?;
         let id = PrincipalId::parse(id)?;
+        if id.is_reserved() {
+            return Err(GovError::field(
+                "principal",
+                format!("{id} is an identity Steward acts under itself; no principal may hold it"),
+            ));
+        }
         if id == caller.id {
             return Err(GovError::SeparationOfDuties(
                 "nobody changes their own roles; another admin must".into(),
@@ -68,6 +74,12 @@ impl Governance {
         roles: Vec<Role>,
         source: &str,
     ) -> Result<Option<PrincipalRecord>, GovError> {
+        if id.is_reserved() {
+            return Err(GovError::field(
+                "principal",
+                format!("{id} is an identity Steward acts under itself; no principal may hold it"),
+            ));
+        }
         let existing = self.registry.principal(id).await?;
         match &existing {
             Some(p) if p.managed_by == "api" => return Ok(None),

@@ -137,6 +137,11 @@ impl Governance {
             idempotency: None,
         };
         self.registry.commit(commit).await.map_err(lost_race)?;
+        if v.open_promotion.is_some() {
+            // The evaluation may be the last evidence an automatic review waits for; the
+            // evaluation stands either way, and a lost race is decided on the next evidence.
+            let _ = self.decide_automatic_reviews(&name, version).await;
+        }
         Ok(v)
     }
 }

@@ -1,4 +1,6 @@
-//! Gates: whether a version may be deployed to an environment, with every reason it may not.
+//! Gates: whether a version may be deployed to an environment, with every reason it may not:
+//! approval, evaluation thresholds, the checks policy requires (their latest reports, so a
+//! failing re-report closes the gate), fairness limits and, for production, readiness.
 //!
 //! The same rules decide promotions (`promotions.rs`), deployments (`deployment.rs`) and
 //! replacements at retirement (`retirement.rs`), so a gate that says "allowed" never
@@ -54,6 +56,8 @@ impl Governance {
     /// The production readiness rules every production promotion and deployment must meet.
     pub(super) fn production_readiness(&self, v: &ModelVersion) -> Vec<String> {
         let mut reasons = self.threshold_reasons(v, true);
+        reasons.extend(self.check_reasons(v, Environment::Production));
+        reasons.extend(self.fairness_reasons(v.risk_tier, &v.card));
         let mon = &v.card.operational.monitoring;
         if mon.quality.is_empty() {
             reasons.push(
@@ -93,7 +97,11 @@ impl Governance {
             reasons.push(format!("version {} is not approved for {env}", v.version));
         }
         match env {
-            Environment::Staging => reasons.extend(self.threshold_reasons(v, false)),
+            Environment::Staging => {
+                reasons.extend(self.threshold_reasons(v, false));
+                reasons.extend(self.check_reasons(v, Environment::Staging));
+                reasons.extend(self.fairness_reasons(v.risk_tier, &v.card));
+            }
             Environment::Production => reasons.extend(self.production_readiness(v)),
         }
         reasons

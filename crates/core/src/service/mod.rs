@@ -30,9 +30,11 @@ use crate::types::*;
 
 mod admin;
 mod audit;
+mod automatic;
 mod callbacks;
 mod cards;
 mod changes;
+mod checks;
 mod deployment;
 mod gate_checks;
 mod gates;

@@ -68,7 +68,11 @@ impl Governance {
         let mut reasons: Vec<String> = gates::pending_retirement_reason(&v).into_iter().collect();
         match (target, v.stage) {
             (_, Stage::Retired) => reasons.push(format!("version {version} is retired")),
-            (Environment::Staging, Stage::Development) => reasons.extend(self.threshold_reasons(&v, false)),
+            (Environment::Staging, Stage::Development) => {
+                reasons.extend(self.threshold_reasons(&v, false));
+                reasons.extend(self.check_reasons(&v, Environment::Staging));
+                reasons.extend(self.fairness_reasons(v.risk_tier, &v.card));
+            }
             (Environment::Staging, s) => reasons.push(format!("version {version} is already in {s}")),
             (Environment::Production, Stage::Staging | Stage::Production) => reasons.extend(self.production_readiness(&v)),
             (Environment::Production, s) => reasons.push(format!(
@@ -101,6 +105,7 @@ impl Governance {
         v.revision += 1;
         let stages: Vec<_> = promotion.reviews.iter().map(|r| r.stage).collect();
         let events = requested_events(&promotion)?;
+        let committed = v.clone();
         let commit = Commit {
             puts: vec![
                 Put::Version(v, Expect::Revision(prev)),
@@ -120,6 +125,14 @@ impl Governance {
         };
         self.registry.commit(commit).await.map_err(lost_race)?;
         self.workflows.promotion_started(&promotion).await?;
+        // Reviews policy decides itself are decided now, when their rules already hold.
+        if promotion
+            .reviews
+            .iter()
+            .any(|r| self.policy.is_automatic(promotion.risk_tier, r.stage))
+        {
+            return self.decide_automatic(promotion, committed).await;
+        }
         Ok(promotion)
     }
 

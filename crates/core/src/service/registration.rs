@@ -72,6 +72,17 @@ impl Governance {
         require_role(caller, &[Role::Developer], "registering a model version")?;
         let mut request = Request::parse(caller, name, body, idempotency_key)?;
         request.mlflow = mlflow;
+        // Fairness limits are the tier's: a card whose groups break one is refused here,
+        // naming the metric, the groups and their values.
+        let unfair = self.fairness_reasons(request.reg.risk_tier, &request.reg.card);
+        if !unfair.is_empty() {
+            return Err(GovError::Validation(
+                unfair
+                    .into_iter()
+                    .map(|r| FieldError::new("card.fairness.groups", r))
+                    .collect(),
+            ));
+        }
         let artifact_check = self.check_artifact(&request.reg).await?;
         self.keep_registration_evidence(&request).await?;
         self.commit_new_version(caller, &request, &artifact_check)
@@ -275,6 +286,7 @@ impl Governance {
             retirement: None,
             pending_retirement: None,
             mlflow: request.mlflow.clone(),
+            checks: vec![],
             revision: 1,
         };
         let details = json!({

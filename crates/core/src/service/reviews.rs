@@ -8,6 +8,15 @@
 use super::separation::{administered_during, separation_of_duties};
 use super::*;
 
+/// A decision about to be recorded: checked, with the evidence policy relied on when policy
+/// made it.
+pub(super) struct Decided {
+    pub decision: Decision,
+    pub comment: Option<String>,
+    pub conditions: Vec<String>,
+    pub policy: Option<Value>,
+}
+
 /// A review decision as posted.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,7 +194,7 @@ impl Governance {
         review_id: &str,
         input: DecisionInput,
     ) -> Result<Promotion, GovError> {
-        let (mut p, idx, v, administered_at) = self.load_review_for(review_id, caller).await?;
+        let (p, idx, v, administered_at) = self.load_review_for(review_id, caller).await?;
         let stage = p.reviews[idx].stage;
         separation_of_duties(caller, &p, stage, input.decision)?;
         administered_during(caller, &p, administered_at)?;
@@ -206,13 +215,47 @@ impl Governance {
                 p.reviews[idx].status, p.id, p.status
             )));
         }
-        let now = self.now();
-        if p.reviews[idx].deadline <= now {
+        if p.reviews[idx].deadline <= self.now() {
             self.expire_promotion(p, idx, v).await?;
             return Err(GovError::Conflict(format!(
                 "review {review_id} expired before the decision"
             )));
         }
+        let decision = Decided {
+            decision: input.decision,
+            comment,
+            conditions,
+            policy: None,
+        };
+        self.commit_decision(caller, p, idx, v, decision).await
+    }
+
+    /// Records a decision already checked (roles, separation of duties, a pending review in
+    /// an open promotion): the review, and when it was the last approval or a rejection, the
+    /// promotion and the version, in one commit; then tells the workflow.
+    pub(super) async fn commit_decision(
+        &self,
+        caller: &Caller,
+        mut p: Promotion,
+        idx: usize,
+        v: ModelVersion,
+        d: Decided,
+    ) -> Result<Promotion, GovError> {
+        let Decided {
+            decision,
+            comment,
+            conditions,
+            policy,
+        } = d;
+        let input = DecisionInput {
+            decision,
+            comment: comment.clone(),
+            conditions: conditions.clone(),
+        };
+        let review_id = p.reviews[idx].id.clone();
+        let review_id = review_id.as_str();
+        let stage = p.reviews[idx].stage;
+        let now = self.now();
         let prev = p.revision;
         {
             let r = &mut p.reviews[idx];
@@ -230,11 +273,22 @@ impl Governance {
         p.revision += 1;
         let name = p.name.clone();
         let version = p.version;
-        let mut audit =
-            vec![self.draft(caller, "review.decided", Some(&name), Some(version), json!({
+        let mut details = json!({
             "review_id": review_id, "promotion_id": p.id, "stage": stage, "target": p.target,
             "decision": input.decision, "comment": comment, "conditions": conditions,
-        }))];
+        });
+        if let Some(evidence) = policy {
+            // An automatic decision: the policy it applied and what it relied on.
+            details["automatic"] = json!(true);
+            details["policy"] = evidence;
+        }
+        let mut audit = vec![self.draft(
+            caller,
+            "review.decided",
+            Some(&name),
+            Some(version),
+            details,
+        )];
         let mut events = vec![Self::event(ReviewDecided {
             review_id: review_id.to_owned(),
             promotion_id: p.id.clone(),
@@ -289,6 +343,10 @@ impl Governance {
                     environment: p.target,
                     promotion_id: p.id.clone(),
                     approved_at: now,
+                    automatic: p
+                        .reviews
+                        .iter()
+                        .any(|r| r.decided_by.as_ref().is_some_and(PrincipalId::is_policy)),
                 });
                 let approvers: Vec<_> = p
                     .reviews

@@ -7,6 +7,7 @@
 //! control (production waiting on a change request), and the in-memory store's own semantics
 //! (which must match the SQLite store's).
 
+mod automation;
 mod change_control;
 mod duties;
 mod expiry;
