@@ -222,6 +222,23 @@ impl Governance {
         )
     }
 
+    /// The reasons of [`Self::check_reasons`] that are checks not reported yet (rather than
+    /// failed or out of bounds).
+    pub(super) fn missing_check_reasons(
+        &self,
+        v: &ModelVersion,
+        target: Environment,
+    ) -> Vec<String> {
+        let missing: Vec<_> = self
+            .policy
+            .required_checks(v.risk_tier, target)
+            .iter()
+            .filter(|r| r.latest(&v.checks).is_none())
+            .cloned()
+            .collect();
+        crate::policy::automation::check_reasons(&missing, &v.checks, &v.card)
+    }
+
     /// Why the card's per-group metrics break the tier's fairness limits (empty: they don't).
     pub(super) fn fairness_reasons(&self, tier: RiskTier, card: &ModelCard) -> Vec<String> {
         crate::policy::automation::fairness_violations(

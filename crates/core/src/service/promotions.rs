@@ -2,8 +2,10 @@
 //! one whose review passed its deadline.
 //!
 //! Invariants: a version has at most one open promotion; a promotion is refused unless the
-//! rules of its target are met now; an expired review ends its whole promotion (the others are
-//! cancelled), once, however many ticks or workflow reports see it.
+//! rules of its target are met now, except that a required check not reported yet waits when
+//! policy decides every review of the target (`automatic.rs` approves once it passes); an
+//! expired review ends its whole promotion (the others are cancelled), once, however many
+//! ticks or workflow reports see it.
 
 use super::*;
 
@@ -78,6 +80,18 @@ impl Governance {
             (Environment::Production, s) => reasons.push(format!(
                 "version {version} is in {s}: production promotion needs the version deployed to staging first"
             )),
+        }
+        // When policy decides every review of the target, a check not reported yet does not
+        // refuse the request: the reviews open and policy approves them once the last report
+        // passes (a failed check still refuses, and the gate always needs every check).
+        let stages = self.policy.reviews_for(v.risk_tier, target);
+        if !stages.is_empty()
+            && stages
+                .iter()
+                .all(|s| self.policy.is_automatic(v.risk_tier, *s))
+        {
+            let missing = self.missing_check_reasons(&v, target);
+            reasons.retain(|r| !missing.contains(r));
         }
         if !reasons.is_empty() {
             return Err(GovError::Policy(reasons));

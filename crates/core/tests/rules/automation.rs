@@ -47,6 +47,12 @@ const AUTOMATED_LOW: &str = r#"
         production = [{ name = "load-test", on = "staging", require = ["latency_ms_p99 <= card.operational.latency_ms_p99"] }]
 "#;
 
+/// The same checks, every review human.
+const REQUIRED_LOW: &str = r#"
+        [tiers.low.required_checks]
+        staging = [{ name = "unit-tests", require = ["coverage >= 0.8"] }]
+"#;
+
 fn ci() -> steward_core::ports::Caller {
     caller("ci-bot", &[Role::Ci])
 }
@@ -67,7 +73,7 @@ async fn events(h: &Harness, action: &str) -> Vec<steward_core::audit::AuditEven
 
 #[test]
 fn a_staging_promotion_names_a_missing_or_failing_required_check_until_it_passes() {
-    let h = Harness::from_policy_toml(&policy(AUTOMATED_LOW, "")).unwrap();
+    let h = Harness::from_policy_toml(&policy(REQUIRED_LOW, "")).unwrap();
     block_on(async {
         let v = h.register("credit-risk", RiskTier::Low).await;
         let err = h
@@ -169,7 +175,8 @@ fn policy_approves_a_low_tier_review_itself_with_the_evidence_in_the_audit_event
 }
 
 #[test]
-fn policy_approves_production_once_the_load_test_on_staging_passes_and_a_failing_rerun_withdraws_it() {
+fn an_automatic_review_waits_for_the_last_check_is_approved_when_it_passes_and_withdrawn_when_it_fails(
+) {
     let h = Harness::from_policy_toml(&policy(AUTOMATED_LOW, "")).unwrap();
     block_on(async {
         let v = h.register("credit-risk", RiskTier::Low).await;
@@ -184,17 +191,21 @@ fn policy_approves_production_once_the_load_test_on_staging_passes_and_a_failing
             .await
             .unwrap();
         h.to_staging_after_policy("credit-risk", v).await;
-        // Production needs the load test on staging: the request is refused until it passes.
-        let err = h
+        // Policy decides every production review, so the request opens and waits for the load
+        // test on staging; the passing report is the last evidence, and policy approves.
+        let p = h.promote("credit-risk", v, Environment::Production).await;
+        assert_eq!(p.status, PromotionStatus::InReview, "{p:?}");
+        assert_eq!(p.reviews[0].status, ReviewStatus::Pending);
+        let gate = h
             .gov
-            .request_promotion(&h.cast.dev, "credit-risk", v, Environment::Production, None)
+            .gate("credit-risk", v, Environment::Production)
             .await
-            .unwrap_err();
+            .unwrap();
         assert!(
-            policy_reasons(&err)
+            gate.reasons
                 .iter()
                 .any(|r| r.contains("\"load-test\" has not been reported on staging")),
-            "{err:?}"
+            "{gate:?}"
         );
         let mut load = report("load-test", "passed", json!({"latency_ms_p99": 35.0}));
         load["environment"] = json!("staging");
@@ -202,8 +213,9 @@ fn policy_approves_production_once_the_load_test_on_staging_passes_and_a_failing
             .report_check(&ci(), "credit-risk", v, load, None)
             .await
             .unwrap();
-        let p = h.promote("credit-risk", v, Environment::Production).await;
+        let p = h.gov.promotion(&p.id).await.unwrap();
         assert_eq!(p.status, PromotionStatus::Approved, "{p:?}");
+        assert_eq!(p.reviews[0].decided_by.as_ref().unwrap().as_ref(), "policy");
         let gate = h
             .gov
             .gate("credit-risk", v, Environment::Production)
