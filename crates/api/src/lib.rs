@@ -40,7 +40,7 @@ pub use auth::{
 };
 pub use error::ApiError;
 
-use routes::{audit, identity, models, monitoring, principals, reviews, webhooks};
+use routes::{audit, checks, identity, models, monitoring, principals, reviews, webhooks};
 
 /// The largest request body accepted: 1 MiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -112,6 +112,10 @@ pub fn router_with_sessions(
         .route(
             &format!("{version}/evaluations"),
             post(models::add_evaluation),
+        )
+        .route(
+            &format!("{version}/checks"),
+            post(checks::report).get(checks::list),
         )
         .route(&format!("{version}/gate"), get(models::gate))
         .route(

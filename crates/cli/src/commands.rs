@@ -14,10 +14,10 @@ use serde_json::Value;
 use steward_core::types::Decision;
 
 use crate::cli::{
-    AuditCmd, CardCmd, Command, ConfirmRetirementArgs, Conn, ConnOnly, DeployArgs, EvaluateArgs,
-    GateArgs, IdArgs, IncidentsArgs, LoginArgs, ModelsCmd, Output, PrincipalsCmd, ProductionArgs,
-    PromoteArgs, PromotionsCmd, RegisterArgs, RetireArgs, RetirementsArgs, ReviewsCmd,
-    RollbackArgs, SignalArgs, VerifyArgs, VersionArgs, VersionsCmd,
+    AuditCmd, CardCmd, CheckArgs, Command, ConfirmRetirementArgs, Conn, ConnOnly, DeployArgs,
+    EvaluateArgs, GateArgs, IdArgs, IncidentsArgs, LoginArgs, ModelsCmd, Output, PrincipalsCmd,
+    ProductionArgs, PromoteArgs, PromotionsCmd, RegisterArgs, RetireArgs, RetirementsArgs,
+    ReviewsCmd, RollbackArgs, SignalArgs, VerifyArgs, VersionArgs, VersionsCmd,
 };
 use crate::client::{Auth, Client, ClientError, ModelQuery, Sources};
 use crate::login::{self, cache};
@@ -111,6 +111,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Versions(VersionsCmd::Get(a)) => version(a).await,
         Command::Card(cmd) => card(cmd).await,
         Command::Evaluate(a) => evaluate(a).await,
+        Command::Check(a) => check(a).await,
+        Command::Checks(a) => checks(a).await,
         Command::Gate(a) => gate(a).await,
         Command::Promote(a) => promote(a).await,
         Command::Promotions(PromotionsCmd::Get(a)) => promotion(a).await,
@@ -192,6 +194,37 @@ async fn evaluate(a: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let c = client(&a.conn)?;
     let call = c.add_evaluation(&a.name, a.version, &body);
     Ok(show(&a.conn, call, render::version).await)
+}
+
+/// `steward check`: the report's body from the flags; only what was given is sent.
+async fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut body = serde_json::json!({"name": a.check, "status": a.status});
+    if let Some(env) = a.environment {
+        body["environment"] = serde_json::json!(env);
+    }
+    if !a.metrics.is_empty() {
+        let metrics: serde_json::Map<String, Value> = a
+            .metrics
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+            .collect();
+        body["metrics"] = Value::Object(metrics);
+    }
+    if let (Some(uri), Some(sha256)) = (&a.evidence_uri, &a.evidence_sha256) {
+        body["evidence"] = serde_json::json!({"uri": uri, "sha256": sha256});
+    }
+    if let Some(url) = &a.details_url {
+        body["details_url"] = serde_json::json!(url);
+    }
+    let c = client(&a.conn)?;
+    let call = c.report_check(&a.model, a.version, &body, a.idempotency_key.as_deref());
+    Ok(show(&a.conn, call, render::check).await)
+}
+
+/// `steward checks`
+async fn checks(a: VersionArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    Ok(show(&a.conn, c.checks(&a.name, a.version), render::checks).await)
 }
 
 /// `steward gate`: like [`show`], but a closed gate exits 1 as well.

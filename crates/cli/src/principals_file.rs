@@ -67,6 +67,7 @@ pub fn starter_set() -> Vec<Credential> {
         ("release", Role::ReleaseManager),
         ("ops", Role::Operator),
         ("audit", Role::Auditor),
+        ("ci", Role::Ci),
     ]
     .into_iter()
     .map(|(name, role)| Credential::new(name, &[role]).expect("static names are valid"))

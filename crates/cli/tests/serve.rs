@@ -449,7 +449,7 @@ fn a_first_serve_creates_starter_principals_with_private_tokens_and_never_prints
     let names: Vec<&str> = tokens.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["admin", "dev", "tech", "biz", "comp", "release", "ops", "audit"]
+        ["admin", "dev", "tech", "biz", "comp", "release", "ops", "audit", "ci"]
     );
     let printed = server.printed_before_listening.join("\n");
     assert!(
@@ -470,7 +470,7 @@ fn a_first_serve_creates_starter_principals_with_private_tokens_and_never_prints
         String::from_utf8_lossy(&out.stderr)
     );
     let list = json_of(&out.stdout);
-    assert_eq!(list["items"].as_array().unwrap().len(), 8);
+    assert_eq!(list["items"].as_array().unwrap().len(), 9);
 
     // An admin sets roles through the API (audited).
     server

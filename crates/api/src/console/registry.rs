@@ -1,6 +1,7 @@
 //! The registry in the console: models (filters, search, pages), a model with its versions and
 //! production timeline (SVG, from the `production?at` answers), and a version with its card
-//! revisions (and what each changed), evaluations, promotions, deployments and gate answers.
+//! revisions (and what each changed), evaluations, check reports, promotions, deployments and
+//! gate answers.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -8,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
+use steward_core::checks::{CheckResult, CheckStatus};
 use steward_core::ids::VersionNumber;
 use steward_core::ports::ModelFilter;
 use steward_core::types::{Environment, RiskTier, Stage};
@@ -247,6 +249,35 @@ pub(super) fn card_diff(before: &Value, after: &Value) -> Vec<(String, String, S
         .collect()
 }
 
+/// A version's latest check reports. Every value is text (escaped); a details URL becomes a
+/// link only when it is http(s), never `javascript:` or the like.
+fn checks(results: &[CheckResult]) -> Markup {
+    let link = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+    html! {
+        @if results.is_empty() { p.empty { "None reported." } } @else {
+            table.checks {
+                thead { tr { th { "Check" } th { "Status" } th { "Environment" } th { "Metrics" } th { "Evidence" } th { "Reported" } th { "Details" } } }
+                tbody { @for c in results { tr {
+                    td { (c.name.as_str()) }
+                    td { @match c.status {
+                        CheckStatus::Passed => span.pass { "passed" },
+                        CheckStatus::Failed => span.fail { "failed" },
+                    } }
+                    td { (c.environment.map_or("—", |e| e.as_str())) }
+                    td { @if c.metrics.is_empty() { "—" } @for (k, x) in &c.metrics { code { (k) "=" (x) } " " } }
+                    td { @if let Some(e) = &c.evidence { (e.uri) " " code { (e.sha256.to_string()) } } @else { "—" } }
+                    td { "by " (c.reported_by.to_string()) " at " (c.reported_at.format("%Y-%m-%d %H:%M UTC")) @if c.reports > 1 { " (report " (c.reports) ")" } }
+                    td { @match c.details_url.as_deref() {
+                        Some(u) if link(u) => a href=(u) rel="noopener noreferrer" { "details" },
+                        Some(u) => (u),
+                        None => "—",
+                    } }
+                } } }
+            }
+        }
+    }
+}
+
 /// `GET /console/models/{name}/versions/{version}`
 pub async fn version(
     State(s): State<ConsoleState>,
@@ -273,6 +304,7 @@ pub async fn version(
                 }
             }
             section #evaluations { h2 { "Evaluations" } (evaluations(v, s.app.gov.policy())) }
+            section #checks { h2 { "Checks" } (checks(&v.checks)) }
             section #promotions {
                 h2 { "Promotions" }
                 @if d.promotions.is_empty() { p.empty { "None." } }

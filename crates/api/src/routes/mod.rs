@@ -1,6 +1,7 @@
 //! Route handlers: each parses its input, calls `Governance` once and maps the result.
 
 pub mod audit;
+pub mod checks;
 pub mod identity;
 pub mod models;
 pub mod monitoring;

@@ -629,3 +629,50 @@ async fn a_person_signed_in_through_oidc_gets_roles_from_the_principals_page_for
     assert_eq!(record["roles"], json!(["technical-reviewer"]));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_reported_check_shows_on_the_version_page_as_inert_text_with_its_details_link(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    let hostile = "<script>alert(1)</script>";
+    app.post(
+        "ci",
+        "/v1/models/credit-risk/versions/1/checks",
+        &json!({
+            "name": "unit-tests", "status": "passed", "environment": "staging",
+            "metrics": {"coverage": 0.84, hostile: 1},
+            "evidence": {"uri": format!("s3://ci/{hostile}"), "sha256": "ab".repeat(32)},
+            "details_url": "https://ci.example.com/runs/42?a=1&b=\"><img/src=x>",
+        }),
+    )
+    .await?
+    .expect(201)?;
+    app.post(
+        "ci",
+        "/v1/models/credit-risk/versions/1/checks",
+        &json!({"name": "load-test", "status": "failed"}),
+    )
+    .await?
+    .expect(201)?;
+    let mut b = Browser::new(&app)?;
+    b.sign_in("dev").await?;
+    let page = b.get("/console/models/credit-risk/versions/1").await?;
+    assert_eq!(page.status, 200, "{}", page.html);
+    for part in [
+        "<section id=\"checks\">",
+        "unit-tests",
+        "<span class=\"pass\">passed</span>",
+        "load-test",
+        "<span class=\"fail\">failed</span>",
+        "coverage=0.84",
+        "by ci at",
+        "href=\"https://ci.example.com/runs/42?a=1&amp;b=&quot;&gt;&lt;img/src=x&gt;\"",
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+    ] {
+        assert!(page.html.contains(part), "{part}: {}", page.html);
+    }
+    assert!(!page.html.contains("<script>"), "no script element");
+    assert!(!page.html.contains("<img"), "no img element");
+    Ok(())
+}

@@ -4,6 +4,7 @@
 mod common;
 
 mod audit;
+mod checks;
 mod concurrency;
 mod console;
 mod duties;

@@ -18,6 +18,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/models/{name}/versions/{version}/card"),
     ("get", "/v1/models/{name}/versions/{version}/card/revisions"),
     ("post", "/v1/models/{name}/versions/{version}/evaluations"),
+    ("post", "/v1/models/{name}/versions/{version}/checks"),
+    ("get", "/v1/models/{name}/versions/{version}/checks"),
     ("get", "/v1/models/{name}/versions/{version}/gate"),
     ("post", "/v1/models/{name}/versions/{version}/promotions"),
     ("post", "/v1/models/{name}/versions/{version}/deployments"),

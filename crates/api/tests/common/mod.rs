@@ -35,6 +35,8 @@ pub const PRINCIPALS: &[(&str, &[Role])] = &[
     ("ops", &[Operator]),
     ("aud", &[Auditor]),
     ("admin", &[Admin]),
+    // CI/CD: reports checks.
+    ("ci", &[Ci]),
     // Holders of several roles, for separation of duties.
     ("devtech", &[Developer, TechnicalReviewer]),
     ("bizcomp", &[BusinessReviewer, ComplianceReviewer]),

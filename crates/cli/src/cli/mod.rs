@@ -18,9 +18,11 @@ use steward_core::types::{Environment, RiskTier, Role, SignalKind, Stage};
 use crate::client::DEFAULT_SERVER;
 
 mod audit;
+mod checks;
 mod oidc_args;
 mod serve;
 mod webhooks;
+pub use checks::CheckArgs;
 pub use oidc_args::{LoginArgs, OidcArgs};
 pub use serve::{DemoArgs, ServeArgs};
 pub use webhooks::{
@@ -129,6 +131,10 @@ pub enum Command {
     Card(CardCmd),
     /// Record an evaluation result for a version (e.g. on staging test data)
     Evaluate(EvaluateArgs),
+    /// For CI/CD: report a check result (unit tests, integration tests, a load test) for a version
+    Check(CheckArgs),
+    /// A version's latest check results, per check and environment
+    Checks(VersionArgs),
     /// For CI/CD: may this version be deployed? Exits 1 when not, printing why
     Gate(GateArgs),
     /// Request promotion of a version to staging or production (starts its reviews)

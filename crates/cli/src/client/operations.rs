@@ -110,6 +110,33 @@ impl Client {
         .await
     }
 
+    /// `POST /v1/models/{name}/versions/{version}/checks`: reports a check result (201), with an
+    /// optional `Idempotency-Key`.
+    pub async fn report_check(
+        &self,
+        name: &str,
+        version: u32,
+        report: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value> {
+        let mut req = self
+            .request(
+                Method::POST,
+                &format!("{}/checks", Self::version_path(name, version)),
+            )
+            .json(report);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        self.send(req).await
+    }
+
+    /// `GET /v1/models/{name}/versions/{version}/checks`
+    pub async fn checks(&self, name: &str, version: u32) -> Result<Value> {
+        self.get(&format!("{}/checks", Self::version_path(name, version)))
+            .await
+    }
+
     /// `GET /v1/models/{name}/versions/{version}/gate?environment=`
     pub async fn gate(&self, name: &str, version: u32, env: Environment) -> Result<Value> {
         self.get_query(

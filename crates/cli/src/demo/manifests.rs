@@ -1,5 +1,6 @@
 //! What the demo registers: version 1 is DESIGN.md's example manifest, compiled in; version 2
-//! is the same model retrained on newer data; staging evaluations are made up per version.
+//! is the same model retrained on newer data; `support-triage` is another team's low-risk
+//! model, with the same card shape; staging evaluations are made up per version.
 //!
 //! Invariant: every hash here is a real SHA-256 (of a label), so the server checks them as it
 //! would any other.
@@ -56,6 +57,35 @@ pub(super) fn manifest_v2(v1: &Value) -> Value {
     m
 }
 
+/// A low-risk model of another team: it routes support e-mails to queues, and a person reads
+/// every one, so a wrong score costs a transfer between queues. Same card shape as version 1.
+pub(super) fn manifest_low_risk(v1: &Value) -> Value {
+    let mut m = v1.clone();
+    m["risk_tier"] = json!("low");
+    m["owner"] = json!({"team": "support-tools", "contact": "support-tools@example.com"});
+    m["description"] = json!("Routes incoming support e-mails to the right queue.");
+    m["artifact"] = json!({
+        "uri": "s3://acme-models/support-triage/1/model.tar.gz",
+        "sha256": fake_sha("support-triage v1 model.tar.gz"),
+        "size_bytes": 7_340_032,
+    });
+    m["lineage"]["code"] = json!({
+        "repository": "https://git.example.com/ml/support-triage",
+        "commit": "5b7e0c2d9a1f4e3b8c6d7a0f1e2d3c4b5a697887",
+    });
+    m["lineage"]["training_job"] = json!(
+        "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/support-triage/execution/9q1w2e3r4t5y"
+    );
+    m["card"]["overview"] =
+        json!("Gradient-boosted trees ranking the support queues for an incoming e-mail.");
+    m["card"]["intended_use"] = json!({
+        "purpose": "Suggest a queue for each support e-mail; an agent reads every e-mail.",
+        "users": ["support agents"],
+        "out_of_scope": ["replying to customers", "closing tickets"],
+    });
+    m
+}
+
 pub(super) fn staging_evaluation(version: u32, auc: f64) -> Value {
     json!({
         "name": format!("staging-shadow-v{version}"),
@@ -78,5 +108,7 @@ mod tests {
         steward_core::manifest::Registration::parse(v1.clone()).unwrap();
         let v2 = steward_core::manifest::Registration::parse(manifest_v2(&v1)).unwrap();
         assert_eq!(v2.lineage.parent_version, Some(1));
+        let low = steward_core::manifest::Registration::parse(manifest_low_risk(&v1)).unwrap();
+        assert_eq!(low.risk_tier, steward_core::types::RiskTier::Low);
     }
 }

@@ -1,5 +1,6 @@
-//! `steward demo`: the whole governed life of a high-risk model, acted out by eight people
-//! against a real server on 127.0.0.1, through the same HTTP client as the subcommands.
+//! `steward demo`: the whole governed life of a high-risk model, acted out by eight people and
+//! a CI pipeline against a real server on 127.0.0.1, through the same HTTP client as the
+//! subcommands; and a low-risk model that policy promotes to staging by itself.
 //!
 //! Invariants: the demo starts from an empty data directory; every step states what it expects
 //! (a success, or a refusal with a given status and code) and the demo stops with an error at
@@ -7,11 +8,15 @@
 //! private `tokens.txt`), never on screen.//!
 //! The demo is a sequence of chapters, one function each, in the order [`act`] calls them:
 //! `registration`, `promotion` (staging, then production's four reviews), `monitoring` (drift,
-//! version 2, automatic rollback, `production?at`, incidents), `retirement` and `audit`
-//! (principals, online and offline verification). `script` holds the numbered steps and the
-//! expectations every chapter states; `manifests` what is registered.
+//! version 2, automatic rollback, `production?at`, incidents), `retirement`, `automation` (a
+//! low-risk model approved for staging by policy once CI reports its unit tests; the high-risk
+//! model's reviews stay human) and `audit` (principals, online and offline verification).
+//! `script` holds the numbered steps and the expectations every chapter states; `manifests`
+//! what is registered; `policy.toml` the demo's policy (the default, with the low tier's
+//! technical review automated).
 
 mod audit;
+mod automation;
 mod manifests;
 mod monitoring;
 mod promotion;
@@ -24,7 +29,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use steward_core::types::Role;
-use steward_core::Policy;
 use steward_local::Embedded;
 
 use crate::cli::DemoArgs;
@@ -35,6 +39,9 @@ use monitoring::Timeline;
 use script::{Cast, Script};
 
 const MODEL: &str = "credit-risk";
+
+/// The CI pipeline's principal: it reports check results, and may do nothing else.
+const CI: &str = "ci-bot";
 
 /// Who is who in the demo, and why they hold their roles.
 const CAST: &[(&str, &[Role], &str)] = &[
@@ -66,6 +73,7 @@ const CAST: &[(&str, &[Role], &str)] = &[
         "on-call operator; monitoring signals",
     ),
     ("audrey", &[Role::Auditor], "internal audit"),
+    (CI, &[Role::Ci], "the CI pipeline; reports check results"),
 ];
 
 fn roles_text(roles: &[Role]) -> String {
@@ -103,7 +111,10 @@ fn data_dir(keep: Option<&Path>) -> anyhow::Result<(PathBuf, Option<tempfile::Te
 
 /// The opening lines: where the server and the data are, and who is who.
 fn introduce(url: &str, dir: &Path, temporary: bool) {
-    println!("Steward demo: the governed life of a high-risk credit model, through the HTTP API");
+    println!(
+        "Steward demo: the governed life of a high-risk credit model (and of a low-risk one that \
+         policy promotes), through the HTTP API"
+    );
     println!(
         "server {url}, data in {}{}",
         dir.display(),
@@ -139,7 +150,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )?;
     let entries = steward_local::load_principals(&principals_path)?;
 
-    let embedded = Embedded::open(&dir, Policy::default()).await?;
+    let embedded = Embedded::open(&dir, automation::policy()?).await?;
     embedded.seed_principals(&entries).await?;
     let running =
         server::start(&embedded, server::tokens(&entries), "127.0.0.1:0".parse()?).await?;
@@ -216,6 +227,8 @@ async fn act(cast: &Cast, sc: &mut Script) -> anyhow::Result<verify::Report> {
     monitoring::production_history(cast, sc, &timeline).await?;
     retirement::retirement(cast, sc).await?;
     monitoring::incidents(cast, sc).await?;
+    automation::policy_decides(cast, sc, &v1_manifest).await?;
+    automation::high_risk_stays_human(cast, sc).await?;
     audit::principals(cast, sc).await?;
     audit::online_verification(cast, sc).await
 }

@@ -37,6 +37,10 @@ impl Script {
             println!("      {d}");
         }
     }
+    /// A refusal that comes from somewhere other than the API (the policy loader, say).
+    pub(super) fn refused_by(&self, who: impl Display) {
+        println!("    ✗ refused, as it must be, by {who}:");
+    }
     pub(super) fn info(&self, text: impl Display) {
         println!("      {text}");
     }

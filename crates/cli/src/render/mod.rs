@@ -8,6 +8,7 @@
 //! `audit` the audit log and principals.
 
 mod audit;
+mod checks;
 mod lifecycle;
 mod models;
 mod webhooks;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use crate::client::next_cursor;
 
 pub use audit::{audit_events, checkpoint, consistency, principal, principals, proof, whoami};
+pub use checks::{check, checks};
 pub use lifecycle::{
     incidents, periodic_reviews, production, promotion, retirements, reviews, signal,
 };

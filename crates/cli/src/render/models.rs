@@ -97,6 +97,10 @@ pub fn version(v: &Value) -> String {
     pairs.push(("revision", cell(&v["revision"])));
     let mut out = kv(&pairs);
     out.push_str(&evaluations(v));
+    if let Some(checks) = v["checks"].as_array().filter(|c| !c.is_empty()) {
+        out.push_str("\nchecks:\n");
+        out.push_str(&super::checks::checks_table(checks).render());
+    }
     if let Some(reviews) = v["reviews"].as_array().filter(|r| !r.is_empty()) {
         out.push_str("\nreviews:\n");
         out.push_str(&review_table(reviews, true).render());
