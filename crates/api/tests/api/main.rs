@@ -5,6 +5,7 @@ mod common;
 
 mod audit;
 mod checks;
+mod checks_policy;
 mod concurrency;
 mod console;
 mod duties;

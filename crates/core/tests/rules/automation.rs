@@ -371,3 +371,55 @@ impl PolicySteps for Harness {
             .unwrap();
     }
 }
+
+#[test]
+fn every_tier_promotes_to_staging_without_required_checks_and_waits_for_them_when_required() {
+    for (tier, table) in [
+        (RiskTier::Low, "low"),
+        (RiskTier::Medium, "medium"),
+        (RiskTier::High, "high"),
+    ] {
+        // Without required checks (the default policy), staging needs only the review.
+        let h = Harness::new();
+        block_on(async {
+            let v = h.register("credit-risk", tier).await;
+            let p = h.promote("credit-risk", v, Environment::Staging).await;
+            assert_eq!(p.status, PromotionStatus::InReview, "{tier}");
+        });
+        // With `unit-tests` required for this tier's staging: refused until it passes.
+        let text = policy("", "").replace(
+            &format!("[tiers.{table}]\n"),
+            &format!("[tiers.{table}.required_checks]\n        staging = [\"unit-tests\"]\n        [tiers.{table}]\n"),
+        );
+        let h = Harness::from_policy_toml(&text).unwrap();
+        block_on(async {
+            let v = h.register("credit-risk", tier).await;
+            let err = h
+                .gov
+                .request_promotion(&h.cast.dev, "credit-risk", v, Environment::Staging, None)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                policy_reasons(&err),
+                ["required check \"unit-tests\" has not been reported"],
+                "{tier}"
+            );
+            h.gov
+                .report_check(
+                    &ci(),
+                    "credit-risk",
+                    v,
+                    report("unit-tests", "passed", json!({})),
+                    None,
+                )
+                .await
+                .unwrap();
+            let p = h.promote("credit-risk", v, Environment::Staging).await;
+            assert_eq!(
+                p.status,
+                PromotionStatus::InReview,
+                "{tier}: reviews stay human"
+            );
+        });
+    }
+}
