@@ -40,7 +40,9 @@ pub use auth::{
 };
 pub use error::ApiError;
 
-use routes::{audit, checks, identity, models, monitoring, principals, reviews, webhooks};
+use routes::{
+    audit, checks, identity, inventory, models, monitoring, principals, reviews, webhooks,
+};
 
 /// The largest request body accepted: 1 MiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -136,7 +138,16 @@ pub fn router_with_sessions(
         .route("/v1/reviews/{id}/decision", post(reviews::decide))
         .route("/v1/signals", post(monitoring::signal))
         .route("/v1/incidents", get(monitoring::incidents))
+        .route(
+            "/v1/incidents/{id}/classification",
+            post(monitoring::classify_incident),
+        )
+        .route(
+            "/v1/incidents/{id}/report",
+            post(monitoring::record_incident_report),
+        )
         .route("/v1/periodic-reviews", get(monitoring::periodic_reviews))
+        .route("/v1/inventory", get(inventory::list))
         .route("/v1/audit", get(audit::events))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/audit/proof/{seq}", get(audit::proof))

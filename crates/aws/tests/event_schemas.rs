@@ -46,6 +46,7 @@ const SERVICE_SUBMODULES: &[&str] = &[
     include_str!("../../core/src/service/registration.rs"),
     include_str!("../../core/src/service/retirement.rs"),
     include_str!("../../core/src/service/reviews.rs"),
+    include_str!("../../core/src/service/serious.rs"),
 ];
 const MODEL: &str = "credit-risk";
 
@@ -375,6 +376,24 @@ async fn scenario(dir: &Path) -> Vec<(i64, DomainEvent)> {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(gov.expire_due_reviews().await.unwrap(), 2);
+
+    // A compliance reviewer classifies the drift incident as serious (report due in two
+    // days): SeriousIncidentClassified, and at once SeriousIncidentReportDue.
+    let incident = drift.incident.expect("the drift incident");
+    gov.classify_incident(
+        &reviewer(ReviewStage::Compliance),
+        &incident.id,
+        json!({"severity": "serious", "category": "infringement"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        gov.serious_incident_reminders(gov.now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     embedded.store.outbox(0, 10_000).unwrap()
 }

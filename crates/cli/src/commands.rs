@@ -15,9 +15,10 @@ use steward_core::types::Decision;
 
 use crate::cli::{
     AuditCmd, CardCmd, CheckArgs, Command, ConfirmRetirementArgs, Conn, ConnOnly, DeployArgs,
-    EvaluateArgs, GateArgs, IdArgs, IncidentsArgs, LoginArgs, ModelsCmd, Output, PrincipalsCmd,
-    ProductionArgs, PromoteArgs, PromotionsCmd, RegisterArgs, RetireArgs, RetirementsArgs,
-    ReviewsCmd, RollbackArgs, SignalArgs, VerifyArgs, VersionArgs, VersionsCmd,
+    EvaluateArgs, GateArgs, IdArgs, IncidentsArgs, InventoryArgs, InventoryFormat, LoginArgs,
+    ModelsCmd, Output, PrincipalsCmd, ProductionArgs, PromoteArgs, PromotionsCmd, RegisterArgs,
+    RetireArgs, RetirementsArgs, ReviewsCmd, RollbackArgs, SignalArgs, VerifyArgs, VersionArgs,
+    VersionsCmd,
 };
 use crate::client::{Auth, Client, ClientError, ModelQuery, Sources};
 use crate::login::{self, cache};
@@ -122,6 +123,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Signal(a) => signal(a).await,
         Command::Incidents(a) => incidents(a).await,
         Command::PeriodicReviews(a) => periodic_reviews(a).await,
+        Command::Inventory(a) => inventory(a).await,
         Command::Retire(a) => retire(a).await,
         Command::ConfirmRetirement(a) => confirm_retirement(a).await,
         Command::Retirements(a) => retirements(a).await,
@@ -325,6 +327,32 @@ async fn incidents(a: IncidentsArgs) -> anyhow::Result<ExitCode> {
 async fn periodic_reviews(a: ConnOnly) -> anyhow::Result<ExitCode> {
     let c = client(&a.conn)?;
     Ok(show(&a.conn, c.periodic_reviews(), render::periodic_reviews).await)
+}
+
+/// `steward inventory [--format csv|json]`
+async fn inventory(a: InventoryArgs) -> anyhow::Result<ExitCode> {
+    let c = client(&a.conn)?;
+    let call = c.inventory();
+    Ok(match a.format {
+        None => show(&a.conn, call, render::inventory).await,
+        Some(InventoryFormat::Json) => {
+            let conn = Conn {
+                output: Output::Json,
+                ..a.conn.clone()
+            };
+            show(&conn, call, render::inventory).await
+        }
+        Some(InventoryFormat::Csv) => match call.await {
+            Ok(v) => {
+                print!("{}", render::inventory_csv(&v));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                print_client_error(&e);
+                ExitCode::FAILURE
+            }
+        },
+    })
 }
 
 /// `steward retirements`

@@ -44,6 +44,9 @@ pub enum Put {
     CardRevision(CardRevision),
     ProductionChange(ProductionChange),
     Incident(Incident),
+    /// A change of an incident after it was opened (classification, report, reminder):
+    /// `Expect::Revision` of the stored incident (an unchanged one is at revision 0).
+    IncidentChange(Incident, Expect),
     /// A webhook subscription (deleting one replaces it with its tombstone).
     Webhook(Webhook, Expect),
     /// An MLflow registered model's metadata (deleting one replaces it with its tombstone).
@@ -299,6 +302,17 @@ pub trait Registry: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Incident>, StoreError>;
+    /// One incident, by id.
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
+    /// Serious incidents awaiting their report reminder ([`SeriousReporting::awaiting_reminder`],
+    /// still open) whose report is due at or before `before`, earliest due first.
+    ///
+    /// [`SeriousReporting::awaiting_reminder`]: crate::records::SeriousReporting::awaiting_reminder
+    async fn serious_reports_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError>;
     async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError>;
     async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
     async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;

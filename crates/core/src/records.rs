@@ -194,6 +194,10 @@ pub struct ModelVersion {
     /// The latest report of each check (per name and environment) CI/CD sent for it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::checks::CheckResult>,
+    /// Serious incidents (Art. 73) classified and open on this version: while any is, the
+    /// version may not be retired, rolled back from, re-promoted or have its card revised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serious_incidents: Vec<String>,
     pub revision: u64,
 }
 
@@ -364,6 +368,20 @@ pub fn incident_model_name(external: &str) -> ModelName {
         .expect("a valid literal model name")
 }
 
+/// What a serious incident (EU AI Act Art. 73) involved; it decides the reporting period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeriousIncidentCategory {
+    /// The death of a person (10 days).
+    Death,
+    /// A widespread infringement of fundamental rights (2 days).
+    Infringement,
+    /// A serious and irreversible disruption of critical infrastructure (2 days).
+    CriticalInfrastructure,
+    /// Any other serious incident (15 days).
+    Other,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {
@@ -399,6 +417,76 @@ pub struct Incident {
     pub opened_by: PrincipalId,
     /// What Steward did about it: `retraining_requested`, `alerted`, `rolled_back_to:N`.
     pub actions: Vec<String>,
+    /// Serious-incident reporting (EU AI Act Art. 73), once a compliance reviewer classified it.
+    #[serde(default, flatten)]
+    pub serious: SeriousReporting,
+    /// Grows by one with each change after the incident was opened (classification, report,
+    /// reminder); 0 (left out) for an incident never changed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Incident {
+    /// Whether the incident is classified serious and still open: the version involved may
+    /// then not be altered.
+    pub fn under_investigation(&self) -> bool {
+        self.status == IncidentStatus::Open && self.serious.classification.is_some()
+    }
+}
+
+/// The severity a classification gives an incident; Art. 73 knows one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentSeverity {
+    Serious,
+}
+
+/// A compliance reviewer's classification of an incident as serious.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classification {
+    pub severity: IncidentSeverity,
+    pub category: SeriousIncidentCategory,
+    pub classified_by: PrincipalId,
+    pub classified_at: DateTime<Utc>,
+    /// `classified_at` plus the category's period (policy `[serious_incidents]`).
+    pub report_due: DateTime<Utc>,
+}
+
+/// That the report to the market surveillance authority was submitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentReport {
+    /// The authority's (or the submission's) reference.
+    pub reference: String,
+    pub submitted_at: DateTime<Utc>,
+    pub recorded_by: PrincipalId,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An incident's serious-incident reporting state; all absent until it is classified.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriousReporting {
+    /// When the report is due (RFC 3339): the classification's `report_due`, at the top level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_due: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<IncidentReport>,
+    /// When the `SeriousIncidentReportDue` reminder was sent (it is sent once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_sent_at: Option<DateTime<Utc>>,
+}
+
+impl SeriousReporting {
+    /// Whether a reminder is still to be sent once the report falls due soon: classified,
+    /// no report recorded, no reminder sent.
+    pub fn awaiting_reminder(&self) -> bool {
+        self.classification.is_some() && self.report.is_none() && self.reminder_sent_at.is_none()
+    }
 }
 
 /// A principal's roles as the registry knows them.

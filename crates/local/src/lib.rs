@@ -175,8 +175,9 @@ impl Embedded {
         Ok(changed)
     }
 
-    /// Starts the workflow runner: every `every`, expire reviews past their deadline and open
-    /// the periodic reviews of production versions that fell due.
+    /// Starts the workflow runner: every `every`, expire reviews past their deadline, open
+    /// the periodic reviews of production versions that fell due and remind of serious
+    /// incident reports falling due.
     pub fn spawn_runner(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let gov = self.gov.clone();
         tokio::spawn(async move {
@@ -197,6 +198,15 @@ impl Embedded {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(reviews = n, "opened periodic reviews that fell due"),
                     Err(e) => tracing::warn!(error = %e, "periodic review tick failed"),
+                }
+                // Once per incident: the incident records that its reminder was sent.
+                match gov.serious_incident_reminders(gov.now()).await {
+                    Ok(sent) if sent.is_empty() => {}
+                    Ok(sent) => tracing::info!(
+                        incidents = sent.len(),
+                        "sent serious incident report reminders"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "serious incident reminder tick failed"),
                 }
             }
         })

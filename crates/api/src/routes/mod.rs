@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod checks;
 pub mod identity;
+pub mod inventory;
 pub mod models;
 pub mod monitoring;
 pub mod principals;

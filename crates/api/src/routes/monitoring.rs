@@ -9,7 +9,7 @@ use steward_core::service::{MonitoringSignal, PeriodicReview};
 
 use crate::bodies::SignalInput;
 use crate::error::ApiError;
-use crate::extract::{header_str, Auth, Body, QueryParams};
+use crate::extract::{header_str, Auth, Body, JsonBody, PathParams, QueryParams};
 use crate::{AppState, List};
 
 /// `POST /v1/signals` → 200 with what Steward did about the signal (processed synchronously).
@@ -47,6 +47,36 @@ pub async fn incidents(
         .incidents(q.str("model"), q.str("cursor"), q.limit(50)?)
         .await?;
     Ok(Json(page.into()))
+}
+
+/// `POST /v1/incidents/{id}/classification` (compliance): `{"severity": "serious", "category"}`
+/// → 200 with the incident, which now carries `report_due` and `classification`.
+pub async fn classify_incident(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    path: PathParams,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Incident>, ApiError> {
+    let incident = s
+        .gov
+        .classify_incident(&caller, path.str("id"), body)
+        .await?;
+    Ok(Json(incident))
+}
+
+/// `POST /v1/incidents/{id}/report` (compliance): `{"reference", "submitted_at"?}` → 200 with
+/// the incident: the serious incident's report was submitted.
+pub async fn record_incident_report(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    path: PathParams,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Incident>, ApiError> {
+    let incident = s
+        .gov
+        .record_incident_report(&caller, path.str("id"), body)
+        .await?;
+    Ok(Json(incident))
 }
 
 /// `GET /v1/periodic-reviews`: production versions by the date their review falls due.

@@ -667,6 +667,16 @@ mod aws_backend {
         ) -> Result<Page<Model>, StoreError> {
             self.store.production_models(c, l).await
         }
+        async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+            self.store.incident(id).await
+        }
+        async fn serious_reports_due(
+            &self,
+            before: chrono::DateTime<chrono::Utc>,
+            l: usize,
+        ) -> Result<Vec<Incident>, StoreError> {
+            self.store.serious_reports_due(before, l).await
+        }
         async fn incidents(
             &self,
             n: Option<&ModelName>,

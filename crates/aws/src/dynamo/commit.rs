@@ -83,6 +83,18 @@ fn expectation(expect: Expect) -> Condition {
     }
 }
 
+/// An incident never changed has no `revision` attribute (it is left out at 0).
+fn incident_expectation(expect: Expect) -> Condition {
+    match expect {
+        Expect::Revision(0) => Condition {
+            expression: "attribute_exists(pk) AND attribute_not_exists(#rev)",
+            names: vec![("#rev", "revision")],
+            values: vec![],
+        },
+        other => expectation(other),
+    }
+}
+
 fn put(
     table: &str,
     item: Item,
@@ -248,6 +260,18 @@ pub fn plan(
                 Slot::Record {
                     what: format!("incident {}", i.id),
                     expect: None,
+                },
+            ),
+            Put::IncidentChange(i, e) => push(
+                put(
+                    table,
+                    items::incident_item(i)?,
+                    Some(incident_expectation(*e)),
+                    true,
+                )?,
+                Slot::Record {
+                    what: format!("incident {}", i.id),
+                    expect: Some(*e),
                 },
             ),
         }

@@ -207,6 +207,19 @@ pub fn incident_item(i: &Incident) -> Result<Item, StoreError> {
         keys::INCIDENTS_GSI_PK.into(),
         keys::deadline_gsi_sk(i.opened_at, &i.id),
     );
+    gsi(&mut item, 2, keys::incident_gsi_pk(&i.id), i.id.clone());
+    if let (steward_core::records::IncidentStatus::Open, true, Some(due)) = (
+        i.status,
+        i.serious.awaiting_reminder(),
+        i.serious.report_due,
+    ) {
+        gsi(
+            &mut item,
+            3,
+            keys::SERIOUS_DUE_GSI_PK.into(),
+            keys::deadline_gsi_sk(due, &i.id),
+        );
+    }
     Ok(item)
 }
 

@@ -35,6 +35,9 @@ pub const MLFLOW_MODELS_PK: &str = "MLFLOW_MODELS";
 pub const MODELS_GSI_PK: &str = "MODELS";
 pub const SERVING_GSI_PK: &str = "SERVING";
 pub const INCIDENTS_GSI_PK: &str = "INCIDENTS";
+/// The gsi3 partition of serious incidents awaiting their report reminder, by `report_due`
+/// (sparse: an incident leaves it once reported, reminded or closed).
+pub const SERIOUS_DUE_GSI_PK: &str = "SERIOUS#due";
 /// The gsi3 partition of pending webhook deliveries, by `next_attempt_at` (sparse).
 pub const DELIVERIES_DUE_GSI_PK: &str = "DELIVERIES#due";
 
@@ -115,6 +118,12 @@ pub fn production_change_upper(at: DateTime<Utc>) -> String {
 
 pub fn incident_key(name: &ModelName, id: &str) -> ItemKey {
     (model_pk(name), format!("I#{id}"))
+}
+
+/// The gsi2 partition that finds an incident by id alone (the item lives in its model's
+/// partition). Incidents written before this existed are found only once changed.
+pub fn incident_gsi_pk(id: &str) -> String {
+    format!("INCIDENT#{id}")
 }
 
 pub fn principal_key(id: &str) -> ItemKey {

@@ -254,6 +254,31 @@ impl Registry for DynamoStore {
         Ok(page_of(decode_rows(rows)?, limit, evaluated))
     }
 
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        let q = Query::index("gsi2", keys::incident_gsi_pk(id)).limit(1);
+        let (found, _) = self.query(q).await?;
+        found.into_iter().next().map(from_item).transpose()
+    }
+
+    async fn serious_reports_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        if limit == 0 {
+            return Ok(vec![]);
+        }
+        let q = Query::index("gsi3", keys::SERIOUS_DUE_GSI_PK.into())
+            .sort(
+                "gsi3sk",
+                "#sk <= :upper",
+                &[(":upper", keys::deadline_upper(before))],
+            )
+            .limit(limit);
+        let (found, _) = self.query(q).await?;
+        found.into_iter().map(from_item).collect()
+    }
+
     async fn incidents(
         &self,
         name: Option<&ModelName>,

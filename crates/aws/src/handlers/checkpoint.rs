@@ -47,6 +47,8 @@ pub struct CheckpointReport {
     pub expired_promotions: usize,
     /// Periodic re-certification reviews opened because a production version fell due.
     pub periodic_reviews_opened: usize,
+    /// Serious incidents reminded that their report falls due (once per incident).
+    pub serious_incident_reminders: usize,
 }
 
 /// One scheduled run. Requests: `GetItem` of the head and of the latest checkpoint; when the
@@ -63,6 +65,7 @@ pub async fn checkpoint(deps: &Checkpointer) -> Result<CheckpointReport, Failure
         object_written: false,
         expired_promotions: 0,
         periodic_reviews_opened: 0,
+        serious_incident_reminders: 0,
     };
     let stored = match (head.time, &latest) {
         (None, _) => None,
@@ -85,6 +88,11 @@ pub async fn checkpoint(deps: &Checkpointer) -> Result<CheckpointReport, Failure
     }
     report.expired_promotions = deps.gov.expire_due_reviews().await?;
     report.periodic_reviews_opened = deps.gov.open_due_periodic_reviews().await?;
+    report.serious_incident_reminders = deps
+        .gov
+        .serious_incident_reminders(deps.gov.now())
+        .await?
+        .len();
     tracing::info!(?report, "checkpoint run");
     Ok(report)
 }

@@ -19,10 +19,12 @@ use crate::client::DEFAULT_SERVER;
 
 mod audit;
 mod checks;
+mod inventory;
 mod oidc_args;
 mod serve;
 mod webhooks;
 pub use checks::CheckArgs;
+pub use inventory::{InventoryArgs, InventoryFormat};
 pub use oidc_args::{LoginArgs, OidcArgs};
 pub use serve::{DemoArgs, ServeArgs};
 pub use webhooks::{
@@ -155,6 +157,9 @@ pub enum Command {
     Incidents(IncidentsArgs),
     /// List production versions by the date their periodic review falls due
     PeriodicReviews(ConnOnly),
+    /// The AI inventory: every model with its owner, tier, stage, production version, last and
+    /// next review, open incidents and card completeness (`--format csv` for auditors)
+    Inventory(InventoryArgs),
     /// Retire a version, recording why and what replaces it
     Retire(RetireArgs),
     /// Confirm or refuse a retirement waiting for its workflow (AWS deployments)

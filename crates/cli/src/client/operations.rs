@@ -286,6 +286,11 @@ impl Client {
         self.get("/v1/periodic-reviews").await
     }
 
+    /// `GET /v1/inventory`
+    pub async fn inventory(&self) -> Result<Value> {
+        self.get("/v1/inventory").await
+    }
+
     /// `POST /v1/models/{name}/versions/{version}/retirement`
     pub async fn retire(
         &self,

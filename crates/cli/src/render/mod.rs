@@ -9,6 +9,7 @@
 
 mod audit;
 mod checks;
+mod inventory;
 mod lifecycle;
 mod models;
 mod webhooks;
@@ -19,6 +20,7 @@ use crate::client::next_cursor;
 
 pub use audit::{audit_events, checkpoint, consistency, principal, principals, proof, whoami};
 pub use checks::{check, checks};
+pub use inventory::{inventory, inventory_csv};
 pub use lifecycle::{
     incidents, periodic_reviews, production, promotion, retirements, reviews, signal,
 };

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::ids::VersionNumber;
-use crate::records::DomainEvent;
+use crate::records::{DomainEvent, SeriousIncidentCategory};
 use crate::types::{
     Decision, Environment, ModelName, PrincipalId, ReviewStage, RiskTier, Role, Sha256, SignalKind,
     Stage,
@@ -126,6 +126,12 @@ governance_events! {
     ShadowModelDetected,
     /// A SageMaker model package was approved without a Steward production approval.
     ModelPackageApprovalViolation,
+    /// A compliance reviewer classified an incident as serious (EU AI Act Art. 73): the
+    /// reporting clock started.
+    SeriousIncidentClassified,
+    /// A serious incident's report falls due within two days (or is overdue) and none is
+    /// recorded; emitted once per incident.
+    SeriousIncidentReportDue,
 }
 
 impl TryFrom<GovernanceEvent> for DomainEvent {
@@ -381,6 +387,27 @@ pub struct IncidentOpened {
     pub value: f64,
     pub threshold: f64,
     pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriousIncidentClassified {
+    pub incident_id: String,
+    pub name: ModelName,
+    /// The version involved; `None` when no Steward version matches (a shadow model).
+    pub version: Option<VersionNumber>,
+    pub category: SeriousIncidentCategory,
+    pub classified_by: PrincipalId,
+    pub classified_at: DateTime<Utc>,
+    pub report_due: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriousIncidentReportDue {
+    pub incident_id: String,
+    pub name: ModelName,
+    pub version: Option<VersionNumber>,
+    pub category: SeriousIncidentCategory,
+    pub report_due: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -287,6 +287,24 @@ fn samples() -> Vec<GovernanceEvent> {
             actions: vec!["retraining_requested".into()],
         }
         .into(),
+        SeriousIncidentClassified {
+            incident_id: "inc-05".into(),
+            name: name(),
+            version: Some(vn(2)),
+            category: SeriousIncidentCategory::Death,
+            classified_by: who("carol"),
+            classified_at: at(1),
+            report_due: at(11),
+        }
+        .into(),
+        SeriousIncidentReportDue {
+            incident_id: "inc-05".into(),
+            name: name(),
+            version: None,
+            category: SeriousIncidentCategory::Infringement,
+            report_due: at(3),
+        }
+        .into(),
         PeriodicReviewDue {
             name: name(),
             version: vn(2),

@@ -109,6 +109,58 @@ pub struct Policy {
     /// Largest disparities allowed between the card's groups (`[[fairness]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fairness: Vec<FairnessLimit>,
+    /// How long after classification a serious incident must be reported (EU AI Act Art. 73,
+    /// `[serious_incidents]`). Left out of the serialised policy when it is the default.
+    #[serde(default, skip_serializing_if = "SeriousIncidentPeriods::is_default")]
+    pub serious_incidents: SeriousIncidentPeriods,
+}
+
+/// Reporting periods of serious incidents per category (Art. 73: 15 days; 10 for a death; 2
+/// for a widespread infringement or a serious disruption of critical infrastructure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeriousIncidentPeriods {
+    #[serde(with = "humantime_serde")]
+    pub death: Duration,
+    #[serde(with = "humantime_serde")]
+    pub infringement: Duration,
+    #[serde(with = "humantime_serde")]
+    pub critical_infrastructure: Duration,
+    #[serde(with = "humantime_serde")]
+    pub other: Duration,
+}
+
+impl Default for SeriousIncidentPeriods {
+    fn default() -> Self {
+        Self {
+            death: Duration::from_secs(10 * DAY),
+            infringement: Duration::from_secs(2 * DAY),
+            critical_infrastructure: Duration::from_secs(2 * DAY),
+            other: Duration::from_secs(15 * DAY),
+        }
+    }
+}
+
+impl SeriousIncidentPeriods {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn check(&self, errors: &mut Vec<FieldError>) {
+        for (key, d) in [
+            ("death", self.death),
+            ("infringement", self.infringement),
+            ("critical_infrastructure", self.critical_infrastructure),
+            ("other", self.other),
+        ] {
+            if d.is_zero() {
+                errors.push(FieldError::new(
+                    format!("serious_incidents.{key}"),
+                    "must be positive",
+                ));
+            }
+        }
+    }
 }
 
 const DAY: u64 = 24 * 3600;
@@ -139,6 +191,7 @@ impl Default for Policy {
             thresholds: Vec::new(),
             mlflow: Default::default(),
             fairness: Vec::new(),
+            serious_incidents: Default::default(),
         }
     }
 }
@@ -154,6 +207,7 @@ impl Policy {
 
     fn check(&self) -> Result<(), GovError> {
         let mut errors = self.mlflow.check();
+        self.serious_incidents.check(&mut errors);
         for tier in RiskTier::ALL {
             let Some(t) = self.tiers.get(tier) else {
                 errors.push(FieldError::new(
@@ -431,6 +485,33 @@ mod tests {
     fn an_unknown_policy_key_is_refused() {
         let err = Policy::from_toml("[tiers.low]\nreviewz = []\n").unwrap_err();
         assert!(matches!(err, GovError::Validation(_)));
+    }
+
+    #[test]
+    fn serious_incident_periods_default_to_art_73_and_stay_out_of_the_digest() {
+        let p = Policy::default();
+        assert_eq!(p.serious_incidents.death, Duration::from_secs(10 * DAY));
+        assert_eq!(
+            p.serious_incidents.infringement,
+            Duration::from_secs(2 * DAY)
+        );
+        assert_eq!(p.serious_incidents.other, Duration::from_secs(15 * DAY));
+        let json = serde_json::to_value(&p).unwrap();
+        assert!(json.get("serious_incidents").is_none());
+        let mut text = toml::to_string(&p).unwrap();
+        text.push_str("\n[serious_incidents]\nother = \"7days\"\n");
+        let changed = Policy::from_toml(&text).unwrap();
+        assert_eq!(
+            changed.serious_incidents.other,
+            Duration::from_secs(7 * DAY)
+        );
+        assert_eq!(
+            changed.serious_incidents.death,
+            Duration::from_secs(10 * DAY)
+        );
+        assert!(serde_json::to_value(&changed).unwrap()["serious_incidents"].is_object());
+        text.push_str("bogus = \"1day\"\n");
+        assert!(Policy::from_toml(&text).is_err());
     }
 }
 

@@ -21,6 +21,7 @@ impl Governance {
         let name = ModelName::parse(name)?;
         let card: ModelCard = from_value(body).map_err(|e| prefix(e, "card"))?;
         let mut v = self.load_version(&name, version).await?;
+        super::serious::refuse_under_investigation(&v)?;
         let mut errors = Vec::new();
         card.check(&v.evaluation_names(), &mut errors);
         if !errors.is_empty() {

@@ -318,6 +318,8 @@ impl Governance {
             opened_at: self.now(),
             opened_by: actor.clone(),
             actions: vec!["alerted".to_owned()],
+            serious: Default::default(),
+            revision: 0,
         }
     }
 

@@ -39,6 +39,7 @@ mod deployment;
 mod gate_checks;
 mod gates;
 pub mod integrations;
+mod inventory;
 mod mlflow_models;
 mod mlflow_versions;
 mod monitoring;
@@ -52,12 +53,16 @@ mod retraining;
 mod reviews;
 mod rollback;
 mod separation;
+mod serious;
 mod webhooks;
 
 pub use admin::PolicyRecord;
 pub use callbacks::IntegrationRefusal;
 pub use gate_checks::GateCheck;
 pub use gates::GateResult;
+pub use inventory::{
+    CardCompleteness, InventoryEntry, LastReview, OpenIncidents, ProductionServing, CARD_PARTS,
+};
 pub use mlflow_models::{parse_tags, MlflowModel, MlflowStage};
 pub use mlflow_versions::MlflowVersionInput;
 pub use monitoring::{card_kind, MonitoringSignal, SignalInput, SignalOutcome};
@@ -66,6 +71,7 @@ pub use reads::{ModelDetail, ProductionAt, VersionDetail};
 pub use retirement::RetireOutcome;
 pub use retirements::RetirementRequest;
 pub use reviews::DecisionInput;
+pub use serious::{ClassificationInput, SERIOUS_INCIDENTS_ACTOR};
 pub use webhooks::{WebhookInput, WebhookPorts};
 
 /// The governance service, shared by the HTTP API, the CLI's offline commands and the Lambdas.

@@ -323,6 +323,8 @@ impl Governance {
             opened_at: self.now(),
             opened_by: by.clone(),
             actions: vec!["alerted".to_owned()],
+            serious: Default::default(),
+            revision: 0,
         }
     }
 }

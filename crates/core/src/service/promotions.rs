@@ -55,6 +55,7 @@ impl Governance {
         let name = ModelName::parse(name)?;
         let mut v = self.load_version(&name, version).await?;
         expect_revision(v.revision, expected, "the version")?;
+        super::serious::refuse_under_investigation(&v)?;
         if let Some(open) = &v.open_promotion {
             return Err(GovError::Conflict(format!(
                 "promotion {open} of this version is still in review"

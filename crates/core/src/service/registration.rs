@@ -287,6 +287,7 @@ impl Governance {
             pending_retirement: None,
             mlflow: request.mlflow.clone(),
             checks: vec![],
+            serious_incidents: vec![],
             revision: 1,
         };
         let details = json!({

@@ -347,6 +347,7 @@ impl Governance {
                 "promotion {open} of this version is in review; it must end first"
             )));
         }
+        super::serious::refuse_under_investigation(&v)?;
         let serving = model.production_version == Some(version);
         let mut reasons = Vec::new();
         if !v.dependents.is_empty() {

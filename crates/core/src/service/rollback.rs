@@ -115,6 +115,13 @@ impl Governance {
                 .model(&name)
                 .cloned()
                 .ok_or_else(|| GovError::NotFound(format!("no model {name}")))?;
+            // The model does not list serious incidents: the serving version does (one more
+            // read, only for a manual rollback).
+            if let Some(current) = model.production_version {
+                if let Some(v) = self.registry.version(&name, current).await? {
+                    super::serious::refuse_under_investigation(&v)?;
+                }
+            }
             let idempotency = scoped_key.as_deref().map(|k| (k, request_sha256));
             let (commit, committed) =
                 self.rollback_commit(caller, &model, &reason, from_version, idempotency)?;

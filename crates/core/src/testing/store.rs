@@ -155,6 +155,11 @@ impl Records {
                 }
                 self.incidents.insert(i.id.clone(), i);
             }
+            Put::IncidentChange(i, expect) => {
+                let current = self.incidents.get(&i.id).map(|x| x.revision);
+                conflict_for(expect, current, &format!("incident {}", i.id))?;
+                self.incidents.insert(i.id.clone(), i);
+            }
             Put::Webhook(w, expect) => {
                 let key = w.id.to_string();
                 let current = self.webhooks.get(&key).map(|x| x.revision);

@@ -18,6 +18,7 @@ mod races;
 mod registration;
 mod retirement;
 mod retirements;
+mod serious;
 mod store;
 mod tiers;
 mod webhooks;

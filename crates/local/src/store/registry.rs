@@ -199,6 +199,32 @@ impl Registry for SqliteStore {
         Ok(page(found, limit))
     }
 
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        self.query_doc("SELECT body FROM incidents WHERE id = ?1", &[&id])
+    }
+
+    async fn serious_reports_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        // Few incidents are ever classified serious; the times are compared parsed.
+        let mut due: Vec<Incident> = self
+            .query_docs(
+                "SELECT body FROM incidents WHERE json_extract(body, '$.status') = 'open' \
+                 AND json_extract(body, '$.classification') IS NOT NULL \
+                 AND json_extract(body, '$.report') IS NULL \
+                 AND json_extract(body, '$.reminder_sent_at') IS NULL",
+                &[],
+            )?
+            .into_iter()
+            .filter(|i: &Incident| i.serious.report_due.is_some_and(|d| d <= before))
+            .collect();
+        due.sort_by(|a, b| (a.serious.report_due, &a.id).cmp(&(b.serious.report_due, &b.id)));
+        due.truncate(limit);
+        Ok(due)
+    }
+
     async fn incidents(
         &self,
         name: Option<&ModelName>,

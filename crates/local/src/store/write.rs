@@ -142,6 +142,20 @@ impl SqliteStore {
                     )));
                 }
             }
+            Put::IncidentChange(i, expect) => {
+                check_expect(
+                    tx,
+                    "SELECT COALESCE(json_extract(body, '$.revision'), 0) FROM incidents WHERE id = ?1",
+                    &[&i.id],
+                    *expect,
+                    &format!("incident {}", i.id),
+                )?;
+                tx.execute(
+                    "UPDATE incidents SET body = ?2 WHERE id = ?1",
+                    params![i.id, to_json(i)?],
+                )
+                .map_err(backend)?;
+            }
             Put::Webhook(w, expect) => {
                 check_expect(
                     tx,

@@ -199,6 +199,32 @@ impl Registry for MemoryStore {
         Ok(page(found.into_iter(), limit))
     }
 
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        Ok(self.lock()?.records.incidents.get(id).cloned())
+    }
+
+    async fn serious_reports_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let state = self.lock()?;
+        let mut due: Vec<Incident> = state
+            .records
+            .incidents
+            .values()
+            .filter(|i| {
+                i.status == crate::records::IncidentStatus::Open
+                    && i.serious.awaiting_reminder()
+                    && i.serious.report_due.is_some_and(|d| d <= before)
+            })
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.serious.report_due, &a.id).cmp(&(b.serious.report_due, &b.id)));
+        due.truncate(limit);
+        Ok(due)
+    }
+
     async fn incidents(
         &self,
         name: Option<&ModelName>,
