@@ -146,6 +146,7 @@ pub fn router_with_sessions(
             "/v1/incidents/{id}/report",
             post(monitoring::record_incident_report),
         )
+        .route("/v1/incidents/{id}/close", post(monitoring::close_incident))
         .route("/v1/periodic-reviews", get(monitoring::periodic_reviews))
         .route("/v1/inventory", get(inventory::list))
         .route("/v1/audit", get(audit::events))

@@ -420,8 +420,11 @@ pub struct Incident {
     /// Serious-incident reporting (EU AI Act Art. 73), once a compliance reviewer classified it.
     #[serde(default, flatten)]
     pub serious: SeriousReporting,
+    /// How it was closed, once it is `resolved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<IncidentResolution>,
     /// Grows by one with each change after the incident was opened (classification, report,
-    /// reminder); 0 (left out) for an incident never changed.
+    /// reminder, closing); 0 (left out) for an incident never changed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub revision: u64,
 }
@@ -464,6 +467,14 @@ pub struct IncidentReport {
     pub submitted_at: DateTime<Utc>,
     pub recorded_by: PrincipalId,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// How an incident was closed: what was found or done, by whom, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentResolution {
+    pub resolution: String,
+    pub closed_by: PrincipalId,
+    pub closed_at: DateTime<Utc>,
 }
 
 /// An incident's serious-incident reporting state; all absent until it is classified.

@@ -79,6 +79,18 @@ pub async fn record_incident_report(
     Ok(Json(incident))
 }
 
+/// `POST /v1/incidents/{id}/close` (operator or compliance): `{"resolution"}` → 200 with the
+/// incident, now `resolved`; a serious one closes only after its report is recorded.
+pub async fn close_incident(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    path: PathParams,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Incident>, ApiError> {
+    let incident = s.gov.close_incident(&caller, path.str("id"), body).await?;
+    Ok(Json(incident))
+}
+
 /// `GET /v1/periodic-reviews`: production versions by the date their review falls due.
 pub async fn periodic_reviews(
     State(s): State<AppState>,

@@ -38,6 +38,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/incidents"),
     ("post", "/v1/incidents/{id}/classification"),
     ("post", "/v1/incidents/{id}/report"),
+    ("post", "/v1/incidents/{id}/close"),
     ("get", "/v1/periodic-reviews"),
     ("get", "/v1/inventory"),
     ("get", "/v1/audit"),

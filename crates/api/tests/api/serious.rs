@@ -172,3 +172,57 @@ async fn the_reminder_goes_out_once_when_the_report_falls_due() -> Result<()> {
     assert!(listed.body["items"][0]["reminder_sent_at"].is_string());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_serious_incident_closes_after_its_report_and_its_version_is_no_longer_frozen(
+) -> Result<()> {
+    let app = spawn_app().await?;
+    let id = incident(&app).await?;
+    app.post(
+        "comp",
+        &format!("/v1/incidents/{id}/classification"),
+        &json!({"severity": "serious", "category": "other"}),
+    )
+    .await?
+    .expect(200)?;
+    let close = format!("/v1/incidents/{id}/close");
+    let body = json!({"resolution": "feed outage fixed upstream; no harm found"});
+    let r = app.post("comp", &close, &body).await?.expect(409)?;
+    assert!(
+        r.body.to_string().contains("no report recorded"),
+        "{}",
+        r.body
+    );
+    app.post(
+        "comp",
+        &format!("/v1/incidents/{id}/report"),
+        &json!({"reference": "MSA-2026-0142"}),
+    )
+    .await?
+    .expect(200)?;
+    app.post("ops", &close, &body).await?.expect(403)?;
+    let r = app.post("comp", &close, &body).await?.expect(200)?;
+    assert_eq!(r.body["status"], "resolved", "{}", r.body);
+    assert_eq!(r.body["resolution"]["closed_by"], "comp");
+    app.post("comp", &close, &body).await?.expect(409)?;
+    let closed: Vec<_> = app
+        .audit_events(Some("credit-risk"))
+        .await?
+        .into_iter()
+        .filter(|e| e["action"] == "incident.closed")
+        .collect();
+    assert_eq!(closed.len(), 1);
+    // Unfrozen: the version no longer lists the incident.
+    let v = app
+        .get("dev", "/v1/models/credit-risk/versions/1")
+        .await?
+        .expect(200)?;
+    assert!(
+        v.body["serious_incidents"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{}",
+        v.body
+    );
+    Ok(())
+}

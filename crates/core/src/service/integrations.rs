@@ -319,6 +319,7 @@ impl Governance {
             opened_by: actor.clone(),
             actions: vec!["alerted".to_owned()],
             serious: Default::default(),
+            resolution: None,
             revision: 0,
         }
     }

@@ -273,6 +273,7 @@ impl Governance {
                 opened_by: caller.id.clone(),
                 actions: actions.clone(),
                 serious: Default::default(),
+                resolution: None,
                 revision: 0,
             };
             commit.audit.insert(1, self.draft(caller, "incident.opened", Some(&name), Some(v.version), json!({"incident_id": incident_id, "kind": kind, "metric": metric, "value": value, "threshold": threshold, "actions": actions})));

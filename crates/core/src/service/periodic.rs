@@ -324,6 +324,7 @@ impl Governance {
             opened_by: by.clone(),
             actions: vec!["alerted".to_owned()],
             serious: Default::default(),
+            resolution: None,
             revision: 0,
         }
     }

@@ -11,6 +11,9 @@
 //!   (`ModelVersion::serious_incidents`): while it is listed, the version may not be retired,
 //!   rolled back from, re-promoted or have its card revised ([`refuse_under_investigation`]),
 //!   checked from the version record the action reads anyway.
+//! - An incident closes (`resolved`, with its resolution) by an operator or a compliance
+//!   reviewer; a serious one only by a compliance reviewer and only once its report is
+//!   recorded. Closing takes it off its version in the same commit, which unfreezes it.
 //! - `SeriousIncidentReportDue` is emitted once per incident, when its report is due within
 //!   two days (or overdue) and none is recorded; the incident records that it was sent.
 
@@ -83,6 +86,12 @@ struct ReportInput {
     reference: String,
     #[serde(default)]
     submitted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseInput {
+    resolution: String,
 }
 
 /// The refusal of an action that alters a version while a serious incident on it is open.
@@ -258,6 +267,84 @@ impl Governance {
             })
             .await
             .map_err(lost_race)?;
+        Ok(changed)
+    }
+
+    /// Closes an open incident with its resolution (`{"resolution": "..."}`); a serious one
+    /// only by a compliance reviewer after its report is recorded, and its version is then
+    /// free to change again.
+    pub async fn close_incident(
+        &self,
+        caller: &Caller,
+        incident_id: &str,
+        body: Value,
+    ) -> Result<Incident, GovError> {
+        require_role(
+            caller,
+            &[Role::Operator, Role::ComplianceReviewer],
+            "closing incidents",
+        )?;
+        let input: CloseInput = from_value(body)?;
+        let resolution = non_empty("resolution", &input.resolution)?;
+        let incident = self.load_incident(incident_id).await?;
+        if incident.status != IncidentStatus::Open {
+            return Err(GovError::Conflict(format!(
+                "incident {} is already closed",
+                incident.id
+            )));
+        }
+        if incident.serious.classification.is_some() {
+            require_role(
+                caller,
+                &[Role::ComplianceReviewer],
+                "closing a serious incident",
+            )?;
+            if incident.serious.report.is_none() {
+                return Err(GovError::Conflict(format!(
+                    "serious incident {} has no report recorded: record the report (POST /v1/incidents/{}/report) before closing it",
+                    incident.id, incident.id
+                )));
+            }
+        }
+        let now = self.now();
+        let mut changed = incident.clone();
+        changed.status = IncidentStatus::Resolved;
+        changed.resolution = Some(IncidentResolution {
+            resolution: resolution.clone(),
+            closed_by: caller.id.clone(),
+            closed_at: now,
+        });
+        changed.revision = incident.revision + 1;
+        let mut commit = Commit {
+            puts: vec![Put::IncidentChange(
+                changed.clone(),
+                Expect::Revision(incident.revision),
+            )],
+            ..Commit::default()
+        };
+        if let Some(n) = incident.version {
+            if let Some(mut v) = self.registry.version(&incident.name, n).await? {
+                if v.serious_incidents.contains(&incident.id) {
+                    let expected = v.revision;
+                    v.serious_incidents.retain(|i| i != &incident.id);
+                    v.revision += 1;
+                    commit
+                        .puts
+                        .push(Put::Version(v, Expect::Revision(expected)));
+                }
+            }
+        }
+        commit.audit.push(self.draft(
+            caller,
+            "incident.closed",
+            Some(&incident.name),
+            incident.version,
+            json!({
+                "incident_id": incident.id, "resolution": resolution,
+                "serious": incident.serious.classification.is_some(),
+            }),
+        ));
+        self.registry.commit(commit).await.map_err(lost_race)?;
         Ok(changed)
     }
 

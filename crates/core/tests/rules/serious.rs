@@ -213,26 +213,80 @@ fn the_version_cannot_be_retired_revised_promoted_or_rolled_back_from_while_the_
 }
 
 #[test]
-fn a_closed_incident_cannot_be_classified() {
-    // Incidents are closed outside the service today (no endpoint resolves one): a resolved
-    // incident as the store holds it.
+fn a_serious_incident_closes_only_after_its_report_by_compliance_and_then_the_version_is_free() {
     let h = Harness::new();
-    let mut incident = incident_on_production(&h);
-    incident.status = steward_core::records::IncidentStatus::Resolved;
-    let expected = incident.revision;
-    block_on(h.gov.registry().commit(steward_core::ports::Commit {
-        puts: vec![steward_core::ports::Put::IncidentChange(
-            Incident {
-                revision: expected + 1,
-                ..incident.clone()
-            },
-            steward_core::ports::Expect::Revision(expected),
-        )],
-        ..Default::default()
-    }))
+    let incident = incident_on_production(&h);
+    classify(&h, &incident.id, "other").unwrap();
+    let close = |who: &steward_core::ports::Caller| {
+        block_on(h.gov.close_incident(
+            who,
+            &incident.id,
+            json!({"resolution": "drift traced to a feed outage; fixed upstream"}),
+        ))
+    };
+    // Not before its report; never by an operator; never without a resolution.
+    assert!(conflict_message(close(&h.cast.comp)).contains("no report recorded"));
+    block_on(h.gov.record_incident_report(
+        &h.cast.comp,
+        &incident.id,
+        json!({"reference": "MSA-2026-0142"}),
+    ))
     .unwrap();
-    let r = classify(&h, &incident.id, "death");
-    assert!(is_conflict(&r), "{r:?}");
+    assert!(matches!(close(&h.cast.ops), Err(GovError::Forbidden(_))));
+    let empty = block_on(h.gov.close_incident(
+        &h.cast.comp,
+        &incident.id,
+        json!({"resolution": " "}),
+    ));
+    assert_eq!(fields(empty), ["resolution"]);
+
+    let closed = close(&h.cast.comp).unwrap();
+    assert_eq!(
+        closed.status,
+        steward_core::records::IncidentStatus::Resolved
+    );
+    assert_eq!(
+        closed.resolution.as_ref().unwrap().closed_by,
+        h.cast.comp.id
+    );
+    // The version is free again, and a closed incident is neither closed nor classified again.
+    let v = block_on(
+        h.gov
+            .registry()
+            .version(&ModelName::parse("credit-risk").unwrap(), vn(2)),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(v.serious_incidents.is_empty());
+    let card = serde_json::to_value(&v.card).unwrap();
+    block_on(
+        h.gov
+            .revise_card(&h.cast.dev, "credit-risk", vn(2), card, None),
+    )
+    .unwrap();
+    assert!(is_conflict(&close(&h.cast.comp)));
+    assert!(is_conflict(&classify(&h, &incident.id, "death")));
+}
+
+#[test]
+fn an_operator_closes_an_ordinary_incident() {
+    let h = Harness::new();
+    let incident = incident_on_production(&h);
+    let closed = block_on(h.gov.close_incident(
+        &h.cast.ops,
+        &incident.id,
+        json!({"resolution": "retrained; drift back under threshold"}),
+    ))
+    .unwrap();
+    assert_eq!(
+        closed.status,
+        steward_core::records::IncidentStatus::Resolved
+    );
+    let r = block_on(
+        h.gov
+            .close_incident(&h.cast.aud, &incident.id, json!({"resolution": "x"})),
+    );
+    assert!(matches!(r, Err(GovError::Forbidden(_))), "{r:?}");
 }
 
 #[test]
