@@ -125,6 +125,32 @@ impl Governance {
             .ok_or_else(|| GovError::NotFound(format!("no incident {id}")))
     }
 
+    /// The write that lists `incident` on its version (`listed`) or takes it off, when that
+    /// changes anything; a version that no longer exists has nothing to freeze or free.
+    async fn list_on_version(
+        &self,
+        incident: &Incident,
+        listed: bool,
+    ) -> Result<Option<Put>, GovError> {
+        let Some(n) = incident.version else {
+            return Ok(None);
+        };
+        let Some(mut v) = self.registry.version(&incident.name, n).await? else {
+            return Ok(None);
+        };
+        if v.serious_incidents.contains(&incident.id) == listed {
+            return Ok(None);
+        }
+        if listed {
+            v.serious_incidents.push(incident.id.clone());
+        } else {
+            v.serious_incidents.retain(|i| i != &incident.id);
+        }
+        let expected = v.revision;
+        v.revision += 1;
+        Ok(Some(Put::Version(v, Expect::Revision(expected))))
+    }
+
     /// Classifies an incident as serious (compliance reviewers only): starts the reporting
     /// clock and freezes the version involved until the incident closes.
     pub async fn classify_incident(
@@ -169,19 +195,9 @@ impl Governance {
             )],
             ..Commit::default()
         };
-        if let Some(n) = incident.version {
-            // A version that no longer exists has nothing to freeze.
-            if let Some(mut v) = self.registry.version(&incident.name, n).await? {
-                if !v.serious_incidents.contains(&incident.id) {
-                    let expected = v.revision;
-                    v.serious_incidents.push(incident.id.clone());
-                    v.revision += 1;
-                    commit
-                        .puts
-                        .push(Put::Version(v, Expect::Revision(expected)));
-                }
-            }
-        }
+        commit
+            .puts
+            .extend(self.list_on_version(&incident, true).await?);
         commit.audit.push(self.draft(
             caller,
             "incident.classified",
@@ -322,18 +338,9 @@ impl Governance {
             )],
             ..Commit::default()
         };
-        if let Some(n) = incident.version {
-            if let Some(mut v) = self.registry.version(&incident.name, n).await? {
-                if v.serious_incidents.contains(&incident.id) {
-                    let expected = v.revision;
-                    v.serious_incidents.retain(|i| i != &incident.id);
-                    v.revision += 1;
-                    commit
-                        .puts
-                        .push(Put::Version(v, Expect::Revision(expected)));
-                }
-            }
-        }
+        commit
+            .puts
+            .extend(self.list_on_version(&incident, false).await?);
         commit.audit.push(self.draft(
             caller,
             "incident.closed",
