@@ -1,8 +1,9 @@
 //! The MLflow Model Registry's registered-model operations, as views of Steward's lifecycle.
 //!
 //! Invariants:
-//! - Governance state is never written here: a reserved alias (the policy's production and
-//!   staging aliases) is set only by deploying through [`Governance::deploy`], which applies
+//! - Governance state is never written here or in `mlflow_aliases.rs`: a reserved alias (the
+//!   policy's production and staging aliases) is set only by deploying through
+//!   [`Governance::deploy`], which applies
 //!   every rule of a deployment; it is read from the model's production version or the
 //!   version in staging, never stored. Deleting one is refused.
 //! - Free aliases, tags and descriptions live on the [`RegisteredModel`] record, each change
@@ -17,9 +18,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::mlflow::{
-    check_tag_value, check_text, AliasName, RegisteredModel, TagKey, MAX_DESCRIPTION,
-};
+use crate::mlflow::{check_tag_value, check_text, RegisteredModel, TagKey, MAX_DESCRIPTION};
 
 /// How many times an MLflow metadata change retries a lost race before answering 409.
 const ATTEMPTS: usize = 4;
@@ -164,7 +163,7 @@ impl MlflowModel {
 
     /// 404 unless Steward has version `v`, read from the model record alone: versions are
     /// numbered from 1 and never deleted, so the latest number names every one.
-    fn has_version(&self, v: VersionNumber) -> Result<(), GovError> {
+    pub(super) fn has_version(&self, v: VersionNumber) -> Result<(), GovError> {
         match &self.model {
             Some(m) if v <= m.latest_version => Ok(()),
             _ => Err(not_found_version(&self.name, v)),
@@ -251,7 +250,7 @@ fn parse_description(d: &str) -> Result<String, GovError> {
     Ok(d.to_owned())
 }
 
-fn developer(caller: &Caller, action: &str) -> Result<(), GovError> {
+pub(super) fn developer(caller: &Caller, action: &str) -> Result<(), GovError> {
     require_role(caller, &[Role::Developer, Role::ReleaseManager], action)
 }
 
@@ -580,86 +579,5 @@ impl Governance {
         })
         .await
         .map(|_| ())
-    }
-
-    /// `registered-models/alias` (POST): a reserved alias deploys the version to its
-    /// environment (every rule of a deployment applies; already there is a no-op); a free
-    /// alias names any version of the model.
-    pub async fn mlflow_set_alias(
-        &self,
-        caller: &Caller,
-        name: &str,
-        alias: &str,
-        version: VersionNumber,
-    ) -> Result<(), GovError> {
-        let name = ModelName::parse(name)?;
-        let alias = AliasName::parse("alias", alias)?;
-        if let Some(env) = self.policy.mlflow.environment(alias.as_str()) {
-            let m = self.mlflow_model(name.as_ref()).await?;
-            let v = m.version(version)?;
-            let there = match env {
-                Environment::Production => m.stage_of(v) == MlflowStage::Production,
-                Environment::Staging => m.stage_of(v) == MlflowStage::Staging,
-            };
-            if !there {
-                self.deploy(caller, name.as_ref(), version, env, None)
-                    .await?;
-            }
-            return Ok(());
-        }
-        developer(caller, "setting an alias")?;
-        let details = json!({"alias": alias, "version": version});
-        self.mlflow_change(caller, &name, "mlflow.alias.set", details, |m, r| {
-            m.has_version(version)?;
-            r.aliases.insert(alias.clone(), version);
-            Ok(())
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// `registered-models/alias` (DELETE): a free alias is removed; a reserved one is
-    /// Steward's deployment record and cannot be.
-    pub async fn mlflow_delete_alias(
-        &self,
-        caller: &Caller,
-        name: &str,
-        alias: &str,
-    ) -> Result<(), GovError> {
-        let name = ModelName::parse(name)?;
-        let alias = AliasName::parse("alias", alias)?;
-        if let Some(env) = self.policy.mlflow.environment(alias.as_str()) {
-            return Err(GovError::Policy(vec![format!(
-                "alias {alias} is Steward's record of what serves {env}: roll back or deploy \
-                 another version instead of deleting it"
-            )]));
-        }
-        developer(caller, "deleting an alias")?;
-        let details = json!({"alias": alias});
-        self.mlflow_change(caller, &name, "mlflow.alias.deleted", details, |_, r| {
-            r.aliases.remove(&alias);
-            Ok(())
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// The version an alias names (reserved or free): 404 when it names none.
-    pub async fn mlflow_version_by_alias(
-        &self,
-        name: &str,
-        alias: &str,
-    ) -> Result<(MlflowModel, VersionNumber), GovError> {
-        let m = self.mlflow_model(name).await?;
-        let alias = AliasName::parse("alias", alias)?;
-        let found = m
-            .aliases(&self.policy)
-            .into_iter()
-            .find(|(a, _)| a == alias.as_str())
-            .map(|(_, v)| v)
-            .ok_or_else(|| {
-                GovError::NotFound(format!("registered model {} has no alias {alias}", m.name))
-            })?;
-        Ok((m, found))
     }
 }

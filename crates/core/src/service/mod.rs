@@ -40,6 +40,7 @@ mod gate_checks;
 mod gates;
 pub mod integrations;
 mod inventory;
+mod mlflow_aliases;
 mod mlflow_models;
 mod mlflow_versions;
 mod monitoring;
