@@ -25,6 +25,9 @@ use crate::records::{
 use crate::types::{ModelName, PrincipalId, ReviewStage, RiskTier, Stage};
 use crate::webhooks::{Delivery, Webhook, WebhookId, WebhookSecret};
 
+mod evidence;
+pub use evidence::{ArtifactCheck, Evidence, EvidenceKind, SmallFile};
+
 /// What a write expects of the record it replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
@@ -489,73 +492,6 @@ pub trait SessionStore: Send + Sync {
     async fn take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     /// Removes the entry under `key`, if any.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
-}
-
-/// Kinds of evidence kept by content hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EvidenceKind {
-    Manifest,
-    ModelCard,
-    EvaluationReport,
-}
-
-impl EvidenceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EvidenceKind::Manifest => "manifest",
-            EvidenceKind::ModelCard => "model-card",
-            EvidenceKind::EvaluationReport => "evaluation-report",
-        }
-    }
-}
-
-/// What an evidence store found when it tried to read an artifact.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ArtifactCheck {
-    /// Every byte was read and the SHA-256 matched.
-    Verified { size: u64 },
-    /// Every byte was read and the SHA-256 did not match.
-    Mismatch { actual: crate::types::Sha256 },
-    /// This backend cannot read artifacts at that URI; the declared hash stands.
-    NotChecked { reason: String },
-}
-
-/// Content-addressed evidence (manifests, card revisions, evaluation reports) and artifact
-/// checks: files locally, S3 on AWS. Writes are idempotent — the same bytes land on the same
-/// key — so evidence stored for a commit that then fails is harmless.
-#[async_trait]
-pub trait Evidence: Send + Sync {
-    /// Stores `bytes` under their SHA-256 and returns it.
-    async fn put(
-        &self,
-        kind: EvidenceKind,
-        bytes: &[u8],
-    ) -> Result<crate::types::Sha256, StoreError>;
-    /// Reads the artifact at `uri` where this backend can, and compares its SHA-256.
-    async fn check_artifact(
-        &self,
-        uri: &str,
-        expected: &crate::types::Sha256,
-    ) -> Result<ArtifactCheck, StoreError>;
-    /// Reads a small file (at most `max_bytes`) at `uri` where this backend can: the
-    /// `steward.json` manifest beside an MLflow model. Backend failures are errors; a file
-    /// that is not there, or not readable from here, is an answer.
-    async fn read_file(&self, uri: &str, max_bytes: usize) -> Result<SmallFile, StoreError> {
-        let _ = (uri, max_bytes);
-        Ok(SmallFile::Unreadable(
-            "this evidence store reads no files".into(),
-        ))
-    }
-}
-
-/// What [`Evidence::read_file`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SmallFile {
-    Found(Vec<u8>),
-    /// Nothing at that URI.
-    Absent,
-    /// Not readable from this backend (another scheme, no permission, larger than allowed).
-    Unreadable(String),
 }
 
 /// Where webhook signing secrets live: the SQLite database's own table on `steward serve`,
