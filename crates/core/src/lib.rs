@@ -12,6 +12,7 @@ pub mod events;
 pub mod ids;
 pub mod manifest;
 pub mod mlflow;
+pub mod pack;
 pub mod policy;
 pub mod ports;
 pub mod records;

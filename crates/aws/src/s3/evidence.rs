@@ -20,6 +20,8 @@ pub enum EvidenceKind {
     EvaluationReport,
     /// A registration manifest (its canonical JSON).
     Manifest,
+    /// A signed documentation pack (zip), locked for its own retention period.
+    EvidencePack,
 }
 
 impl EvidenceKind {
@@ -29,6 +31,7 @@ impl EvidenceKind {
             EvidenceKind::ModelCard => "model-card",
             EvidenceKind::EvaluationReport => "evaluation-report",
             EvidenceKind::Manifest => "manifest",
+            EvidenceKind::EvidencePack => "evidence-pack",
         }
     }
 }
@@ -101,9 +104,21 @@ impl EvidenceStore {
     /// holds the same bytes nothing is written. Requests: one `PutObject`; when the key is
     /// taken, one `HeadObject` more.
     pub async fn put(&self, kind: EvidenceKind, bytes: &[u8]) -> Result<Sha256, EvidenceError> {
+        self.put_locked(kind, bytes, None).await
+    }
+
+    /// [`EvidenceStore::put`] with the object's own Object Lock COMPLIANCE retention until
+    /// `retain_until` (when given), beside the bucket's default retention: S3 lets nobody
+    /// shorten or remove it. Requests as for `put`.
+    pub async fn put_locked(
+        &self,
+        kind: EvidenceKind,
+        bytes: &[u8],
+        retain_until: Option<DateTime<Utc>>,
+    ) -> Result<Sha256, EvidenceError> {
         let sha = Sha256::digest(bytes);
         let key = self.key(kind, &sha);
-        match put_new(&self.client, &self.bucket, &key, bytes, None).await {
+        match put_new(&self.client, &self.bucket, &key, bytes, retain_until).await {
             Ok(_) => Ok(sha),
             Err(WriteError::Taken { stored }) => Err(EvidenceError::Corrupt {
                 key,
@@ -267,6 +282,7 @@ fn kind_of(kind: steward_core::ports::EvidenceKind) -> EvidenceKind {
         steward_core::ports::EvidenceKind::Manifest => EvidenceKind::Manifest,
         steward_core::ports::EvidenceKind::ModelCard => EvidenceKind::ModelCard,
         steward_core::ports::EvidenceKind::EvaluationReport => EvidenceKind::EvaluationReport,
+        steward_core::ports::EvidenceKind::EvidencePack => EvidenceKind::EvidencePack,
     }
 }
 
@@ -280,6 +296,21 @@ impl steward_core::ports::Evidence for EvidenceStore {
         EvidenceStore::put(self, kind_of(kind), bytes)
             .await
             .map_err(steward_core::StoreError::from)
+    }
+
+    async fn keep_pack(
+        &self,
+        zip: &[u8],
+        retain_until: DateTime<Utc>,
+    ) -> Result<String, steward_core::StoreError> {
+        let sha = self
+            .put_locked(EvidenceKind::EvidencePack, zip, Some(retain_until))
+            .await?;
+        Ok(format!(
+            "s3://{}/{}",
+            self.bucket,
+            self.key(EvidenceKind::EvidencePack, &sha)
+        ))
     }
 
     async fn check_artifact(

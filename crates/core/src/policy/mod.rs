@@ -11,6 +11,7 @@
 //! the digest of a policy that does not use them is what it always was.
 
 pub mod automation;
+mod retention;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use automation::{CheckRequirement, FairnessLimit, MetricRule, RequiredChecks};
+pub use retention::EvidenceRetention;
 
 use crate::error::{FieldError, GovError};
 use crate::manifest::ModelCard;
@@ -113,6 +115,10 @@ pub struct Policy {
     /// `[serious_incidents]`). Left out of the serialised policy when it is the default.
     #[serde(default, skip_serializing_if = "SeriousIncidentPeriods::is_default")]
     pub serious_incidents: SeriousIncidentPeriods,
+    /// How long evidence packs are retained (`[evidence]`). Left out of the serialised policy
+    /// when it is the default.
+    #[serde(default, skip_serializing_if = "EvidenceRetention::is_default")]
+    pub evidence: EvidenceRetention,
 }
 
 /// Reporting periods of serious incidents per category (Art. 73: 15 days; 10 for a death; 2
@@ -192,6 +198,7 @@ impl Default for Policy {
             mlflow: Default::default(),
             fairness: Vec::new(),
             serious_incidents: Default::default(),
+            evidence: Default::default(),
         }
     }
 }
@@ -208,6 +215,7 @@ impl Policy {
     fn check(&self) -> Result<(), GovError> {
         let mut errors = self.mlflow.check();
         self.serious_incidents.check(&mut errors);
+        self.evidence.check(&mut errors);
         for tier in RiskTier::ALL {
             let Some(t) = self.tiers.get(tier) else {
                 errors.push(FieldError::new(

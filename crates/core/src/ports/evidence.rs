@@ -15,6 +15,8 @@ pub enum EvidenceKind {
     Manifest,
     ModelCard,
     EvaluationReport,
+    /// A signed documentation pack (zip), kept for its retention period.
+    EvidencePack,
 }
 
 impl EvidenceKind {
@@ -23,6 +25,7 @@ impl EvidenceKind {
             EvidenceKind::Manifest => "manifest",
             EvidenceKind::ModelCard => "model-card",
             EvidenceKind::EvaluationReport => "evaluation-report",
+            EvidenceKind::EvidencePack => "evidence-pack",
         }
     }
 }
@@ -49,6 +52,22 @@ pub trait Evidence: Send + Sync {
         kind: EvidenceKind,
         bytes: &[u8],
     ) -> Result<crate::types::Sha256, StoreError>;
+    /// Keeps a signed evidence pack (zip) under its SHA-256 until at least `retain_until`:
+    /// on AWS under S3 Object Lock COMPLIANCE, which nobody can shorten or lift. Returns
+    /// where it is kept. Idempotent like [`Evidence::put`].
+    async fn keep_pack(
+        &self,
+        zip: &[u8],
+        retain_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, StoreError> {
+        let _ = retain_until;
+        let sha = self.put(EvidenceKind::EvidencePack, zip).await?;
+        Ok(format!(
+            "{}/{}",
+            EvidenceKind::EvidencePack.as_str(),
+            sha.to_hex()
+        ))
+    }
     /// Reads the artifact at `uri` where this backend can, and compares its SHA-256.
     async fn check_artifact(
         &self,
@@ -74,4 +93,19 @@ pub enum SmallFile {
     Absent,
     /// Not readable from this backend (another scheme, no permission, larger than allowed).
     Unreadable(String),
+}
+
+/// Signs evidence pack manifests with the audit key: the key that signs checkpoints (Ed25519
+/// locally, the KMS key on AWS). The message is always an evidence pack's
+/// [`signing_message`](crate::pack::signing_message), which no checkpoint message can equal.
+#[async_trait]
+pub trait ManifestSigner: Send + Sync {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError>;
+}
+
+#[async_trait]
+impl ManifestSigner for crate::audit::Ed25519Signer {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Ok(crate::audit::CheckpointSigner::sign(self, message))
+    }
 }

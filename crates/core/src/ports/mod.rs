@@ -26,7 +26,7 @@ use crate::types::{ModelName, PrincipalId, ReviewStage, RiskTier, Stage};
 use crate::webhooks::{Delivery, Webhook, WebhookId, WebhookSecret};
 
 mod evidence;
-pub use evidence::{ArtifactCheck, Evidence, EvidenceKind, SmallFile};
+pub use evidence::{ArtifactCheck, Evidence, EvidenceKind, ManifestSigner, SmallFile};
 
 /// What a write expects of the record it replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

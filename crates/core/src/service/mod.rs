@@ -36,6 +36,7 @@ mod cards;
 mod changes;
 mod checks;
 mod deployment;
+mod evidence_pack;
 mod gate_checks;
 mod gates;
 pub mod integrations;
@@ -59,6 +60,7 @@ mod webhooks;
 
 pub use admin::PolicyRecord;
 pub use callbacks::IntegrationRefusal;
+pub use evidence_pack::EvidencePack;
 pub use gate_checks::GateCheck;
 pub use gates::GateResult;
 pub use inventory::{
@@ -87,6 +89,7 @@ pub struct Governance {
     pause: Option<Arc<dyn Pause>>,
     webhooks: Option<WebhookPorts>,
     change_control: Option<Arc<dyn crate::ports::ChangeControl>>,
+    manifest_signer: Option<Arc<dyn crate::ports::ManifestSigner>>,
 }
 
 fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), GovError> {
@@ -195,6 +198,7 @@ impl Governance {
             pause: None,
             webhooks: None,
             change_control: None,
+            manifest_signer: None,
         }
     }
 

@@ -163,6 +163,7 @@ impl Harness {
             policy,
         )
         .with_evidence(evidence.clone())
+        .with_manifest_signer(Arc::new(store.signer().clone()))
         .with_webhooks(crate::service::WebhookPorts {
             secrets: secrets.clone(),
             deliveries: deliveries.clone(),

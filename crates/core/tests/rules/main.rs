@@ -10,6 +10,7 @@
 mod automation;
 mod change_control;
 mod duties;
+mod evidence_pack;
 mod expiry;
 mod idempotency;
 mod monitoring;
