@@ -41,7 +41,7 @@ pub use auth::{
 pub use error::ApiError;
 
 use routes::{
-    audit, checks, identity, inventory, models, monitoring, principals, reviews, webhooks,
+    audit, checks, evidence, identity, inventory, models, monitoring, principals, reviews, webhooks,
 };
 
 /// The largest request body accepted: 1 MiB.
@@ -120,6 +120,7 @@ pub fn router_with_sessions(
             post(checks::report).get(checks::list),
         )
         .route(&format!("{version}/gate"), get(models::gate))
+        .route(&format!("{version}/evidence-pack"), get(evidence::pack))
         .route(
             &format!("{version}/promotions"),
             post(models::request_promotion),
@@ -151,6 +152,7 @@ pub fn router_with_sessions(
         .route("/v1/inventory", get(inventory::list))
         .route("/v1/audit", get(audit::events))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
+        .route("/v1/audit/key", get(audit::key))
         .route("/v1/audit/proof/{seq}", get(audit::proof))
         .route("/v1/audit/consistency", get(audit::consistency))
         .route("/v1/whoami", get(identity::whoami))

@@ -125,6 +125,22 @@ impl<S: CheckpointSigner> AsyncCheckpointSigner for LocalSigner<S> {
     }
 }
 
+/// The audit key as core's evidence pack signer: any [`AsyncCheckpointSigner`] (the KMS key on
+/// AWS) signs manifests' [`signing_message`](steward_core::pack::signing_message)s, which can
+/// never equal a checkpoint message.
+#[derive(Clone)]
+pub struct ManifestSigning(pub std::sync::Arc<dyn AsyncCheckpointSigner>);
+
+#[async_trait]
+impl steward_core::ports::ManifestSigner for ManifestSigning {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, steward_core::StoreError> {
+        self.0
+            .sign(message)
+            .await
+            .map_err(|e| steward_core::StoreError::backend("signing an evidence pack manifest", e))
+    }
+}
+
 /// A KMS `ECC_NIST_P256` / `SIGN_VERIFY` key signing checkpoints with `ECDSA_SHA_256`.
 ///
 /// Requests: one `GetPublicKey` in [`KmsSigner::connect`], one `Sign` per checkpoint.

@@ -131,6 +131,8 @@ impl Embedded {
     ) -> Result<Self, LocalError> {
         std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
         let signer = signing_key(data_dir)?;
+        // The audit key signs evidence pack manifests as well as checkpoints.
+        let manifest_signer = Arc::new(signer.clone());
         let store = Arc::new(SqliteStore::open(&data_dir.join(DB_FILE), signer)?);
         let gov = Arc::new(configure(
             Governance::new(
@@ -142,6 +144,7 @@ impl Embedded {
                 policy,
             )
             .with_evidence(Arc::new(FileEvidence::new(data_dir)))
+            .with_manifest_signer(manifest_signer)
             .with_pause(Arc::new(TokioPause))
             .with_webhooks(WebhookPorts {
                 secrets: store.clone(),

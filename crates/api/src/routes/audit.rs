@@ -73,6 +73,20 @@ pub async fn checkpoint(
     Ok(Json(body))
 }
 
+/// `GET /v1/audit/key`: the key that signs checkpoints and evidence pack manifests, for any
+/// authenticated caller (it is public; verifiers should still pin it out of band).
+pub async fn key(State(s): State<AppState>, Auth(_caller): Auth) -> Result<Json<Value>, ApiError> {
+    let (key_id, public_key) = s.gov.audit_public_key();
+    let algorithm = steward_core::audit::PublicKey::from_bytes(&public_key)
+        .map(|k| k.algorithm())
+        .map_err(|_| ApiError::internal())?;
+    Ok(Json(json!({
+        "key_id": key_id,
+        "algorithm": algorithm,
+        "public_key": hex::encode(public_key),
+    })))
+}
+
 /// `GET /v1/audit/proof/{seq}`: inclusion proof of event `seq` against the latest checkpoint.
 pub async fn proof(
     State(s): State<AppState>,

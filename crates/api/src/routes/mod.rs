@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod checks;
+pub mod evidence;
 pub mod identity;
 pub mod inventory;
 pub mod models;

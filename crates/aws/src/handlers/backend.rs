@@ -16,7 +16,7 @@
 //! - Integrations: with `STEWARD_INTEGRATIONS_PARAMETER` set, the file and its secrets are
 //!   read from SSM here (`crate::integrations`), and a ServiceNow integration becomes the
 //!   governance service's change control, so the gate and deployments wait on its changes.
-//! - Checkpoints are signed by the KMS key `STEWARD_SIGNING_KEY_ID` (its public key fetched
+//! - Checkpoints and evidence pack manifests are signed by the KMS key `STEWARD_SIGNING_KEY_ID` (its public key fetched
 //!   once here); [`TEST_SIGNING_SEED`] (an Ed25519 seed) exists for emulators only, which
 //!   cannot host the real key everywhere. Without either there is no signer, and the functions
 //!   that need one refuse to start.
@@ -224,6 +224,10 @@ impl AwsBackend {
             secrets: Arc::new(SsmSecrets::new(&sdk, &env.webhook_secrets_prefix)?),
             deliveries: Arc::new(DynamoDeliveries::on(&store)),
         });
+        if let Some(signer) = &signer {
+            // Evidence pack manifests are signed with the audit key (KMS on AWS).
+            gov = gov.with_manifest_signer(Arc::new(crate::kms::ManifestSigning(signer.clone())));
+        }
         if let Some(bucket) = &env.evidence_bucket {
             // Manifests, cards and evaluation reports by content hash; s3:// artifacts checked.
             let s3 = aws_sdk_s3::Client::from_conf(

@@ -44,10 +44,13 @@ fn detail_str<'e>(e: &'e AuditEvent, key: &str) -> Option<&'e str> {
     detail(e, key).and_then(Value::as_str)
 }
 
+/// Who did it and the audit event that recorded it. The time is the event's when there is
+/// one (the log's time is the signed one; the registry's own timestamp of the same change
+/// may be taken a moment apart), the registry's otherwise.
 fn signed(by: &PrincipalId, at: DateTime<Utc>, event: Option<&AuditEvent>) -> Signed {
     Signed {
         by: by.to_string(),
-        at: format_time(at),
+        at: event.map_or_else(|| format_time(at), |e| e.time.clone()),
         event: event.map(|e| e.seq),
     }
 }
@@ -147,9 +150,11 @@ pub fn build_document(i: &PackInputs<'_>) -> Document {
         });
     }
 
-    let promotions = i
-        .promotions
-        .iter()
+    // In the order they were requested.
+    let mut ordered: Vec<&Promotion> = i.promotions.iter().collect();
+    ordered.sort_by_key(|p| p.requested_at);
+    let promotions = ordered
+        .into_iter()
         .map(|p| PromotionFact {
             id: p.id.clone(),
             target: p.target,
@@ -192,10 +197,24 @@ pub fn build_document(i: &PackInputs<'_>) -> Document {
         .deployments
         .iter()
         .map(|d| {
-            let at = format_time(d.deployed_at);
-            let event = find("version.deployed", &|e| {
-                e.time == at && detail_str(e, "environment") == Some(d.environment.as_str())
-            });
+            // The event of this deployment: the one to its environment closest in time.
+            let event = i
+                .events
+                .iter()
+                .filter(|e| {
+                    e.action == "version.deployed"
+                        && detail_str(e, "environment") == Some(d.environment.as_str())
+                })
+                .min_by_key(|e| {
+                    chrono::DateTime::parse_from_rfc3339(&e.time)
+                        .map(|t| {
+                            (t.with_timezone(&Utc) - d.deployed_at)
+                                .num_microseconds()
+                                .unwrap_or(i64::MAX)
+                                .unsigned_abs()
+                        })
+                        .unwrap_or(u64::MAX)
+                });
             DeploymentFact {
                 environment: d.environment,
                 deployed: signed(&d.deployed_by, d.deployed_at, event),

@@ -4,9 +4,10 @@
 //! Invariants:
 //! - Every time is in the audit log's one format (`format_time`), so a fact and the audit event
 //!   it cites compare as strings.
-//! - A fact "dated and signed by the responsible persons" is a [`Signed`]: who, when, and the
-//!   `seq` of the audit event that recorded it (`None` only when the log holds no such event,
-//!   which the document then says). The verifier checks each cited event against the fact.
+//! - A fact "dated and signed by the responsible persons" is a [`Signed`]: who, when (the
+//!   time of the audit event, the log's signed time), and the `seq` of the audit event that
+//!   recorded it (`None` only when the log holds no such event, which the document then says).
+//!   The verifier checks each cited event against the fact: who, when, and what it records.
 //! - `lifecycle` lists every audit event of the version, in log order; the pack's `events/`
 //!   holds exactly those events.
 

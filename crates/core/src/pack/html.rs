@@ -1,6 +1,7 @@
 //! `document.html`: the pack's document for people, rendered from [`Document`] alone.
 //!
-//! Invariants: self-contained (inline style, no script, no external resource) and printable;
+//! Invariants: self-contained (inline style, no script, no external resource, and a CSP that
+//! allows nothing else) and printable;
 //! every value is escaped (maud); the output depends on the document only, so a verifier that
 //! knows [`RENDERER`] renders `document.json` again and must get `document.html` byte for byte.
 
@@ -22,6 +23,14 @@ th{background:#f6f8fa}code{font-size:.85em;word-break:break-all}\
 .missing{color:#cf222e}.ok{color:#1a7f37}.fail{color:#cf222e}\
 @media print{body{margin:0;max-width:none}h2{break-after:avoid}table{break-inside:avoid}}";
 
+/// `default-src 'none'` with the inline style allowed by its SHA-256 only.
+fn csp() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+    format!("default-src 'none'; style-src 'sha256-{hash}'; base-uri 'none'; form-action 'none'")
+}
+
 fn signed(s: &Signed) -> Markup {
     html! {
         span.signed {
@@ -38,6 +47,14 @@ fn list(items: &[String]) -> Markup {
     html! {
         @if items.is_empty() { p.meta { "None stated." } }
         @else { ul { @for i in items { li { (i) } } } }
+    }
+}
+
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
     }
 }
 
@@ -58,6 +75,8 @@ pub fn render_html(d: &Document) -> String {
         html lang="en" {
             head {
                 meta charset="utf-8";
+                // Nothing runs and nothing loads: the one inline style is allowed by its hash.
+                meta http-equiv="Content-Security-Policy" content=(csp());
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
                 style { (PreEscaped(STYLE)) }
@@ -265,8 +284,8 @@ fn risk(d: &Document) -> Markup {
                 tr { th { "Policy digest" } td { code { (r.policy_digest) } } }
                 tr { th { "Reviews for production" } td { (stages(&r.production_reviews)) } }
                 tr { th { "Reviews policy may decide" } td { @if r.automatic_reviews.is_empty() { "none" } @else { (stages(&r.automatic_reviews)) } } }
-                tr { th { "Checks required for staging" } td { (r.required_checks_staging.join(", ")) } }
-                tr { th { "Checks required for production" } td { (r.required_checks_production.join(", ")) } }
+                tr { th { "Checks required for staging" } td { (or_none(&r.required_checks_staging)) } }
+                tr { th { "Checks required for production" } td { (or_none(&r.required_checks_production)) } }
                 tr { th { "Periodic review" } td { "every " (r.periodic_review_days) " days" } }
                 tr { th { "Automatic rollback" } td { @if r.auto_rollback { "on" } @else { "off" } } }
             }

@@ -49,7 +49,7 @@ pub enum PackError {
         "the inclusion proof of audit event {seq} does not lead to the checkpoint's root: {reason}"
     )]
     Proof { seq: u64, reason: String },
-    #[error("the document's {fact} does not match audit event {seq}: {reason}")]
+    #[error("{fact} in the document does not match audit event {seq}: {reason}")]
     Fact {
         fact: String,
         seq: u64,
