@@ -24,6 +24,7 @@ use crate::client::{Auth, Client, ClientError, ModelQuery, Sources};
 use crate::login::{self, cache};
 use crate::{principals_file, render, verify};
 
+mod evidence;
 mod webhooks;
 
 /// The environment variable holding the caller's bearer token.
@@ -124,6 +125,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Incidents(a) => incidents(a).await,
         Command::PeriodicReviews(a) => periodic_reviews(a).await,
         Command::Inventory(a) => inventory(a).await,
+        Command::Evidence(a) => evidence::run(a).await,
         Command::Retire(a) => retire(a).await,
         Command::ConfirmRetirement(a) => confirm_retirement(a).await,
         Command::Retirements(a) => retirements(a).await,

@@ -19,11 +19,13 @@ use crate::client::DEFAULT_SERVER;
 
 mod audit;
 mod checks;
+mod evidence;
 mod inventory;
 mod oidc_args;
 mod serve;
 mod webhooks;
 pub use checks::CheckArgs;
+pub use evidence::{EvidenceArgs, EvidenceCmd, EvidenceVerifyArgs};
 pub use inventory::{InventoryArgs, InventoryFormat};
 pub use oidc_args::{LoginArgs, OidcArgs};
 pub use serve::{DemoArgs, ServeArgs};
@@ -160,6 +162,9 @@ pub enum Command {
     /// The AI inventory: every model with its owner, tier, stage, production version, last and
     /// next review, open incidents and card completeness (`--format csv` for auditors)
     Inventory(InventoryArgs),
+    /// A version's signed documentation pack (EU AI Act Annex IV) for auditors, and
+    /// `evidence verify` to check one offline
+    Evidence(EvidenceArgs),
     /// Retire a version, recording why and what replaces it
     Retire(RetireArgs),
     /// Confirm or refuse a retirement waiting for its workflow (AWS deployments)

@@ -109,7 +109,9 @@ impl Client {
         self.http.request(method, format!("{}{path}", self.base))
     }
 
-    async fn send(&self, req: RequestBuilder) -> Result<Value> {
+    /// Sends `req` signed with the client's credential; the body of a 2xx answer, or the
+    /// API's refusal.
+    async fn send_raw(&self, req: RequestBuilder) -> Result<Vec<u8>> {
         let transport = |e: reqwest::Error| ClientError::Transport {
             server: self.base.clone(),
             // Without the URL: the cause is enough and keeps the message short.
@@ -127,6 +129,11 @@ impl Client {
         if !status.is_success() {
             return Err(ClientError::Api(ApiError::from_body(status, &body)));
         }
+        Ok(body.to_vec())
+    }
+
+    async fn send(&self, req: RequestBuilder) -> Result<Value> {
+        let body = self.send_raw(req).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }

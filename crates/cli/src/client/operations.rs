@@ -286,6 +286,17 @@ impl Client {
         self.get("/v1/periodic-reviews").await
     }
 
+    /// `GET /v1/models/{name}/versions/{version}/evidence-pack`: the signed pack (zip bytes).
+    pub async fn evidence_pack(&self, name: &str, version: u32) -> Result<Vec<u8>> {
+        let path = format!("{}/evidence-pack", Self::version_path(name, version));
+        self.send_raw(self.request(Method::GET, &path)).await
+    }
+
+    /// `GET /v1/audit/key`
+    pub async fn audit_key(&self) -> Result<Value> {
+        self.get("/v1/audit/key").await
+    }
+
     /// `GET /v1/inventory`
     pub async fn inventory(&self) -> Result<Value> {
         self.get("/v1/inventory").await

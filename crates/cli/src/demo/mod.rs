@@ -10,13 +10,15 @@
 //! `registration`, `promotion` (staging, then production's four reviews), `monitoring` (drift,
 //! version 2, automatic rollback, `production?at`, incidents), `retirement`, `automation` (a
 //! low-risk model approved for staging by policy once CI reports its unit tests; the high-risk
-//! model's reviews stay human) and `audit` (principals, online and offline verification).
+//! model's reviews stay human), `evidence` (an auditor's signed documentation pack of v1) and
+//! `audit` (principals, online and offline verification).
 //! `script` holds the numbered steps and the expectations every chapter states; `manifests`
 //! what is registered; `policy.toml` the demo's policy (the default, with the low tier's
 //! technical review automated).
 
 mod audit;
 mod automation;
+mod evidence;
 mod manifests;
 mod monitoring;
 mod promotion;
@@ -176,8 +178,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let outcome = act(&cast, &mut script).await;
     let stopped = running.stop().await;
     drop(embedded);
-    let online = outcome?;
+    let (online, pack) = outcome?;
     stopped?;
+    let pack_path = dir.join(format!("{MODEL}-v1-evidence.zip"));
+    std::fs::write(&pack_path, &pack)
+        .with_context(|| format!("writing {}", pack_path.display()))?;
 
     audit::offline_verification(&mut script, &dir, &online)?;
 
@@ -203,13 +208,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 dir.display()
             );
             println!("  steward audit verify --data {}", dir.display());
+            let key = steward_core::audit::CheckpointSigner::public_key(
+                &steward_local::signing_key(&dir)?,
+            );
+            println!(
+                "  steward evidence verify {} --public-key {}",
+                pack_path.display(),
+                hex::encode(key)
+            );
         }
     }
     Ok(())
 }
 
-/// Every chapter but the last, through the API; returns the online verification report.
-async fn act(cast: &Cast, sc: &mut Script) -> anyhow::Result<verify::Report> {
+/// Every chapter but the last, through the API; returns the online verification report and
+/// credit-risk v1's evidence pack.
+async fn act(cast: &Cast, sc: &mut Script) -> anyhow::Result<(verify::Report, Vec<u8>)> {
     let v1_manifest = manifests::manifest_v1()?;
     registration::refused_without_rollback(cast, sc, &v1_manifest).await?;
     registration::first_version(cast, sc, &v1_manifest).await?;
@@ -230,5 +244,6 @@ async fn act(cast: &Cast, sc: &mut Script) -> anyhow::Result<verify::Report> {
     automation::policy_decides(cast, sc, &v1_manifest).await?;
     automation::high_risk_stays_human(cast, sc).await?;
     audit::principals(cast, sc).await?;
-    audit::online_verification(cast, sc).await
+    let pack = evidence::pack(cast, sc).await?;
+    Ok((audit::online_verification(cast, sc).await?, pack))
 }
