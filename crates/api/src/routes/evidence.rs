@@ -3,7 +3,7 @@
 //! Invariants: the answer is the signed zip itself (`application/zip`, as an attachment named
 //! `{name}-v{version}-evidence.zip`), never cached by intermediaries; its SHA-256 and the
 //! date it is retained until travel in headers, so a caller can check the download against
-//! what the evidence store keeps.
+//! what the evidence store keeps, and where it keeps it (`Steward-Pack-Location`).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -41,6 +41,14 @@ pub async fn pack(
     }
     if let Ok(v) = HeaderValue::from_str(&steward_core::audit::format_time(pack.retain_until)) {
         h.insert("Steward-Retain-Until", v);
+    }
+    // Where the evidence store keeps it (an s3:// URI on AWS), for the auditor's records.
+    if let Some(v) = pack
+        .stored_at
+        .as_deref()
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        h.insert("Steward-Pack-Location", v);
     }
     Ok(response)
 }

@@ -9,6 +9,7 @@ mod checks_policy;
 mod concurrency;
 mod console;
 mod duties;
+mod evidence_pack;
 mod fuzz;
 mod inventory;
 mod lifecycle;

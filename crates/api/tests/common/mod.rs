@@ -541,7 +541,12 @@ mod aws_backend {
         // Evidence (manifests, cards, evaluation reports) in an S3 bucket on moto.
         let s3 = emulators.s3().await;
         let bucket = format!("conformance-{unique}");
-        s3.create_bucket().bucket(&bucket).send().await?;
+        // Object Lock on, as the template's artifact bucket: evidence packs are locked in it.
+        s3.create_bucket()
+            .bucket(&bucket)
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await?;
         let evidence = Arc::new(EvidenceStore::new(s3, bucket, ""));
 
         // Roles take effect on the next request, as in the embedded backend.
@@ -553,6 +558,8 @@ mod aws_backend {
             )
             .with_principal_ttl(std::time::Duration::ZERO),
         );
+        // Evidence pack manifests are signed with the same KMS key, as the functions do.
+        let manifest_signer = Arc::new(steward_aws::kms::ManifestSigning(signer.clone()));
         let registry = Arc::new(CheckpointEveryCommit {
             store: store.clone(),
             signer,
@@ -567,6 +574,7 @@ mod aws_backend {
                 policy,
             )
             .with_evidence(evidence)
+            .with_manifest_signer(manifest_signer)
             // Webhook secrets as SSM SecureStrings on moto, deliveries on the table.
             .with_webhooks(steward_core::service::WebhookPorts {
                 secrets: Arc::new(steward_aws::ssm::SsmSecrets::new(
