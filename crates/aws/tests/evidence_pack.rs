@@ -75,7 +75,11 @@ async fn a_pack_waits_for_the_checkpoint_then_verifies_with_the_kms_key_and_is_l
 
     // Verified with the KMS key's public key as KMS itself hands it out.
     let public = kms.get_public_key().key_id(&key_id).send().await?;
-    let der = public.public_key().context("a public key")?.as_ref().to_vec();
+    let der = public
+        .public_key()
+        .context("a public key")?
+        .as_ref()
+        .to_vec();
     let key = PublicKey::from_bytes(&der)?;
     assert_eq!(key.algorithm(), "ecdsa-p256-sha256");
     let files = from_zip(&pack.zip)?;
@@ -99,7 +103,9 @@ async fn a_pack_waits_for_the_checkpoint_then_verifies_with_the_kms_key_and_is_l
         head.object_lock_mode(),
         Some(&aws_sdk_s3::types::ObjectLockMode::Compliance)
     );
-    let until = head.object_lock_retain_until_date().context("retain until")?;
+    let until = head
+        .object_lock_retain_until_date()
+        .context("retain until")?;
     assert_eq!(until.secs(), pack.retain_until.timestamp());
     let years = (pack.retain_until - chrono::Utc::now()).num_days() / 365;
     assert_eq!(years, 10, "{}", pack.retain_until);

@@ -1,5 +1,5 @@
 //! Monitoring in the console: incidents (open and resolved, what opened them and what Steward
-//! did), periodic reviews by due date, and the pending retirement requests.
+//! did, and the reporting deadline of each serious one, earliest first), periodic reviews by due date, and the pending retirement requests.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,17 @@ fn kind(k: &impl serde::Serialize) -> String {
         .unwrap_or_default()
 }
 
+/// "3 days 4 hours", "5 hours", "12 minutes": how long until a deadline.
+fn remaining(d: chrono::Duration) -> String {
+    let (days, hours, minutes) = (d.num_days(), d.num_hours() % 24, d.num_minutes() % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes} minutes"),
+        (0, h) => format!("{h} hours"),
+        (d, 0) => format!("{d} days"),
+        (d, h) => format!("{d} days {h} hours"),
+    }
+}
+
 /// `GET /console/incidents?status=open|resolved`
 pub async fn incidents(
     State(s): State<ConsoleState>,
@@ -43,6 +54,15 @@ pub async fn incidents(
             }
         };
         let page = gov.incidents(None, q.cursor.as_deref(), 100).await?;
+        let now = gov.now();
+        // Serious incidents still owing their report (Art. 73), earliest deadline first.
+        let mut owing: Vec<_> = page
+            .items
+            .iter()
+            .filter(|i| i.under_investigation() && i.serious.report.is_none())
+            .filter_map(|i| i.serious.report_due.map(|due| (due, i)))
+            .collect();
+        owing.sort_by_key(|(due, _)| *due);
         let periodic = gov.periodic_reviews().await?;
         let retirements = gov
             .list_retirements(&signed.caller, RetirementStatus::AwaitingConfirmation, None, 100)
@@ -52,7 +72,18 @@ pub async fn incidents(
             section #incidents {
                 h2 { "Incidents" }
                 p { a href="/console/incidents?status=open" { "open" } " · " a href="/console/incidents?status=resolved" { "resolved" } " · " a href="/console/incidents" { "all" } }
-                table { thead { tr { th { "Incident" } th { "Model" } th { "Kind" } th { "Signal" } th { "Threshold" } th { "Status" } th { "Opened" } th { "What happened" } } }
+                @if !owing.is_empty() {
+                    div #serious-deadlines {
+                        h3 { "Serious incidents awaiting their report (EU AI Act Art. 73)" }
+                        ul { @for (due, i) in &owing { li {
+                            strong { (i.id) } " on " (i.name.as_ref()) @if let Some(v) = i.version { " v" (v.to_string()) } ": report due "
+                            span.deadline data-due=(steward_core::audit::format_time(*due)) { (due.format("%Y-%m-%d %H:%M UTC")) }
+                            @if *due <= now { " " span.fail { "overdue" } }
+                            @else { " (in " (remaining(*due - now)) ")" }
+                        } } }
+                    }
+                }
+                table { thead { tr { th { "Incident" } th { "Model" } th { "Kind" } th { "Signal" } th { "Threshold" } th { "Status" } th { "Serious (Art. 73)" } th { "Opened" } th { "What happened" } } }
                     tbody { @for i in page.items.iter().filter(|i| wanted.is_none_or(|w| i.status == w)) { tr {
                         td { (i.id) }
                         td { a href=(format!("/console/models/{}", i.name.as_ref())) { (i.name.as_ref()) } @if let Some(v) = i.version { " v" (v.to_string()) } }
@@ -60,6 +91,12 @@ pub async fn incidents(
                         td { @if !i.metric.is_empty() { (i.metric) " = " (i.value.map(|v| v.to_string()).unwrap_or_default()) } @else { (i.summary) } }
                         td { (i.threshold.map(|t| t.to_string()).unwrap_or_else(|| "—".into())) }
                         td { (kind(&i.status)) }
+                        td {
+                            @if let Some(c) = &i.serious.classification { (kind(&c.category)) }
+                            @else { "—" }
+                            @if let Some(r) = &i.serious.report { br; "reported: " (r.reference) }
+                            @else if let Some(due) = i.serious.report_due { br; "report due " (due.format("%Y-%m-%d %H:%M UTC")) }
+                        }
                         td { (i.opened_at.format("%Y-%m-%d %H:%M UTC")) }
                         td { (i.actions.join(", ")) }
                     } } }

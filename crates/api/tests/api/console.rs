@@ -512,6 +512,78 @@ async fn the_monitoring_page_shows_incidents_with_what_opened_them_and_what_stew
 }
 
 #[tokio::test]
+async fn the_monitoring_page_shows_each_serious_incidents_reporting_deadline() -> Result<()> {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(steward_core::Policy::default(), clock.clone()).await?;
+    app.register("credit-risk", RiskTier::Low).await?;
+    app.to_production("credit-risk", 1).await?;
+    let r = app
+        .post(
+            "ops",
+            "/v1/signals",
+            &json!({"model": "credit-risk", "version": 1, "kind": "drift", "metric": "psi", "value": 0.35}),
+        )
+        .await?
+        .expect(200)?;
+    let id = r.body["incident"]["id"].as_str().unwrap().to_owned();
+    let classified = app
+        .post(
+            "comp",
+            &format!("/v1/incidents/{id}/classification"),
+            &json!({"severity": "serious", "category": "death"}),
+        )
+        .await?
+        .expect(200)?;
+    let due = classified.body["report_due"].as_str().unwrap().to_owned();
+    let due_at = chrono::DateTime::parse_from_rfc3339(&due)?.with_timezone(&chrono::Utc);
+
+    let mut b = Browser::new(&app)?;
+    b.sign_in("comp").await?;
+    let page = b.get("/console/incidents").await?;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let shown = due_at.format("%Y-%m-%d %H:%M UTC").to_string();
+    for part in [
+        "Serious incidents awaiting their report (EU AI Act Art. 73)",
+        id.as_str(),
+        "death",
+        shown.as_str(),
+        "(in 10 days)",
+    ] {
+        assert!(page.html.contains(part), "{part}: {}", page.html);
+    }
+    assert!(!page.html.contains("overdue"));
+
+    // Past the deadline without a report: overdue.
+    clock.advance(std::time::Duration::from_secs(11 * 86_400));
+    // (A new session: the console's sessions age on the same clock.)
+    let mut b = Browser::new(&app)?;
+    b.sign_in("comp").await?;
+    let page = b.get("/console/incidents").await?;
+    assert!(page.html.contains("overdue"), "{}", page.html);
+
+    // Once the report is recorded the deadline leaves the list and the report's reference shows.
+    app.post(
+        "comp",
+        &format!("/v1/incidents/{id}/report"),
+        &json!({"reference": "MSA-2026-0042"}),
+    )
+    .await?
+    .expect(200)?;
+    let page = b.get("/console/incidents").await?;
+    assert!(
+        !page.html.contains("awaiting their report"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("reported: MSA-2026-0042"),
+        "{}",
+        page.html
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_admin_sets_roles_from_the_principals_page_under_the_apis_rules() -> Result<()> {
     let app = spawn_app().await?;
     let mut dev = Browser::new(&app)?;

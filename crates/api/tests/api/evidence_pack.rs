@@ -105,7 +105,10 @@ async fn a_production_versions_pack_verifies_offline_with_the_served_audit_key()
             .object_lock_retain_until_date()
             .context("a retain-until date")?;
         let expected = chrono::DateTime::parse_from_rfc3339(&retain_until)?.timestamp();
-        assert!((until.secs() - expected).abs() <= 1, "{until} vs {retain_until}");
+        assert!(
+            (until.secs() - expected).abs() <= 1,
+            "{until} vs {retain_until}"
+        );
         assert_eq!(head.content_length(), Some(zip.len() as i64));
     } else {
         assert_eq!(location, format!("evidence-pack/{sha}"));
@@ -125,15 +128,21 @@ async fn only_auditors_compliance_reviewers_and_admins_take_a_pack() -> Result<(
         let r = get_pack(&app, who, PACK).await?;
         assert_eq!(r.status(), 200, "{who}");
     }
-    let r = get_pack(&app, "aud", "/v1/models/credit-risk/versions/2/evidence-pack").await?;
+    let r = get_pack(
+        &app,
+        "aud",
+        "/v1/models/credit-risk/versions/2/evidence-pack",
+    )
+    .await?;
     assert_eq!(r.status(), 404);
-    let r = get_pack(&app, "aud", "/v1/models/credit-risk/versions/x/evidence-pack").await?;
+    let r = get_pack(
+        &app,
+        "aud",
+        "/v1/models/credit-risk/versions/x/evidence-pack",
+    )
+    .await?;
     assert_eq!(r.status(), 400);
-    let r = app
-        .client
-        .get(app.url(PACK))
-        .send()
-        .await?;
+    let r = app.client.get(app.url(PACK)).send().await?;
     assert_eq!(r.status(), 401);
     Ok(())
 }
