@@ -41,7 +41,8 @@ pub use auth::{
 pub use error::ApiError;
 
 use routes::{
-    audit, checks, evidence, identity, inventory, models, monitoring, principals, reviews, webhooks,
+    audit, checks, evidence, identity, inventory, models, monitoring, principals, reviews, serving,
+    webhooks,
 };
 
 /// The largest request body accepted: 1 MiB.
@@ -150,6 +151,7 @@ pub fn router_with_sessions(
         .route("/v1/incidents/{id}/close", post(monitoring::close_incident))
         .route("/v1/periodic-reviews", get(monitoring::periodic_reviews))
         .route("/v1/inventory", get(inventory::list))
+        .route("/v1/serving", post(serving::report).get(serving::list))
         .route("/v1/audit", get(audit::events))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/audit/key", get(audit::key))

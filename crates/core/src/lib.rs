@@ -17,6 +17,7 @@ pub mod policy;
 pub mod ports;
 pub mod records;
 pub mod service;
+pub mod serving;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod types;

@@ -125,6 +125,18 @@ CREATE TABLE IF NOT EXISTS registered_models (
     body TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- Versions by their artifact, for matching what serving platforms report (expression indexes:
+-- the queries use exactly these expressions).
+CREATE INDEX IF NOT EXISTS versions_artifact_sha256 ON versions(json_extract(body, '$.artifact.sha256'));
+CREATE INDEX IF NOT EXISTS versions_artifact_uri ON versions(json_extract(body, '$.artifact.uri'));
+
+-- The serving inventory: one record per platform/environment/endpoint, by that key.
+CREATE TABLE IF NOT EXISTS serving (
+    key TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+
 -- Webhook signing secrets by name (the embedded Secrets port); names are never reused.
 CREATE TABLE IF NOT EXISTS webhook_secrets (
     name TEXT PRIMARY KEY,

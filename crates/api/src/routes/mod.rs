@@ -9,4 +9,5 @@ pub mod models;
 pub mod monitoring;
 pub mod principals;
 pub mod reviews;
+pub mod serving;
 pub mod webhooks;

@@ -21,5 +21,6 @@ mod periodic;
 mod principals;
 mod robustness;
 mod serious;
+mod serving;
 mod validation;
 mod webhooks;

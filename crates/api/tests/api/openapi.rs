@@ -42,6 +42,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/incidents/{id}/close"),
     ("get", "/v1/periodic-reviews"),
     ("get", "/v1/inventory"),
+    ("post", "/v1/serving"),
+    ("get", "/v1/serving"),
     ("get", "/v1/audit"),
     ("get", "/v1/audit/checkpoint"),
     ("get", "/v1/audit/key"),

@@ -722,6 +722,26 @@ mod aws_backend {
         ) -> Result<Vec<steward_core::mlflow::RegisteredModel>, StoreError> {
             self.store.registered_models().await
         }
+        async fn serving(
+            &self,
+            key: &str,
+        ) -> Result<Option<steward_core::serving::ServingRecord>, StoreError> {
+            self.store.serving(key).await
+        }
+        async fn serving_records(
+            &self,
+            cursor: Option<&str>,
+            limit: usize,
+        ) -> Result<Page<steward_core::serving::ServingRecord>, StoreError> {
+            self.store.serving_records(cursor, limit).await
+        }
+        async fn versions_with_artifact(
+            &self,
+            sha256: Option<&steward_core::types::Sha256>,
+            uri: &str,
+        ) -> Result<Vec<VersionRef>, StoreError> {
+            self.store.versions_with_artifact(sha256, uri).await
+        }
         async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
             let signs = !commit.audit.is_empty();
             let receipt = self.store.commit(commit).await?;

@@ -243,6 +243,13 @@ pub fn plan(
                     expect: Some(*e),
                 },
             ),
+            Put::Serving(r, e) => push(
+                put(table, items::serving_item(r)?, Some(expectation(*e)), true)?,
+                Slot::Record {
+                    what: format!("serving record {}", r.key()),
+                    expect: Some(*e),
+                },
+            ),
             Put::RegisteredModel(m, e) => push(
                 put(
                     table,

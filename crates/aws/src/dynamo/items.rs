@@ -129,6 +129,19 @@ pub fn version_item(v: &ModelVersion) -> Result<Item, StoreError> {
         keys::stage_gsi_pk(v.stage.as_str()),
         keys::version_gsi_sk(&v.name, v.version),
     );
+    // Versions by artifact, for matching what serving platforms report.
+    gsi(
+        &mut item,
+        2,
+        keys::artifact_sha_gsi_pk(&v.artifact.sha256),
+        keys::version_gsi_sk(&v.name, v.version),
+    );
+    gsi(
+        &mut item,
+        4,
+        keys::artifact_uri_gsi_pk(&v.artifact.uri),
+        keys::version_gsi_sk(&v.name, v.version),
+    );
     // Sparse: only while a retirement request is pending (`GET /v1/retirements`).
     if let Some(p) = &v.pending_retirement {
         gsi(
@@ -238,6 +251,10 @@ pub fn idempotency_item(r: &IdempotencyRecord) -> Result<Item, StoreError> {
 
 pub fn webhook_item(w: &Webhook) -> Result<Item, StoreError> {
     record(w, keys::webhook_key(&w.id), "webhook")
+}
+
+pub fn serving_item(r: &steward_core::serving::ServingRecord) -> Result<Item, StoreError> {
+    record(r, keys::serving_key(&r.key()), "serving")
 }
 
 pub fn registered_model_item(m: &RegisteredModel) -> Result<Item, StoreError> {

@@ -145,6 +145,28 @@ pub fn webhook_key(id: &WebhookId) -> ItemKey {
     (WEBHOOKS_PK.to_owned(), id.as_str().to_owned())
 }
 
+/// The partition of the serving inventory's records, by `{platform}/{environment}/{endpoint}`.
+pub const SERVING_RECORDS_PK: &str = "SERVING#ENDPOINTS";
+
+/// One endpoint's serving record.
+pub fn serving_key(key: &str) -> ItemKey {
+    (SERVING_RECORDS_PK.to_owned(), key.to_owned())
+}
+
+/// The gsi2 partition of the versions whose artifact has this SHA-256.
+pub fn artifact_sha_gsi_pk(sha: &steward_core::types::Sha256) -> String {
+    format!("ARTIFACT#{sha}")
+}
+
+/// The gsi4 partition of the versions whose artifact has this URI (by the URI's SHA-256: a
+/// URI may be longer than a key may be).
+pub fn artifact_uri_gsi_pk(uri: &str) -> String {
+    format!(
+        "URI#{}",
+        steward_core::types::Sha256::digest(uri.as_bytes()).to_hex()
+    )
+}
+
 /// An MLflow registered model's metadata (its tombstone too) by model name.
 pub fn registered_model_key(name: &ModelName) -> ItemKey {
     (MLFLOW_MODELS_PK.to_owned(), name.as_ref().to_owned())

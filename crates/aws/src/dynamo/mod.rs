@@ -49,6 +49,7 @@ mod outbox;
 mod principals;
 mod registry;
 mod requests;
+mod serving;
 mod sessions;
 mod table;
 

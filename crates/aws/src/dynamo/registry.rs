@@ -359,6 +359,29 @@ impl Registry for DynamoStore {
         )
     }
 
+    async fn serving(
+        &self,
+        key: &str,
+    ) -> Result<Option<steward_core::serving::ServingRecord>, StoreError> {
+        self.serving_record(key).await
+    }
+
+    async fn serving_records(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<steward_core::serving::ServingRecord>, StoreError> {
+        self.serving_page(cursor, limit).await
+    }
+
+    async fn versions_with_artifact(
+        &self,
+        sha256: Option<&steward_core::types::Sha256>,
+        uri: &str,
+    ) -> Result<Vec<steward_core::records::VersionRef>, StoreError> {
+        self.artifact_versions(sha256, uri).await
+    }
+
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
         let receipt = self.try_commit(&commit).await?;
         self.remember_principals(&commit);

@@ -27,14 +27,14 @@ fn key(name: &str, t: KeyType) -> Result<KeySchemaElement, StoreError> {
 }
 
 /// Creates `table`: `pk`/`sk` strings, on-demand capacity, the GSIs `gsi1`..`gsi3` (keys
-/// `gsiNpk`/`gsiNsk`, projecting all attributes), a `NEW_IMAGE` stream (the outbox) and TTL
+/// `gsiNpk`/`gsiNsk`, projecting all attributes) and `gsi4` (keys only), a `NEW_IMAGE` stream (the outbox) and TTL
 /// on `expires_at`. Waits until the table is active.
 ///
 /// The SAM template's `AWS::DynamoDB::Table` must declare exactly this.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     let mut attrs = Vec::new();
     for name in [
-        "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk",
+        "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk",
     ] {
         attrs.push(
             AttributeDefinition::builder()
@@ -45,17 +45,18 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         );
     }
     let mut indexes = Vec::new();
-    for i in 1..=3 {
+    for i in 1..=4 {
+        let projection = if i == 4 {
+            ProjectionType::KeysOnly
+        } else {
+            ProjectionType::All
+        };
         indexes.push(
             GlobalSecondaryIndex::builder()
                 .index_name(format!("gsi{i}"))
                 .key_schema(key(&format!("gsi{i}pk"), KeyType::Hash)?)
                 .key_schema(key(&format!("gsi{i}sk"), KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(projection).build())
                 .build()
                 .map_err(build_error)?,
         );

@@ -463,13 +463,32 @@ pub struct ModelPackage {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShadowModelDetected {
-    #[serde(flatten)]
-    pub package: ModelPackage,
+    /// A SageMaker model package without a registration (the model package sync).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<ModelPackage>,
+    /// An endpoint serving something that is not governed (the serving inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<ServingFinding>,
     pub incident_id: String,
     /// Whether a Steward model of the group's name exists (none of its versions matched).
     pub registered_model: bool,
     /// The group name as a Steward model name; `None` when it is not a valid one.
     pub name: Option<ModelName>,
+}
+
+/// What a serving platform reported that Steward does not govern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServingFinding {
+    pub platform: String,
+    pub environment: Environment,
+    pub endpoint: String,
+    pub artifact_uri: String,
+    pub artifact_sha256: Option<crate::types::Sha256>,
+    /// `unapproved`, `unregistered` or `stale`.
+    pub outcome: String,
+    pub reason: String,
+    /// The registered version the artifact matched, if any (`name` names its model).
+    pub version: Option<VersionNumber>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -337,10 +337,29 @@ fn samples() -> Vec<GovernanceEvent> {
         }
         .into(),
         ShadowModelDetected {
-            package: package(),
+            package: Some(package()),
+            serving: None,
             incident_id: "inc-04".into(),
             registered_model: false,
             name: Some(ModelName::parse("fraud-score").unwrap()),
+        }
+        .into(),
+        ShadowModelDetected {
+            package: None,
+            serving: Some(crate::events::ServingFinding {
+                platform: "kserve".into(),
+                environment: Environment::Production,
+                endpoint: "models/fraud-score".into(),
+                artifact_uri: "s3://acme-models/fraud/model.tar.gz".into(),
+                artifact_sha256: None,
+                outcome: "unregistered".into(),
+                reason: "no registered version has artifact s3://acme-models/fraud/model.tar.gz"
+                    .into(),
+                version: None,
+            }),
+            incident_id: "inc-06".into(),
+            registered_model: false,
+            name: Some(ModelName::parse("models-fraud-score").unwrap()),
         }
         .into(),
         ModelPackageApprovalViolation {

@@ -21,6 +21,7 @@ use crate::mlflow::RegisteredModel;
 use crate::records::{
     CardRevision, DomainEvent, IdempotencyRecord, Incident, Model, ModelVersion, PendingRetirement,
     PrincipalRecord, ProductionChange, Promotion, RetirementStatus, Review, ReviewStatus,
+    VersionRef,
 };
 use crate::types::{ModelName, PrincipalId, ReviewStage, RiskTier, Stage};
 use crate::webhooks::{Delivery, Webhook, WebhookId, WebhookSecret};
@@ -54,6 +55,8 @@ pub enum Put {
     Webhook(Webhook, Expect),
     /// An MLflow registered model's metadata (deleting one replaces it with its tombstone).
     RegisteredModel(RegisteredModel, Expect),
+    /// What one serving endpoint serves, as last reported.
+    Serving(crate::serving::ServingRecord, Expect),
 }
 
 /// Everything one governance action changes, committed atomically.
@@ -330,6 +333,21 @@ pub trait Registry: Send + Sync {
     ) -> Result<Option<RegisteredModel>, StoreError>;
     /// Every MLflow registered model's metadata, tombstones included, ordered by name.
     async fn registered_models(&self) -> Result<Vec<RegisteredModel>, StoreError>;
+    /// The serving record of `key` (`{platform}/{environment}/{endpoint}`).
+    async fn serving(&self, key: &str)
+        -> Result<Option<crate::serving::ServingRecord>, StoreError>;
+    /// Serving records ordered by key, after `cursor`.
+    async fn serving_records(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<crate::serving::ServingRecord>, StoreError>;
+    /// Every version whose artifact has SHA-256 `sha256` (when given) or URI `uri`.
+    async fn versions_with_artifact(
+        &self,
+        sha256: Option<&crate::types::Sha256>,
+        uri: &str,
+    ) -> Result<Vec<VersionRef>, StoreError>;
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;
 }
 

@@ -205,7 +205,8 @@ impl Governance {
                 details["incident_id"] = json!(id);
                 details["registered_model"] = json!(registered_model);
                 let event = Self::event(ShadowModelDetected {
-                    package: typed_package.clone(),
+                    package: Some(typed_package.clone()),
+                    serving: None,
                     incident_id: id.clone(),
                     registered_model,
                     name: name.clone(),

@@ -56,6 +56,7 @@ mod reviews;
 mod rollback;
 mod separation;
 mod serious;
+mod serving;
 mod webhooks;
 
 pub use admin::PolicyRecord;

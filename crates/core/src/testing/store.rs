@@ -56,6 +56,7 @@ struct Records {
     idempotency: BTreeMap<String, IdempotencyRecord>,
     webhooks: BTreeMap<String, crate::webhooks::Webhook>,
     registered_models: BTreeMap<String, crate::mlflow::RegisteredModel>,
+    serving: BTreeMap<String, crate::serving::ServingRecord>,
 }
 
 /// The append-only side: audit events, their tree, checkpoints and the outbox.
@@ -171,6 +172,12 @@ impl Records {
                 let current = self.registered_models.get(&key).map(|x| x.revision);
                 conflict_for(expect, current, &format!("registered model {}", m.name))?;
                 self.registered_models.insert(key, m);
+            }
+            Put::Serving(r, expect) => {
+                let key = r.key();
+                let current = self.serving.get(&key).map(|x| x.revision);
+                conflict_for(expect, current, &format!("serving record {key}"))?;
+                self.serving.insert(key, r);
             }
         }
         Ok(())

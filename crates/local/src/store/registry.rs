@@ -8,7 +8,8 @@ use steward_core::ids::VersionNumber;
 use steward_core::mlflow::RegisteredModel;
 use steward_core::ports::{Commit, ModelFilter, Page, Receipt, Registry, ReviewFilter, ReviewItem};
 use steward_core::records::*;
-use steward_core::types::{ModelName, PrincipalId};
+use steward_core::serving::ServingRecord;
+use steward_core::types::{ModelName, PrincipalId, Sha256};
 use steward_core::webhooks::{Webhook, WebhookId};
 use steward_core::StoreError;
 
@@ -272,6 +273,56 @@ impl Registry for SqliteStore {
 
     async fn registered_models(&self) -> Result<Vec<RegisteredModel>, StoreError> {
         self.query_docs("SELECT body FROM registered_models ORDER BY name", &[])
+    }
+
+    async fn serving(&self, key: &str) -> Result<Option<ServingRecord>, StoreError> {
+        self.query_doc("SELECT body FROM serving WHERE key = ?1", &[&key])
+    }
+
+    async fn serving_records(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ServingRecord>, StoreError> {
+        let after = decode_cursor(cursor)?;
+        let rows = self.query_keyed(
+            "SELECT key, body FROM serving WHERE key > ?1 ORDER BY key LIMIT ?2",
+            &[&after, &((limit + 1) as i64)],
+        )?;
+        Ok(page(rows, limit))
+    }
+
+    async fn versions_with_artifact(
+        &self,
+        sha256: Option<&Sha256>,
+        uri: &str,
+    ) -> Result<Vec<VersionRef>, StoreError> {
+        let sha = sha256.map(|s| s.to_hex());
+        let conn = self.read()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT name, version FROM versions \
+                 WHERE json_extract(body, '$.artifact.sha256') = ?1 \
+                    OR json_extract(body, '$.artifact.uri') = ?2 \
+                 ORDER BY name, version",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![sha, uri], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, version) = row.map_err(backend)?;
+            out.push(VersionRef {
+                name: ModelName::parse(&name)
+                    .map_err(|e| StoreError::backend_msg(format!("stored model name: {e:?}")))?,
+                version: VersionNumber::new(version)
+                    .map_err(|_| StoreError::backend_msg("stored version 0"))?,
+            });
+        }
+        Ok(out)
     }
 
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {

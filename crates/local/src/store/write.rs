@@ -184,6 +184,21 @@ impl SqliteStore {
                 )
                 .map_err(backend)?;
             }
+            Put::Serving(r, expect) => {
+                let key = r.key();
+                check_expect(
+                    tx,
+                    "SELECT revision FROM serving WHERE key = ?1",
+                    &[&key],
+                    *expect,
+                    &format!("serving record {key}"),
+                )?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO serving(key, revision, body) VALUES (?1, ?2, ?3)",
+                    params![key, r.revision as i64, to_json(r)?],
+                )
+                .map_err(backend)?;
+            }
         }
         Ok(())
     }

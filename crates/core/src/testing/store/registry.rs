@@ -289,6 +289,49 @@ impl Registry for MemoryStore {
             .collect())
     }
 
+    async fn serving(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::serving::ServingRecord>, StoreError> {
+        Ok(self.lock()?.records.serving.get(key).cloned())
+    }
+
+    async fn serving_records(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<crate::serving::ServingRecord>, StoreError> {
+        let after = decode_cursor(cursor)?;
+        let state = self.lock()?;
+        Ok(page(
+            state
+                .records
+                .serving
+                .iter()
+                .filter(|(k, _)| **k > after)
+                .map(|(k, r)| (k.clone(), r.clone())),
+            limit,
+        ))
+    }
+
+    async fn versions_with_artifact(
+        &self,
+        sha256: Option<&crate::types::Sha256>,
+        uri: &str,
+    ) -> Result<Vec<VersionRef>, StoreError> {
+        Ok(self
+            .lock()?
+            .records
+            .versions
+            .values()
+            .filter(|v| Some(&v.artifact.sha256) == sha256 || v.artifact.uri == uri)
+            .map(|v| VersionRef {
+                name: v.name.clone(),
+                version: v.version,
+            })
+            .collect())
+    }
+
     async fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
         self.commit_sync(commit)
     }
