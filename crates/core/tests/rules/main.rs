@@ -20,6 +20,7 @@ mod registration;
 mod retirement;
 mod retirements;
 mod serious;
+mod serving;
 mod store;
 mod tiers;
 mod webhooks;
