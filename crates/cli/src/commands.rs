@@ -126,6 +126,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::PeriodicReviews(a) => periodic_reviews(a).await,
         Command::Inventory(a) => inventory(a).await,
         Command::Evidence(a) => evidence::run(a).await,
+        Command::Serving(cmd) => serving(cmd).await,
         Command::Retire(a) => retire(a).await,
         Command::ConfirmRetirement(a) => confirm_retirement(a).await,
         Command::Retirements(a) => retirements(a).await,
@@ -355,6 +356,40 @@ async fn inventory(a: InventoryArgs) -> anyhow::Result<ExitCode> {
             }
         },
     })
+}
+
+/// `steward serving report|list`
+async fn serving(cmd: crate::cli::ServingCmd) -> anyhow::Result<ExitCode> {
+    use crate::cli::ServingCmd;
+    match cmd {
+        ServingCmd::Report(a) => {
+            let mut artifact = serde_json::json!({"uri": a.artifact_uri});
+            if let Some(sha) = &a.artifact_sha256 {
+                artifact["sha256"] = serde_json::json!(sha);
+            }
+            let mut body = serde_json::json!({
+                "platform": a.platform, "environment": a.environment, "endpoint": a.endpoint,
+                "artifact": artifact,
+                "observed_at": a.observed_at.unwrap_or_else(chrono::Utc::now),
+            });
+            if let Some(m) = &a.model {
+                body["model"] = serde_json::json!(m);
+            }
+            if let Some(v) = a.version {
+                body["version"] = serde_json::json!(v);
+            }
+            if a.stopped {
+                body["stopped"] = serde_json::json!(true);
+            }
+            let c = client(&a.conn)?;
+            Ok(show(&a.conn, c.report_serving(&body), render::serving_record).await)
+        }
+        ServingCmd::List(a) => {
+            let c = client(&a.conn)?;
+            let call = c.serving(a.outcome.as_deref(), a.cursor.as_deref(), a.limit);
+            Ok(show(&a.conn, call, render::serving).await)
+        }
+    }
 }
 
 /// `steward retirements`

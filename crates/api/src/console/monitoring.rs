@@ -1,11 +1,13 @@
 //! Monitoring in the console: incidents (open and resolved, what opened them and what Steward
-//! did, and the reporting deadline of each serious one, earliest first), periodic reviews by due date, and the pending retirement requests.
+//! did, and the reporting deadline of each serious one, earliest first), what serves on every
+//! platform that reports (`governed` or not, and why), periodic reviews by due date, and the pending retirement requests.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use steward_core::records::{IncidentStatus, RetirementStatus};
+use steward_core::serving::Outcome;
 
 use super::{failure, page, ConsoleState, Signed};
 use crate::ApiError;
@@ -64,6 +66,7 @@ pub async fn incidents(
             .collect();
         owing.sort_by_key(|(due, _)| *due);
         let periodic = gov.periodic_reviews().await?;
+        let serving = gov.serving_records(&signed.caller, None, 500).await?;
         let retirements = gov
             .list_retirements(&signed.caller, RetirementStatus::AwaitingConfirmation, None, 100)
             .await?;
@@ -102,6 +105,25 @@ pub async fn incidents(
                     } } }
                 }
                 @if let Some(c) = &page.next_cursor { p { a href=(format!("/console/incidents?cursor={c}")) { "More" } } }
+            }
+            section #serving {
+                h2 { "What serves" }
+                @let live: Vec<_> = serving.items.iter().filter(|r| r.stopped_at.is_none()).collect();
+                @let findings = live.iter().filter(|r| r.outcome != Outcome::Governed).count();
+                @if live.is_empty() { p.empty { "No serving platform has reported an endpoint yet (POST /v1/serving)." } }
+                @else {
+                    p { (live.len()) " endpoints reported; " strong { (findings) " not governed" } "." }
+                    table { thead { tr { th { "Platform" } th { "Environment" } th { "Endpoint" } th { "Outcome" } th { "Serves" } th { "Why" } th { "Incident" } th { "Last seen" } } }
+                        tbody { @for r in &live { tr {
+                            td { (r.platform) } td { (r.environment.as_str()) } td { (r.endpoint) }
+                            td { @if r.outcome == Outcome::Governed { (r.outcome.as_str()) } @else { span.fail { (r.outcome.as_str()) } } }
+                            td { @match (&r.model, r.version) { (Some(m), Some(v)) => { a href=(format!("/console/models/{}/versions/{v}", m.as_ref())) { (m.as_ref()) " v" (v.to_string()) } } _ => { code { (r.artifact.uri) } } } }
+                            td { (r.reason) }
+                            td { (r.incident.as_deref().unwrap_or("—")) }
+                            td { (r.observed_at.format("%Y-%m-%d %H:%M UTC")) }
+                        } } }
+                    }
+                }
             }
             section #periodic-reviews {
                 h2 { "Periodic reviews, by due date" }

@@ -11,21 +11,21 @@ use steward_core::types::RiskTier;
 use crate::common::*;
 
 /// A browser's view of the console: no redirects followed, the session cookie kept by hand.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a App,
     http: reqwest::Client,
     cookie: Option<String>,
 }
 
 /// An HTML answer.
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     headers: HeaderMap,
-    html: String,
+    pub(crate) html: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -33,7 +33,7 @@ impl Page {
     }
 
     /// The CSRF token of the page's forms.
-    fn csrf(&self) -> Result<String> {
+    pub(crate) fn csrf(&self) -> Result<String> {
         let at = self
             .html
             .find("name=\"csrf\" value=\"")
@@ -44,7 +44,7 @@ impl Page {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a App) -> Result<Self> {
+    pub(crate) fn new(app: &'a App) -> Result<Self> {
         Ok(Self {
             app,
             http: reqwest::Client::builder()
@@ -54,7 +54,7 @@ impl<'a> Browser<'a> {
         })
     }
 
-    async fn read(&self, r: reqwest::RequestBuilder) -> Result<Page> {
+    pub(crate) async fn read(&self, r: reqwest::RequestBuilder) -> Result<Page> {
         let r = match &self.cookie {
             Some(c) => r.header(COOKIE, c),
             None => r,
@@ -67,17 +67,17 @@ impl<'a> Browser<'a> {
         })
     }
 
-    async fn get(&self, path: &str) -> Result<Page> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Page> {
         self.read(self.http.get(self.app.url(path))).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<Page> {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<Page> {
         self.read(self.http.post(self.app.url(path)).form(form))
             .await
     }
 
     /// Signs in with `who`'s token and keeps the session cookie.
-    async fn sign_in(&mut self, who: &str) -> Result<Page> {
+    pub(crate) async fn sign_in(&mut self, who: &str) -> Result<Page> {
         let page = self
             .post("/console/login", &[("token", &token(who))])
             .await?;

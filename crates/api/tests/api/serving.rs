@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use steward_core::types::RiskTier;
 
 use crate::common::*;
+use crate::console::Browser;
 
 /// Registers `credit-risk` version with its own artifact (`n` makes it unique); its URI and hash.
 async fn register_artifact(app: &App, n: u32) -> Result<(String, String)> {
@@ -194,6 +195,21 @@ async fn each_outcome_is_found_and_each_finding_opens_one_incident_until_it_clos
     app.get("aud", "/v1/serving?outcome=sideways")
         .await?
         .expect(422)?;
+
+    // The console's monitoring page shows what serves and what is not governed.
+    let mut b = Browser::new(&app)?;
+    b.sign_in("ops").await?;
+    let page = b.get("/console/incidents").await?;
+    assert_eq!(page.status, 200);
+    for part in [
+        "What serves",
+        "2 endpoints reported",
+        "1 not governed",
+        "stale",
+        "superseded",
+    ] {
+        assert!(page.html.contains(part), "{part}: {}", page.html);
+    }
     Ok(())
 }
 

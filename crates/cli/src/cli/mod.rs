@@ -23,12 +23,14 @@ mod evidence;
 mod inventory;
 mod oidc_args;
 mod serve;
+mod serving;
 mod webhooks;
 pub use checks::CheckArgs;
 pub use evidence::{EvidenceArgs, EvidenceCmd, EvidenceVerifyArgs};
 pub use inventory::{InventoryArgs, InventoryFormat};
 pub use oidc_args::{LoginArgs, OidcArgs};
 pub use serve::{DemoArgs, ServeArgs};
+pub use serving::{ServingCmd, ServingListArgs, ServingReportArgs};
 pub use webhooks::{
     IntegrationsCmd, WebhookDeliveriesArgs, WebhookIdArgs, WebhookPutArgs, WebhooksCmd,
 };
@@ -162,6 +164,10 @@ pub enum Command {
     /// The AI inventory: every model with its owner, tier, stage, production version, last and
     /// next review, open incidents and card completeness (`--format csv` for auditors)
     Inventory(InventoryArgs),
+    /// What serves, everywhere: serving platforms report their endpoints; Steward says which
+    /// are governed, unapproved, unregistered or stale
+    #[command(subcommand)]
+    Serving(ServingCmd),
     /// A version's signed documentation pack (EU AI Act Annex IV) for auditors, and
     /// `evidence verify` to check one offline
     Evidence(EvidenceArgs),

@@ -292,6 +292,31 @@ impl Client {
         self.send_raw(self.request(Method::GET, &path)).await
     }
 
+    /// `POST /v1/serving`
+    pub async fn report_serving(&self, body: &Value) -> Result<Value> {
+        self.post("/v1/serving", body).await
+    }
+
+    /// `GET /v1/serving?outcome=&cursor=&limit=`
+    pub async fn serving(
+        &self,
+        outcome: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Value> {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        if let Some(o) = outcome {
+            q.push(("outcome", o.to_owned()));
+        }
+        if let Some(c) = cursor {
+            q.push(("cursor", c.to_owned()));
+        }
+        if let Some(l) = limit {
+            q.push(("limit", l.to_string()));
+        }
+        self.get_query("/v1/serving", &q).await
+    }
+
     /// `GET /v1/audit/key`
     pub async fn audit_key(&self) -> Result<Value> {
         self.get("/v1/audit/key").await

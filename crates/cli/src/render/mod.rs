@@ -12,6 +12,7 @@ mod checks;
 mod inventory;
 mod lifecycle;
 mod models;
+mod serving;
 mod webhooks;
 
 use serde_json::Value;
@@ -25,6 +26,7 @@ pub use lifecycle::{
     incidents, periodic_reviews, production, promotion, retirements, reviews, signal,
 };
 pub use models::{card, card_revisions, evaluations, gate, model, models, version};
+pub use serving::{serving, serving_record};
 pub use webhooks::{deliveries, webhook, webhooks};
 
 /// A value as a table cell: strings bare, `null`/missing as `-`, the rest as compact JSON.

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use steward_core::serving::Outcome;
 use steward_core::testing::{block_on, manifest, vn, Harness};
-use steward_core::types::{Environment, RiskTier};
+use steward_core::types::RiskTier;
 
 /// Registers a `credit-risk` version whose artifact is its own (`n` makes it unique).
 fn register(h: &Harness, n: u32) -> (String, String) {
