@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `sagemaker-callback` | [`callback::sagemaker_callback`] (SQS) and [`callback::lambda_step`] (direct invoke) | SageMaker Pipelines CallbackStep messages; LambdaStep payloads |
 //! | `sagemaker-sync` | [`sync::sagemaker_sync`] | SQS, fed by "SageMaker Model Package State Change" events and by `RetrainingRequested` ([`retraining`]: starts the card's retraining pipeline) |
+//! | `sagemaker-discovery` | [`discovery::discover`] | a schedule, and CloudTrail's `CreateEndpoint`/`UpdateEndpoint`/`DeleteEndpoint`/`CreateEndpointConfig` events: every endpoint's models reported to the serving inventory |
 //!
 //! Invariants:
 //! - Handlers decide nothing: registration goes through `Governance::register`, findings about
@@ -19,6 +20,7 @@
 //!   failure — the pipeline must never wait for an answer that will not come).
 
 pub mod callback;
+pub mod discovery;
 pub mod retraining;
 pub mod sync;
 
