@@ -335,6 +335,7 @@ impl AwsEnv {
         "STEWARD_SAGEMAKER_PRINCIPAL",
         "STEWARD_SAGEMAKER_MANIFEST_BUCKET",
         "STEWARD_SAGEMAKER_REVERT_APPROVALS",
+        "STEWARD_SAGEMAKER_TAG_FINDINGS",
         // The api function's OpenID Connect settings (OidcEnv).
         "STEWARD_OIDC_ISSUER",
         "STEWARD_OIDC_AUDIENCES",

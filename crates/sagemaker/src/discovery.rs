@@ -13,7 +13,10 @@
 //! - Reports are recorded as `system:sagemaker-discovery` with the operator role; the
 //!   registry decides every outcome (`Governance::report_serving`). Running it again changes
 //!   nothing that did not change in SageMaker.
-//! - Discovery only reads SageMaker; it never tags, stops or deletes anything.
+//! - Discovery never stops or deletes anything. Enforcement is off by default: with
+//!   [`TAG_FINDINGS_VAR`] naming environments, an endpoint there that is not governed is tagged
+//!   `steward:finding` = its outcome and `steward:incident` = the incident, and the tags are
+//!   removed once it is governed; the tags change only when the finding does.
 
 use aws_sdk_sagemaker::types::{ContainerDefinition, EndpointStatus};
 use serde_json::json;
@@ -27,6 +30,31 @@ use steward_core::Governance;
 pub const PLATFORM: &str = "sagemaker";
 /// The endpoint tag naming the environment an endpoint serves.
 pub const ENVIRONMENT_TAG: &str = "steward:environment";
+
+/// `STEWARD_SAGEMAKER_TAG_FINDINGS`: the environments (comma-separated) whose endpoints are
+/// tagged with their findings; empty or unset, none.
+pub const TAG_FINDINGS_VAR: &str = "STEWARD_SAGEMAKER_TAG_FINDINGS";
+/// The tags enforcement sets on an endpoint that is not governed.
+pub const FINDING_TAG: &str = "steward:finding";
+pub const INCIDENT_TAG: &str = "steward:incident";
+
+/// The environments of [`TAG_FINDINGS_VAR`]; a name that is not one is a configuration
+/// failure naming it.
+pub fn tag_findings(value: Option<&str>) -> Result<Vec<Environment>, Failure> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Environment::parse(s).map_err(|_| {
+                Failure::config(format!(
+                    "{TAG_FINDINGS_VAR}: {s:?} is not an environment (staging, production)"
+                ))
+            })
+        })
+        .collect()
+}
 
 /// What one discovery found.
 #[derive(Debug, Clone, Default)]
@@ -69,10 +97,12 @@ fn artifact_of(c: &ContainerDefinition) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Lists every endpoint, reports what each serving variant serves, and sweeps the rest.
+/// Lists every endpoint, reports what each serving variant serves, and sweeps the rest;
+/// endpoints in `tag_in` get their findings as tags.
 pub async fn discover(
     gov: &Governance,
     sagemaker: &aws_sdk_sagemaker::Client,
+    tag_in: &[Environment],
 ) -> Result<Discovery, Failure> {
     let caller = discovery_caller();
     let now = gov.now();
@@ -129,6 +159,7 @@ pub async fn discover(
                 .send()
                 .await
                 .map_err(|e| crate::sdk_failure("DescribeEndpointConfig", e))?;
+            let mut findings: Vec<(Outcome, Option<String>)> = Vec::new();
             for variant in config.production_variants() {
                 let Some(model_name) = variant.model_name() else {
                     continue;
@@ -159,7 +190,28 @@ pub async fn discover(
                     )
                     .await
                     .map_err(Failure::from)?;
+                findings.push((record.outcome, record.incident.clone()));
                 out.reported.push(record);
+            }
+            if tag_in.contains(&environment) {
+                let arn = summary.endpoint_arn().unwrap_or_default();
+                let current = |key: &str| {
+                    tags.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(key))
+                        .and_then(|t| t.value())
+                        .map(str::to_owned)
+                };
+                // The endpoint's worst finding (any variant not governed).
+                let worst = findings.into_iter().find(|(o, _)| *o != Outcome::Governed);
+                tag_finding(
+                    sagemaker,
+                    arn,
+                    worst,
+                    current(FINDING_TAG),
+                    current(INCIDENT_TAG),
+                )
+                .await?;
             }
         }
         token = page.next_token().map(str::to_owned);
@@ -172,4 +224,50 @@ pub async fn discover(
         .await
         .map_err(Failure::from)?;
     Ok(out)
+}
+
+/// Sets or clears the finding tags of endpoint `arn` when they differ from what it carries.
+async fn tag_finding(
+    sagemaker: &aws_sdk_sagemaker::Client,
+    arn: &str,
+    finding: Option<(Outcome, Option<String>)>,
+    tagged_finding: Option<String>,
+    tagged_incident: Option<String>,
+) -> Result<(), Failure> {
+    match finding {
+        Some((outcome, incident)) => {
+            let incident = incident.unwrap_or_default();
+            if tagged_finding.as_deref() == Some(outcome.as_str())
+                && tagged_incident.as_deref() == Some(incident.as_str())
+            {
+                return Ok(());
+            }
+            let tag = |k: &str, v: &str| {
+                aws_sdk_sagemaker::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+            };
+            sagemaker
+                .add_tags()
+                .resource_arn(arn)
+                .tags(tag(FINDING_TAG, outcome.as_str()))
+                .tags(tag(INCIDENT_TAG, &incident))
+                .send()
+                .await
+                .map_err(|e| crate::sdk_failure("AddTags", e))?;
+        }
+        None if tagged_finding.is_some() || tagged_incident.is_some() => {
+            sagemaker
+                .delete_tags()
+                .resource_arn(arn)
+                .tag_keys(FINDING_TAG)
+                .tag_keys(INCIDENT_TAG)
+                .send()
+                .await
+                .map_err(|e| crate::sdk_failure("DeleteTags", e))?;
+        }
+        None => {}
+    }
+    Ok(())
 }

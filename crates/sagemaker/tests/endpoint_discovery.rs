@@ -127,7 +127,7 @@ async fn discovery_finds_each_outcome_opens_each_incident_once_and_closes_delete
 
     let sm = &stack.sagemaker;
     let gov = &stack.backend.gov;
-    let first = discover(gov, sm)
+    let first = discover(gov, sm, &[])
         .await
         .map_err(|f| anyhow::anyhow!("{f}"))?;
     assert_eq!(outcome_of(&first, &gov_ep), Some(Outcome::Governed));
@@ -152,7 +152,7 @@ async fn discovery_finds_each_outcome_opens_each_incident_once_and_closes_delete
 
     // Again and again: nothing new.
     for _ in 0..2 {
-        let again = discover(gov, sm)
+        let again = discover(gov, sm, &[])
             .await
             .map_err(|f| anyhow::anyhow!("{f}"))?;
         assert_eq!(again.stopped, 0);
@@ -169,7 +169,7 @@ async fn discovery_finds_each_outcome_opens_each_incident_once_and_closes_delete
         .endpoint_name(&shadow_ep)
         .send()
         .await?;
-    let after = discover(gov, sm)
+    let after = discover(gov, sm, &[])
         .await
         .map_err(|f| anyhow::anyhow!("{f}"))?;
     assert!(after.stopped >= 1, "{after:?}");
@@ -209,4 +209,68 @@ fn the_documented_create_endpoint_event_matches_the_discovery_rule() {
     ));
     assert!(listed("/detail/eventName", &event["detail"]["eventName"]));
     assert_eq!(event["detail"]["eventName"], "CreateEndpoint");
+}
+
+#[tokio::test]
+async fn with_enforcement_on_an_endpoint_that_is_not_governed_is_tagged_until_it_is() -> Result<()>
+{
+    use steward_sagemaker::discovery::{tag_findings, FINDING_TAG, INCIDENT_TAG};
+    let stack = Stack::new().await?;
+    let model = unique("churn");
+    let uri = format!("s3://models/{model}/1/model.tar.gz");
+    register(&stack, &model, &uri, 7).await?;
+    let ep = unique("ep-churn");
+    endpoint(&stack, &ep, &uri, Some("production")).await?;
+    let (gov, sm) = (&stack.backend.gov, &stack.sagemaker);
+    let arn = sm
+        .describe_endpoint()
+        .endpoint_name(&ep)
+        .send()
+        .await?
+        .endpoint_arn()
+        .unwrap_or_default()
+        .to_owned();
+    let tags = || async {
+        let out = sm.list_tags().resource_arn(&arn).send().await?;
+        anyhow::Ok(
+            out.tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .filter(|(k, _)| {
+                    k.starts_with("steward:finding") || k.starts_with("steward:incident")
+                })
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+    };
+    assert!(tag_findings(Some("qa")).is_err());
+    // Off (staging only): production endpoints are not tagged.
+    discover(gov, sm, &tag_findings(Some("staging")).unwrap())
+        .await
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    assert!(tags().await?.is_empty());
+    // On for production: tagged with the finding and its incident.
+    let found = discover(gov, sm, &tag_findings(Some("staging,production")).unwrap())
+        .await
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    let incident = found
+        .reported
+        .iter()
+        .find(|r| r.endpoint.starts_with(&ep))
+        .and_then(|r| r.incident.clone())
+        .context("an incident")?;
+    let t = tags().await?;
+    assert_eq!(t.get(FINDING_TAG).map(String::as_str), Some("unapproved"));
+    assert_eq!(t.get(INCIDENT_TAG), Some(&incident));
+    // Governed: the tags go.
+    to_production(&stack, &model, 1).await?;
+    discover(gov, sm, &tag_findings(Some("production")).unwrap())
+        .await
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    assert!(tags().await?.is_empty(), "{:?}", tags().await?);
+    Ok(())
 }

@@ -6,11 +6,13 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use steward_aws::handlers::backend::AwsBackend;
 use steward_aws::lambda;
-use steward_sagemaker::discovery::discover;
+use steward_sagemaker::discovery::{self, discover};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let env = lambda::config(&["STEWARD_TABLE"])?;
+    let tag_in = std::env::var(discovery::TAG_FINDINGS_VAR).ok();
+    let tag_in = &discovery::tag_findings(tag_in.as_deref())?;
     let backend = AwsBackend::connect(&env).await?;
     lambda::record_policy(&backend).await?;
     let (gov, sagemaker) = (&backend.gov, &steward_sagemaker::client(&backend));
@@ -20,7 +22,7 @@ async fn main() -> Result<(), Error> {
         let trigger = event.payload["detail"]["eventName"]
             .as_str()
             .unwrap_or("schedule");
-        let found = discover(gov, sagemaker).await?;
+        let found = discover(gov, sagemaker, tag_in).await?;
         tracing::info!(
             trigger,
             reported = found.reported.len(),

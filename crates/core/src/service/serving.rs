@@ -90,7 +90,20 @@ impl Governance {
                 }
             }
             candidates.sort_by(|a, b| (&a.1.name, a.1.version).cmp(&(&b.1.name, b.1.version)));
-            let (o, m, why) = classify(&r.artifact, r.environment, &candidates);
+            let (o, m, mut why) = classify(&r.artifact, r.environment, &candidates);
+            // Record against reality: what the platform says it serves is checked, not used.
+            if let Some(claimed) = &r.model {
+                let same = m.as_ref().is_some_and(|v| {
+                    v.name == *claimed && r.version.is_none_or(|n| n == v.version)
+                });
+                if !same {
+                    let named = match r.version {
+                        Some(n) => format!("{claimed} version {n}"),
+                        None => claimed.to_string(),
+                    };
+                    why.push_str(&format!("; the platform says it serves {named}"));
+                }
+            }
             (o, m.map(|v| (v.name, v.version)), why)
         };
 

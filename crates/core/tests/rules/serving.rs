@@ -126,3 +126,24 @@ fn a_sweep_closes_the_findings_of_endpoints_a_discovery_no_longer_sees() {
         0
     );
 }
+
+#[test]
+fn what_the_platform_says_it_serves_is_checked_against_the_artifact_not_trusted() {
+    let h = Harness::new();
+    let (uri1, _) = register(&h, 1);
+    block_on(h.to_production("credit-risk", vn(1)));
+    register(&h, 2);
+    // The platform claims version 2, but serves version 1's artifact: governed as v1, and said.
+    let mut body = report(&h, "p", "production", &uri1, 0);
+    body["model"] = json!("credit-risk");
+    body["version"] = json!(2);
+    let r = block_on(h.gov.report_serving(&h.cast.ops, body)).unwrap();
+    assert_eq!((r.outcome, r.version), (Outcome::Governed, Some(vn(1))));
+    assert!(
+        r.reason
+            .contains("the platform says it serves credit-risk version 2"),
+        "{}",
+        r.reason
+    );
+    assert_eq!(r.claimed_version, Some(vn(2)));
+}
