@@ -128,3 +128,62 @@ fn a_platform_reports_its_endpoints_and_the_list_says_what_is_not_governed() {
         .assert()
         .code(1);
 }
+
+/// The Kubernetes reporter (`examples/serving/k8s_reporter.py`, the CronJob's script) against
+/// a real `steward serve`. No Kubernetes runs here: the objects come from
+/// `examples/serving/cluster-items.json` (shaped as `kubectl get -o json` lists them) through
+/// the script's `STEWARD_K8S_ITEMS_FILE`, so what is tested is everything but its API fetch.
+#[test]
+fn the_kubernetes_reporter_reports_kserve_seldon_bentoml_and_deployments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let principals = tmp.path().join("principals.toml");
+    let tokens = add_principals(&principals);
+    let server = Server::start(&data, &["--principals", principals.to_str().unwrap()]);
+    let manifest = tmp.path().join("manifest.json");
+    std::fs::write(&manifest, MANIFEST).unwrap();
+    server
+        .cli(&tokens["dev"])
+        .args(["register", "credit-risk", "--manifest"])
+        .arg(&manifest)
+        .assert()
+        .success();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/serving");
+    let out = std::process::Command::new("python3")
+        .arg(examples.join("k8s_reporter.py"))
+        .env("STEWARD_SERVER", &server.url)
+        .env("STEWARD_TOKEN", &tokens["ops"])
+        .env("STEWARD_K8S_ITEMS_FILE", examples.join("cluster-items.json"))
+        .output()
+        .expect("python3 runs the reporter");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = server
+        .cli(&tokens["audit"])
+        .args(["serving", "list", "-o", "json"])
+        .output()
+        .unwrap();
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(String, String, String, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (s("platform"), s("environment"), s("endpoint"), s("outcome"))
+        })
+        .collect();
+    let row = |p: &str, e: &str, n: &str, o: &str| (p.into(), e.into(), n.into(), o.into());
+    assert_eq!(
+        got,
+        vec![
+            row("bentoml", "production", "ml/churn", "unregistered"),
+            row("kserve", "production", "ml/credit-risk", "unapproved"),
+            row("kubernetes", "production", "shop/pricing/model", "unregistered"),
+            row("seldon", "staging", "ml/fraud/default", "unregistered"),
+        ],
+        "{list}"
+    );
+    assert!(printed.contains("ml/credit-risk: unapproved"), "{printed}");
+}
