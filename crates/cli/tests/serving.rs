@@ -153,11 +153,18 @@ fn the_kubernetes_reporter_reports_kserve_seldon_bentoml_and_deployments() {
         .arg(examples.join("k8s_reporter.py"))
         .env("STEWARD_SERVER", &server.url)
         .env("STEWARD_TOKEN", &tokens["ops"])
-        .env("STEWARD_K8S_ITEMS_FILE", examples.join("cluster-items.json"))
+        .env(
+            "STEWARD_K8S_ITEMS_FILE",
+            examples.join("cluster-items.json"),
+        )
         .output()
         .expect("python3 runs the reporter");
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = server
         .cli(&tokens["audit"])
@@ -180,7 +187,12 @@ fn the_kubernetes_reporter_reports_kserve_seldon_bentoml_and_deployments() {
         vec![
             row("bentoml", "production", "ml/churn", "unregistered"),
             row("kserve", "production", "ml/credit-risk", "unapproved"),
-            row("kubernetes", "production", "shop/pricing/model", "unregistered"),
+            row(
+                "kubernetes",
+                "production",
+                "shop/pricing/model",
+                "unregistered"
+            ),
             row("seldon", "staging", "ml/fraud/default", "unregistered"),
         ],
         "{list}"

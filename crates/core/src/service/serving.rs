@@ -56,6 +56,12 @@ impl Governance {
                 return Ok(e.clone());
             }
         }
+        if r.stopped && existing.is_none() {
+            return Err(GovError::NotFound(format!(
+                "no endpoint {} has been reported, so none stopped",
+                r.key()
+            )));
+        }
         let now = self.now();
         let (outcome, matched, reason) = if r.stopped {
             match &existing {
