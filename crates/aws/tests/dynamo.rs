@@ -255,7 +255,7 @@ async fn verify_audit_log(store: &DynamoStore) -> u64 {
 // ---------------------------------------------------------------------------------- table
 
 #[tokio::test]
-async fn the_table_is_created_with_three_gsis_a_new_image_stream_and_ttl() {
+async fn the_table_is_created_with_four_gsis_a_new_image_stream_and_ttl() {
     let env = Env::new().await;
     let t = env
         .client
@@ -266,19 +266,31 @@ async fn the_table_is_created_with_three_gsis_a_new_image_stream_and_ttl() {
         .unwrap()
         .table
         .unwrap();
-    let mut gsis: Vec<String> = t
+    let mut gsis: Vec<(String, aws_sdk_dynamodb::types::ProjectionType)> = t
         .global_secondary_indexes()
         .iter()
         .map(|g| {
-            assert_eq!(
-                g.projection().and_then(|p| p.projection_type()),
-                Some(&aws_sdk_dynamodb::types::ProjectionType::All)
-            );
-            g.index_name().unwrap().to_owned()
+            (
+                g.index_name().unwrap().to_owned(),
+                g.projection()
+                    .and_then(|p| p.projection_type())
+                    .unwrap()
+                    .clone(),
+            )
         })
         .collect();
-    gsis.sort();
-    assert_eq!(gsis, ["gsi1", "gsi2", "gsi3"]);
+    gsis.sort_by(|a, b| a.0.cmp(&b.0));
+    use aws_sdk_dynamodb::types::ProjectionType::{All, KeysOnly};
+    assert_eq!(
+        gsis,
+        [
+            ("gsi1".to_owned(), All),
+            ("gsi2".to_owned(), All),
+            ("gsi3".to_owned(), All),
+            // Versions by artifact URI: keys only, the versions are read after it.
+            ("gsi4".to_owned(), KeysOnly),
+        ]
+    );
     let stream = t.stream_specification().unwrap();
     assert!(stream.stream_enabled());
     assert_eq!(
