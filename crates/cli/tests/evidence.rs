@@ -97,6 +97,16 @@ fn an_auditor_downloads_the_demo_pack_and_verifies_it_offline_and_tampering_fail
         "{text}"
     );
 
+    // A damaged zip fails too, with its reason.
+    let mut zip = std::fs::read(data.join("credit-risk-v1-evidence.zip")).unwrap();
+    let at = zip.len() / 3;
+    zip[at] ^= 0xff;
+    let damaged = tmp.path().join("damaged.zip");
+    std::fs::write(&damaged, zip).unwrap();
+    let (ok, text) = verify(&damaged, &key);
+    assert!(!ok, "a damaged zip verified");
+    assert!(text.contains("verification FAILED"), "{text}");
+
     // An auditor downloads it from the server; a developer may not.
     let server = Server::start(&data, &[]);
     let pack = tmp.path().join("pack");

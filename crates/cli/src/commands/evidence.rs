@@ -83,8 +83,10 @@ fn verify(a: EvidenceVerifyArgs) -> anyhow::Result<ExitCode> {
         (None, Some(file)) => read_public_key_file(file)?,
         (None, None) => bail!("--public-key or --public-key-file is required"),
     };
-    let pack = read_pack(&a.path)?;
-    match verify_pack(&pack, &key) {
+    // A pack that cannot be read (a damaged zip, a stray file name) fails like any other.
+    let checked = read_pack(&a.path)
+        .and_then(|pack| verify_pack(&pack, &key).map_err(|e| anyhow::anyhow!("{e}")));
+    match checked {
         Ok(r) => {
             if a.json {
                 let report = json!({
@@ -113,9 +115,12 @@ fn verify(a: EvidenceVerifyArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             if a.json {
-                println!("{:#}", json!({"verified": false, "reason": e.to_string()}));
+                println!(
+                    "{:#}",
+                    json!({"verified": false, "reason": format!("{e:#}")})
+                );
             }
-            eprintln!("verification FAILED: {e}");
+            eprintln!("verification FAILED: {e:#}");
             Ok(ExitCode::FAILURE)
         }
     }
