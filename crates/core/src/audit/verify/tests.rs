@@ -586,3 +586,39 @@ proptest! {
         );
     }
 }
+
+/// Above `PARALLEL_FROM` the leaves are hashed on several threads: a log that large verifies,
+/// and one altered event or one false leaf claim anywhere in it is still found.
+#[test]
+fn a_log_large_enough_to_hash_in_parallel_verifies_and_one_change_in_it_is_found() {
+    let n = super::PARALLEL_FROM * 2 + 7;
+    let signer = Ed25519Signer::from_seed(&[3; 32]);
+    let mut tree = MerkleTree::new();
+    let mut events = Vec::with_capacity(n);
+    for i in 1..=n as u64 {
+        let row = stored(&draft(i).at(i));
+        tree.push(leaf_hash(&row.bytes));
+        events.push(row);
+    }
+    let cp = sign_checkpoint(&signer, tree.len(), tree.root(), format_time(Utc::now()));
+    let key = PublicKey::Ed25519(signer.verifying_key());
+    let report = verify_log_with(&events, std::slice::from_ref(&cp), &key).unwrap();
+    assert_eq!(report.events, n as u64);
+
+    for at in [0, n / 2, n - 1] {
+        let mut bad = events.clone();
+        let last = bad[at].bytes.len() - 2;
+        bad[at].bytes[last] ^= 1;
+        bad[at].leaf_hash = None;
+        assert!(
+            verify_log_with(&bad, std::slice::from_ref(&cp), &key).is_err(),
+            "{at}"
+        );
+        let mut lie = events.clone();
+        lie[at].leaf_hash = Some([0; 32]);
+        assert!(
+            verify_log_with(&lie, std::slice::from_ref(&cp), &key).is_err(),
+            "{at}"
+        );
+    }
+}
