@@ -434,6 +434,20 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Incident {
+    /// The change that resolves this incident: `resolution`, by whom and when, its revision
+    /// moved on (commit it with `Expect::Revision` of this one's).
+    pub fn closed(&self, resolution: String, by: PrincipalId, at: DateTime<Utc>) -> Incident {
+        let mut changed = self.clone();
+        changed.status = IncidentStatus::Resolved;
+        changed.resolution = Some(IncidentResolution {
+            resolution,
+            closed_by: by,
+            closed_at: at,
+        });
+        changed.revision = self.revision + 1;
+        changed
+    }
+
     /// Whether the incident is classified serious and still open: the version involved may
     /// then not be altered.
     pub fn under_investigation(&self) -> bool {

@@ -155,6 +155,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: &'static [Outcome] = &[
+        Outcome::Governed,
+        Outcome::Unapproved,
+        Outcome::Unregistered,
+        Outcome::Stale,
+    ];
+
+    /// The outcome of its wire name (`governed`, ...).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|o| o.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Governed => "governed",

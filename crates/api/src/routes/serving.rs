@@ -7,7 +7,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use steward_core::serving::ServingRecord;
+use steward_core::serving::{Outcome, ServingRecord};
 
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody, QueryParams};
@@ -29,22 +29,22 @@ pub async fn list(
     Auth(caller): Auth,
     q: QueryParams,
 ) -> Result<Json<List<ServingRecord>>, ApiError> {
-    let outcome = match q.str("outcome") {
-        None | Some("") => None,
-        Some(o @ ("governed" | "unapproved" | "unregistered" | "stale")) => Some(o.to_owned()),
-        Some(other) => {
-            return Err(ApiError::invalid(
+    let outcome = match q.str("outcome").filter(|o| !o.is_empty()) {
+        None => None,
+        Some(o) => Some(Outcome::parse(o).ok_or_else(|| {
+            let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+            ApiError::invalid(
                 "outcome",
-                format!("{other:?} is not one of: governed, unapproved, unregistered, stale"),
-            ))
-        }
+                format!("{o:?} is not one of: {}", names.join(", ")),
+            )
+        })?),
     };
     let mut page = s
         .gov
         .serving_records(&caller, q.str("cursor"), q.limit(100)?)
         .await?;
     if let Some(o) = outcome {
-        page.items.retain(|r| r.outcome.as_str() == o);
+        page.items.retain(|r| r.outcome == o);
     }
     Ok(Json(page.into()))
 }

@@ -49,7 +49,9 @@ pub struct ServingReportArgs {
 #[derive(Debug, Args)]
 pub struct ServingListArgs {
     /// Only this outcome
-    #[arg(long, value_parser = ["governed", "unapproved", "unregistered", "stale"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+        steward_core::serving::Outcome::ALL.iter().map(|o| o.as_str())
+    ))]
     pub outcome: Option<String>,
     #[arg(long)]
     pub cursor: Option<String>,

@@ -162,22 +162,14 @@ impl Governance {
         name: &ModelName,
         version: VersionNumber,
     ) -> Result<Vec<Incident>, GovError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .registry
-                .incidents(Some(name), cursor.as_deref(), 500)
-                .await?;
-            out.extend(
-                page.items
-                    .into_iter()
-                    .filter(|i| i.version == Some(version)),
-            );
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
+        let all =
+            every_page(
+                |c| async move { self.registry.incidents(Some(name), c.as_deref(), 500).await },
+            )
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|i| i.version == Some(version))
+            .collect())
     }
 }

@@ -114,24 +114,11 @@ impl CardCompleteness {
 impl Governance {
     /// Every model in the inventory, by name.
     pub async fn inventory(&self, caller: &Caller) -> Result<Vec<InventoryEntry>, GovError> {
-        if caller.roles.is_empty() {
-            return Err(GovError::Forbidden(
-                "the inventory requires at least one role".into(),
-            ));
-        }
-        let mut models = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .registry
-                .list_models(&ModelFilter::default(), cursor.as_deref(), PAGE)
+        require_some_role(caller, "the inventory")?;
+        let all = &ModelFilter::default();
+        let models =
+            every_page(|c| async move { self.registry.list_models(all, c.as_deref(), PAGE).await })
                 .await?;
-            models.extend(page.items);
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
         if models.is_empty() {
             return Ok(vec![]);
         }
@@ -193,36 +180,26 @@ impl Governance {
             status: ReviewStatus::Rejected,
             stages: ReviewStage::ALL.to_vec(),
         };
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .registry
-                .list_reviews(&rejected, cursor.as_deref(), PAGE)
-                .await?;
-            page.items.iter().for_each(|i| consider(&i.review));
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
+        let rejected = every_page(|c| {
+            let rejected = &rejected;
+            async move {
+                self.registry
+                    .list_reviews(rejected, c.as_deref(), PAGE)
+                    .await
             }
-        }
+        })
+        .await?;
+        rejected.iter().for_each(|i| consider(&i.review));
 
         let mut incidents: HashMap<ModelName, OpenIncidents> = HashMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .registry
-                .incidents(None, cursor.as_deref(), PAGE)
+        let all_incidents =
+            every_page(|c| async move { self.registry.incidents(None, c.as_deref(), PAGE).await })
                 .await?;
-            for i in page.items {
-                if i.status == IncidentStatus::Open {
-                    let e = incidents.entry(i.name.clone()).or_default();
-                    e.count += 1;
-                    e.ids.push(i.id);
-                }
-            }
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
+        for i in all_incidents {
+            if i.status == IncidentStatus::Open {
+                let e = incidents.entry(i.name.clone()).or_default();
+                e.count += 1;
+                e.ids.push(i.id);
             }
         }
 

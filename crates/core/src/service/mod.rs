@@ -105,6 +105,34 @@ fn require_role(caller: &Caller, roles: &[Role], action: &str) -> Result<(), Gov
     }
 }
 
+/// Every item of a paged listing: `page(cursor)` from the start until it hands out no cursor.
+async fn every_page<T, F, Fut>(mut page: F) -> Result<Vec<T>, GovError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = page(cursor.take()).await?;
+        all.extend(p.items);
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Reads open to anyone Steward knows: authenticated with at least one role.
+fn require_some_role(caller: &Caller, what: &str) -> Result<(), GovError> {
+    if caller.roles.is_empty() {
+        return Err(GovError::Forbidden(format!(
+            "{what} requires at least one role"
+        )));
+    }
+    Ok(())
+}
+
 fn not_found_version(name: &ModelName, version: impl std::fmt::Display) -> GovError {
     GovError::NotFound(format!("model {name} has no version {version}"))
 }

@@ -322,15 +322,7 @@ impl Governance {
                 )));
             }
         }
-        let now = self.now();
-        let mut changed = incident.clone();
-        changed.status = IncidentStatus::Resolved;
-        changed.resolution = Some(IncidentResolution {
-            resolution: resolution.clone(),
-            closed_by: caller.id.clone(),
-            closed_at: now,
-        });
-        changed.revision = incident.revision + 1;
+        let changed = incident.closed(resolution.clone(), caller.id.clone(), self.now());
         let mut commit = Commit {
             puts: vec![Put::IncidentChange(
                 changed.clone(),

@@ -130,18 +130,11 @@ impl Governance {
             } else {
                 "the endpoint serves something else now"
             };
-            if let Some(mut x) = self.registry.incident(&open).await? {
+            if let Some(x) = self.registry.incident(&open).await? {
                 if x.status == IncidentStatus::Open {
-                    let prev = x.revision;
-                    x.status = IncidentStatus::Resolved;
-                    x.actions.push(format!("closed: {why}"));
-                    x.resolution = Some(IncidentResolution {
-                        resolution: why.to_owned(),
-                        closed_by: caller.id.clone(),
-                        closed_at: now,
-                    });
-                    x.revision = prev + 1;
-                    puts.push(Put::IncidentChange(x, Expect::Revision(prev)));
+                    let mut changed = x.closed(why.to_owned(), caller.id.clone(), now);
+                    changed.actions.push(format!("closed: {why}"));
+                    puts.push(Put::IncidentChange(changed, Expect::Revision(x.revision)));
                 }
             }
             incident = None;
@@ -269,11 +262,7 @@ impl Governance {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<ServingRecord>, GovError> {
-        if caller.roles.is_empty() {
-            return Err(GovError::Forbidden(
-                "reading the serving inventory requires a role".into(),
-            ));
-        }
+        require_some_role(caller, "reading the serving inventory")?;
         Ok(self
             .registry
             .serving_records(cursor, limit.clamp(1, 500))
@@ -289,21 +278,15 @@ impl Governance {
         seen: &[String],
         at: DateTime<Utc>,
     ) -> Result<usize, GovError> {
-        let mut gone = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .registry
-                .serving_records(cursor.as_deref(), 500)
+        let records =
+            every_page(|c| async move { self.registry.serving_records(c.as_deref(), 500).await })
                 .await?;
-            gone.extend(page.items.into_iter().filter(|r| {
+        let gone: Vec<ServingRecord> = records
+            .into_iter()
+            .filter(|r| {
                 r.platform == platform && r.stopped_at.is_none() && !seen.contains(&r.key())
-            }));
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+            })
+            .collect();
         for r in &gone {
             self.report_serving(
                 caller,
